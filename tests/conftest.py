@@ -1,0 +1,40 @@
+"""Test-wide isolation: no user config, no colour, a private cache, never the network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins: list[str] = []
+
+_SCRUB_PREFIXES = ("PIXI_", "RATTLER_", "PIXI_PACK_SRC_", "CONDA_OVERRIDE_")
+_SCRUB = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "FORCE_COLOR",
+    "SOURCE_DATE_EPOCH",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolation(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for key in list(os.environ):
+        if key.startswith(_SCRUB_PREFIXES) or key in _SCRUB:
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
