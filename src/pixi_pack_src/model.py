@@ -74,6 +74,15 @@ class GitLocation:
     subdirectory: str | None = None
     branch: str | None = None
     tag: str | None = None
+    # The revision the manifest asked for when it is neither a branch nor a tag
+    # (``?rev=abc`` or a pip-style ``repo.git@abc``); informational only.
+    requested_rev: str | None = None
+
+    @property
+    def short(self) -> str:
+        """``url@<12-char commit>`` (plus ``#subdirectory``) for humans."""
+        sub = f"#{self.subdirectory}" if self.subdirectory else ""
+        return f"{self.url}@{self.rev[:12]}{sub}"
 
 
 @dataclass(frozen=True)
