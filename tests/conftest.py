@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.world.fixtures"]
 
 _SCRUB_PREFIXES = ("PIXI_", "RATTLER_", "PIXI_PACK_SRC_", "CONDA_OVERRIDE_")
 _SCRUB = (

@@ -1,0 +1,51 @@
+"""Install world packages into a prefix with ``rattler.install`` (offline, ``file://`` records).
+
+For tests of the world itself and as a reference to compare the product's ``unpack`` with.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import rattler
+from rattler import RepoDataRecord
+
+from tests.world.channel import run
+from tests.world.layout import World
+from tests.world.locks import solve
+
+
+def install_records(
+    records: Sequence[RepoDataRecord], prefix: Path, *, cache_dir: Path | None = None
+) -> Path:
+    """Install ``records`` (``file://`` URLs) into ``prefix``; returns the prefix."""
+    with tempfile.TemporaryDirectory(prefix="world-pkgs-") as tmp:
+        run(
+            rattler.install(
+                list(records),
+                prefix,
+                cache_dir=cache_dir or Path(tmp),
+                show_progress=False,
+            )
+        )
+    return prefix
+
+
+def install_specs(world: World, specs: Sequence[str], prefix: Path) -> list[RepoDataRecord]:
+    """Solve ``specs`` for linux-64 against the world channel on disk and install them."""
+    records = solve(world.channel_dir, specs, "linux-64")
+    install_records(records, prefix)
+    return records
+
+
+def run_in(
+    prefix: Path, argv: Sequence[str], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with ``prefix/bin`` first on PATH and no inherited Python settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "CONDA", "VIRTUAL"))}
+    env["PATH"] = f"{prefix / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check, env=env)
