@@ -188,6 +188,11 @@ class _Source:
             self.size = len(entry.source)
         else:
             try:
+                # Check before opening: opening a fifo would block.
+                if not stat.S_ISREG(entry.source.stat().st_mode):
+                    raise ArchiveError(
+                        f"{entry.source} (for {entry.arcname}) is not a regular file"
+                    )
                 self._fh = entry.source.open("rb")
             except OSError as exc:
                 raise ArchiveError(

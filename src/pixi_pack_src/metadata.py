@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast
 
-from rattler import Platform
+from rattler import Subdir
 from rattler.exceptions import ParseSubdirError
 
 from .errors import PackFormatError
@@ -51,7 +51,7 @@ def _dump(doc: Mapping[str, Any], *, sort_keys: bool) -> bytes:
 def is_valid_subdir(subdir: str) -> bool:
     """Whether ``subdir`` is a conda subdir py-rattler accepts (``linux64`` is not)."""
     try:
-        Platform(subdir)
+        Subdir(subdir)
     except ParseSubdirError:
         return False
     return True
