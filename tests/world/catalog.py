@@ -294,7 +294,15 @@ def recipe_archives() -> list[Path]:
 def world_sources() -> list[Path]:
     """The modules whose code decides what a world contains (part of every world key)."""
     here = Path(__file__).parent
-    names = ("catalog.py", "packages.py", "python_pkg.py", "recipes.py", "pypi.py", "channel.py")
+    names = (
+        "catalog.py",
+        "packages.py",
+        "python_pkg.py",
+        "recipes.py",
+        "pypi.py",
+        "pep517_backend.py",
+        "channel.py",
+    )
     return [here / n for n in names if (here / n).exists()]
 
 

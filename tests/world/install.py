@@ -42,6 +42,33 @@ def install_specs(world: World, specs: Sequence[str], prefix: Path) -> list[Repo
     return records
 
 
+def install_wheels(prefix: Path, wheels: Sequence[Path]) -> Path:
+    """Install wheels into the ``python3.X`` site-packages of a conda ``prefix`` (installer).
+
+    Returns the site-packages directory. Console scripts go to ``prefix/bin``.
+    """
+    from installer import install
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.sources import WheelFile
+
+    (site,) = sorted(prefix.glob("lib/python3*/site-packages"))
+    scheme = {
+        "purelib": str(site),
+        "platlib": str(site),
+        "headers": str(prefix / "include"),
+        "scripts": str(prefix / "bin"),
+        "data": str(prefix),
+    }
+    python = prefix / "bin" / "python"
+    destination = SchemeDictionaryDestination(
+        scheme, interpreter=str(python), script_kind="posix", bytecode_optimization_levels=()
+    )
+    for wheel in wheels:
+        with WheelFile.open(wheel) as source:
+            install(source, destination, additional_metadata={"INSTALLER": b"world\n"})
+    return site
+
+
 def run_in(
     prefix: Path, argv: Sequence[str], *, check: bool = True
 ) -> subprocess.CompletedProcess[str]:

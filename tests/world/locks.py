@@ -21,6 +21,7 @@ Typical use::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from packaging.requirements import Requirement
 from rattler import (
     BuildString,
     Gateway,
@@ -449,10 +451,18 @@ def _package_sort_key(entry: dict[str, Any]) -> tuple[str, str]:
     return ("", "")
 
 
+def _canonical_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    if "requires_dist" not in entry:
+        return entry
+    reqs = [str(Requirement(r)) for r in entry["requires_dist"]]  # py-rattler respells PEP 508
+    return {**entry, "requires_dist": reqs}
+
+
 def _semantic(doc: dict[str, Any]) -> dict[str, Any]:
     out = dict(doc)
     out["platforms"] = sorted(doc["platforms"], key=lambda p: str(p["name"]))
-    out["packages"] = sorted(doc["packages"], key=lambda e: repr(sorted(e.items())))
+    packages = [_canonical_entry(e) for e in doc["packages"]]
+    out["packages"] = sorted(packages, key=lambda e: repr(sorted(e.items())))
     envs = {}
     for name, env in doc["environments"].items():
         env = dict(env)
@@ -470,7 +480,16 @@ def _normalise(path: Path) -> None:
     after = yaml.safe_load(tmp.read_text())
     if _semantic(before) != _semantic(after):
         tmp.unlink()
-        raise AssertionError(f"py-rattler round trip of {path} changed its content")
+        diff = difflib.unified_diff(
+            yaml.safe_dump(_semantic(before)).splitlines(),
+            yaml.safe_dump(_semantic(after)).splitlines(),
+            "written",
+            "round-tripped",
+            lineterm="",
+        )
+        raise AssertionError(
+            f"py-rattler round trip of {path} changed its content:\n" + "\n".join(diff)
+        )
     tmp.replace(path)
 
 
