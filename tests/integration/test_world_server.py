@@ -99,3 +99,19 @@ def test_slow_fault_still_delivers_everything(world: World, channel_server: Worl
 def test_faults_do_not_leak_between_tests(channel_server: WorldServer) -> None:
     assert channel_server.requests == []
     assert channel_server.latency == 0.0
+
+
+def test_rattler_solves_against_the_served_channel(
+    world: World, channel_server: WorldServer
+) -> None:
+    from tests.world.locks import solve
+
+    records = solve(world.channel_url(channel_server.url), ["chain-a"], "osx-arm64")
+    expected = [
+        world.package("chain-a", "osx-arm64"),
+        world.package("chain-b", "osx-arm64"),
+        world.package("chain-c", "osx-arm64", version="1.5.0"),
+    ]
+    base = f"{channel_server.url}/channel/osx-arm64/"
+    assert [r.url for r in records] == [base + p.file_name for p in expected]
+    assert channel_server.hits("/channel/osx-arm64/repodata.json") == 1

@@ -43,12 +43,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tests.world.cache import cached_dir, input_key, source_digest
-from tests.world.channel import add_archives, index_channel
+from tests.world.channel import add_archives, built_packages, index_channel
 from tests.world.layout import PypiDist, World
 from tests.world.packages import (
     PackageSpec,
     assemble,
-    describe,
     exe_path,
     file_hashes,
     incompressible,
@@ -337,15 +336,11 @@ def build_world(
     def build(root: Path) -> None:
         channel = root / "channel"
         staging = root / ".staging"
-        built = [assemble(spec, staging / spec.subdir) for spec in specs]
-        add_archives(channel, [*built, *archives])
+        for spec in specs:
+            add_archives(channel, [assemble(spec, staging / spec.subdir)], move=True)
+        add_archives(channel, archives)
         index_channel(channel)
-        packages = tuple(
-            sorted(
-                (describe(p) for p in channel.glob("*/*") if p.name != "repodata.json"),
-                key=lambda p: (p.subdir, p.name, p.version, p.build),
-            )
-        )
+        packages = tuple(built_packages(channel))
         dists: tuple[PypiDist, ...] = ()
         projects: dict[str, str] = {}
         patches: dict[str, str] = {}

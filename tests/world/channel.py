@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 from rattler import PackageFormatSelection, RepoDataRecord, SparseRepoData
 from rattler.channel import Channel
 from rattler.index import index_fs
+from rattler.package import IndexJson
 
-from tests.world.packages import ALL_SUBDIRS, describe
+from tests.world.packages import ALL_SUBDIRS, BuiltPackage
 
 T = TypeVar("T")
 
@@ -46,16 +47,44 @@ def index_channel(channel_dir: Path) -> Path:
     return channel_dir
 
 
-def add_archives(channel_dir: Path, archives: Iterable[Path]) -> list[Path]:
-    """Copy archives into ``channel_dir/<subdir>/`` (subdir read from each index.json)."""
+def add_archives(channel_dir: Path, archives: Iterable[Path], *, move: bool = False) -> list[Path]:
+    """Copy (or move) archives into ``channel_dir/<subdir>/`` (subdir from their index.json)."""
     placed = []
     for archive in archives:
-        subdir = describe(archive).subdir
+        subdir = IndexJson.from_package_archive(archive).subdir or "noarch"
         dest = channel_dir / subdir / archive.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(archive, dest)
+        if move:
+            shutil.move(archive, dest)
+        else:
+            shutil.copyfile(archive, dest)
         placed.append(dest)
     return placed
+
+
+def built_packages(channel_dir: Path) -> list[BuiltPackage]:
+    """Every archive of an indexed channel, described from its repodata (no re-hashing)."""
+    out = []
+    for repodata in sorted(channel_dir.glob("*/repodata.json")):
+        doc = json.loads(repodata.read_text())
+        for key in ("packages", "packages.conda"):
+            for file_name, rec in doc.get(key, {}).items():
+                out.append(
+                    BuiltPackage(
+                        path=repodata.parent / file_name,
+                        name=rec["name"],
+                        version=rec["version"],
+                        build=rec["build"],
+                        build_number=int(rec.get("build_number", 0)),
+                        subdir=rec.get("subdir") or repodata.parent.name,
+                        noarch=rec.get("noarch"),
+                        depends=tuple(rec.get("depends", ())),
+                        sha256=rec["sha256"],
+                        md5=rec["md5"],
+                        size=int(rec["size"]),
+                    )
+                )
+    return sorted(out, key=lambda p: (p.subdir, p.name, p.version, p.build))
 
 
 def make_channel(channel_dir: Path, archives: Iterable[Path]) -> Path:

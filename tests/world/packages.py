@@ -52,6 +52,9 @@ class PackageSpec:
     constrains: tuple[str, ...] = ()
     files: Mapping[str, bytes] = field(default_factory=dict)
     symlinks: Mapping[str, str] = field(default_factory=dict)  # link path -> target
+    # path -> (size, seed): seeded incompressible bytes, generated while assembling (so large
+    # payloads are never held in memory).
+    random_files: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     archive: ArchiveKind = "conda"
     noarch: NoArch | None = None  # defaults to "generic" for subdir "noarch"
     build_number: int = 0
@@ -78,6 +81,7 @@ class PackageSpec:
             self.effective_noarch,
             self.build_number,
             sorted(self.symlinks.items()),
+            sorted(self.random_files.items()),
         ]
         h.update(json.dumps(meta).encode())
         for path in sorted(self.files):
@@ -177,6 +181,10 @@ def assemble(spec: PackageSpec, output_dir: Path) -> Path:
             target.write_bytes(data)
             if rel.startswith("bin/") or rel.endswith((".sh", ".so")):
                 target.chmod(0o755)
+        for rel, (size, seed) in spec.random_files.items():
+            target = stage / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_random(target, size, seed)
         for rel, dest in spec.symlinks.items():
             link = stage / rel
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +252,17 @@ def lib_path(name: str, subdir: str) -> str:
     if os_name == "osx":
         return f"lib/lib{name}.dylib"
     return f"lib/lib{name}.so"
+
+
+def write_random(path: Path, size: int, seed: str, chunk: int = 4 << 20) -> None:
+    """Write ``size`` seeded random bytes to ``path`` in chunks."""
+    rng = random.Random(seed)
+    with path.open("wb") as fh:
+        left = size
+        while left > 0:
+            n = min(chunk, left)
+            fh.write(rng.randbytes(n))
+            left -= n
 
 
 def incompressible(size: int, seed: str) -> bytes:
