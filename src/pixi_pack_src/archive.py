@@ -35,7 +35,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from .errors import ArchiveError, UsageError
 from .metadata import PIXI_PACK_JSON
@@ -53,6 +53,14 @@ _MAX_COMPONENT_BYTES = 255
 # The data filter exists from 3.11.4, but the first releases mishandled links; pypa/build
 # uses the same cut-off (src/build/_compat/tarfile.py).
 _HAS_DATA_FILTER = sys.version_info >= (3, 11, 5) and hasattr(tarfile, "data_filter")
+
+
+class BinaryWriter(Protocol):
+    """What :func:`write_tar` needs from its output: a file, a pipe, stdout, a wrapper."""
+
+    def write(self, data: bytes | memoryview, /) -> int | None: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -156,7 +164,7 @@ def _plan(entries: Iterable[Entry]) -> list[tuple[str, Entry | None]]:
 # -- writing ----------------------------------------------------------------------------------
 
 
-def _write_all(out: BinaryIO, data: bytes | memoryview) -> None:
+def _write_all(out: BinaryWriter, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         n = out.write(view)
@@ -234,7 +242,7 @@ class _Source:
 
 def write_tar(
     entries: Iterable[Entry],
-    out: BinaryIO,
+    out: BinaryWriter,
     *,
     mtime: int | None = None,
     on_bytes: Callable[[int], None] | None = None,

@@ -10,7 +10,6 @@ import tarfile
 import threading
 import tracemalloc
 from pathlib import Path
-from typing import BinaryIO, cast
 
 import pytest
 
@@ -247,7 +246,7 @@ def test_memory_stays_flat_for_a_300_mb_file(tmp_path: Path) -> None:
     try:
         written = write_tar(
             [Entry("channel/noarch/big.conda", big)],
-            cast("BinaryIO", sink),
+            sink,
             on_bytes=progress.append,
         )
         _, peak = tracemalloc.get_traced_memory()
