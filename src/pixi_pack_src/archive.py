@@ -152,9 +152,14 @@ def _plan(entries: Iterable[Entry]) -> list[tuple[str, Entry | None]]:
         files[name] = entry
         parts = name.split("/")
         dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
-    for d in dirs:
-        if _fold(d) in folded:
-            raise ArchiveError(f"cannot archive {folded[_fold(d)]!r}: it is also a directory")
+    folded_dirs: dict[str, str] = {}
+    for d in sorted(dirs):
+        key = _fold(d)
+        if key in folded:
+            raise ArchiveError(f"cannot archive {folded[key]!r}: it is also a directory")
+        if key in folded_dirs:
+            raise ArchiveError(f"directories {folded_dirs[key]!r} and {d!r} differ only in case")
+        folded_dirs[key] = d
     plan: list[tuple[str, Entry | None]] = [(d, None) for d in dirs]
     plan += list(files.items())
     plan.sort(key=lambda item: _tree_key(item[0]))

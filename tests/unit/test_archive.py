@@ -180,6 +180,7 @@ def test_long_and_non_ascii_names_round_trip(tmp_path: Path) -> None:
         ([Entry("a", b""), Entry("a", b"")], "twice"),
         ([Entry("A.json", b""), Entry("a.json", b"")], "twice"),
         ([Entry("channel", b""), Entry("channel/x", b"")], "also a directory"),
+        ([Entry("Channel/x", b""), Entry("channel/y", b"")], "differ only in case"),
     ],
 )
 def test_bad_entries_are_refused(entries: list[Entry], message: str) -> None:
