@@ -502,3 +502,19 @@ def test_limits_default_values() -> None:
         max_total_bytes=None,
         max_header_bytes=1024 * 1024,
     )
+
+
+def test_accepts_a_gnu_tar_without_record_padding(tmp_path: Path) -> None:
+    # Shaped like pixi-pack's Rust writer: GNU headers, ././@LongLink names, and the archive
+    # ends right after its two zero blocks.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        for name, data in (("pixi-pack.json", b"{}"), (LONG, b"wheel")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    data = buf.getvalue().rstrip(b"\0")
+    data += bytes(-len(data) % 512) + bytes(1024)
+    path = tmp_path / "gnu.tar"
+    path.write_bytes(data)
+    assert safe_extract(path, tmp_path / "out") == ["pixi-pack.json", LONG]
