@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 from rattler import CondaLockedBinaryPackage, CondaLockedSourcePackage, LockFile, PypiLockedPackage
@@ -102,7 +100,9 @@ def test_relative_and_file_conda_locations(lock_factory: LockFactory, world: Wor
     }
 
 
-def test_pypi_and_source_entries_parse(lock_factory: LockFactory, tmp_path: Path) -> None:
+def test_pypi_and_source_entries_parse(
+    lock_factory: LockFactory, channel_server: WorldServer
+) -> None:
     sha = "ab" * 32
     env = Env(
         conda=("python",),
@@ -125,6 +125,7 @@ def test_pypi_and_source_entries_parse(lock_factory: LockFactory, tmp_path: Path
                 version="1.2.0",
                 noarch=True,
                 build_packages=("source:root",),
+                host_packages=("pip",),  # not in the environment: the world's newest pip
             ),
         ),
     )
@@ -153,6 +154,14 @@ def test_pypi_and_source_entries_parse(lock_factory: LockFactory, tmp_path: Path
     entry = next(e for e in doc["packages"] if str(e.get("conda_source", "")).startswith("root["))
     assert entry["variants"] == {"target_platform": "linux-64"}
     assert entry["host_packages"][0]["conda"].endswith(".conda")
+    pinned_entry = next(
+        e for e in doc["packages"] if str(e.get("conda_source", "")).startswith("pinned[")
+    )
+    assert pinned_entry["build_packages"] == [{"conda_source": entry["conda_source"]}]
+    assert pinned_entry["host_packages"][0]["conda"].startswith(
+        f"{channel_server.url}/channel/noarch/pip-"
+    )
+    assert (pinned_entry["version"], pinned_entry["subdir"]) == ("1.2.0", "noarch")
 
 
 def test_workspace_factory_writes_manifest_lock_and_packages(

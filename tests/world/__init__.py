@@ -13,6 +13,17 @@ In tests, use the pytest fixtures (``tests/world/fixtures.py``, loaded by tests/
 (function-scoped view of it with faults/log cleared), ``lock_factory`` and
 ``workspace_factory`` (write a lock / a ``pixi.toml`` + ``pixi.lock`` under ``tmp_path``).
 
+A story-like test::
+
+    def test_pack_installs(world, channel_server, workspace_factory, tmp_path):
+        ws = workspace_factory(
+            {"default": Env(conda=("python", "relocme"),
+                            pypi=(index_entry(world, "worldpkg-a", channel_server.url),))},
+            platforms=["linux-64", "win-64"],
+        )
+        channel_server.add_fault("/channel/linux-64/*.conda", "status", times=2)
+        ...  # run the CLI on ws.manifest; unpack; run_in(prefix, ["relocme"])
+
 Library (for the demo, benchmarks and special tests):
 
 - :mod:`tests.world.catalog` - ``default_world() -> World`` (the standard content, listed in
@@ -31,9 +42,18 @@ Library (for the demo, benchmarks and special tests):
 - :mod:`tests.world.locks` - ``write_lock(path, world, {"env": Env(...)}, platforms=[Plat(...)],
   channel_url=..., patches=..., conda_locations=...) -> WrittenLock``; ``Env``, ``Plat``,
   ``PypiEntry``, ``SourceEntry``; ``solve(channel, specs, subdir)``.
+- :mod:`tests.world.pypi` - the PyPI side (``worldpkg-a/b/c`` wheels + sdists,
+  ``worldpkg-flavor`` sdist needing ``FLAVOR_PATCH`` and ``$WORLDPKG_FLAVOR``, source tree
+  ``worldpkg-local``); lock entries ``index_entry(world, name, server_url, kind="wheel")``,
+  ``local_entry(world, name, kind) -> (PypiEntry, local_paths)``, ``tree_entry(world)``,
+  ``git_entry(name, repo, version)``; ``make_git_repo(tree, dest) -> GitRepo(path, url, sha)``.
+- :mod:`tests.world.pep517_backend` - the stdlib-only in-tree backend (``world_backend.py``).
+- :mod:`tests.world.bulk` - ``bulk_world(count=200, total_bytes=1 GiB, seed=0) -> World`` for
+  benchmarks (``Env(conda=("bulk-all",))`` locks every package).
 - :mod:`tests.world.workspace` - ``write_workspace(root, world, envs, ...) -> Workspace``,
   ``write_source_package(dir, name, ...)``.
 - :mod:`tests.world.install` - ``install_specs(world, specs, prefix)``,
-  ``install_records(records, prefix)``, ``run_in(prefix, argv)``.
+  ``install_records(records, prefix)``, ``install_wheels(prefix, wheels)``,
+  ``run_in(prefix, argv)``.
 - :mod:`tests.world.server` - ``WorldServer(root)`` with fault knobs.
 """

@@ -44,7 +44,7 @@ from rattler import (
     Version,
 )
 
-from tests.world.channel import run
+from tests.world.channel import channel_records, run
 from tests.world.layout import World
 
 CondaLocation = Literal["url", "file", "absolute", "relative"]
@@ -255,6 +255,7 @@ def write_lock(
     solved: dict[tuple[str, str], tuple[RepoDataRecord, ...]] = {}
     relative: dict[str, str] = {}  # url in the written lock -> relative location
     file_urls: set[str] = set()  # absolute paths to rewrite as file:// URLs
+    extras: dict[tuple[str, str], dict[str, str]] = {}  # build/host-only packages
 
     with tempfile.TemporaryDirectory(prefix="world-gw-") as gw:
         for env_name, env in environments.items():
@@ -298,17 +299,38 @@ def write_lock(
                         entry.version or "0",
                         entry.location,
                     )
+                # Build/host packages of source entries that the environment lacks: add the
+                # world's newest record to ``packages:`` (its selector is removed again below).
+                have = {r.name.normalized for r in records}
+                wanted = {
+                    ref
+                    for src in env.sources
+                    for ref in (*src.build_packages, *src.host_packages)
+                    if not ref.startswith("source:") and ref not in have
+                }
+                for ref in sorted(wanted):
+                    rec = _world_record(world, ref, plat.conda_subdir)
+                    _relocate(rec, f"{channel}/{rec.subdir}/{rec.file_name}", channel)
+                    lf.add_conda_package(env_name, lock_platforms[plat.name], rec)
+                    extras.setdefault((env_name, plat.name), {})[ref] = rec.url
                 solved[(env_name, plat.name)] = tuple(records)
     lf.to_path(path)
-    _complete_yaml(path, environments, platforms, relative, solved)
+    _complete_yaml(path, environments, platforms, relative, solved, extras)
     _normalise(path)
     if file_urls:
         text = path.read_text()
         for abs_path in sorted(file_urls):
             text = text.replace(f"conda: {abs_path}\n", f"conda: file://{abs_path}\n")
         path.write_text(text)
-    _check_loads(path, environments, names)
+    _check_loads(path, environments, names, solved)
     return WrittenLock(path, solved, tuple(platforms), dict(environments))
+
+
+def _world_record(world: World, name: str, subdir: str) -> RepoDataRecord:
+    """The world's newest ``name`` for ``subdir`` (or noarch) as a ``RepoDataRecord``."""
+    pkg = world.package(name, subdir)
+    records = channel_records(world.channel_dir, [pkg.subdir])
+    return next(r for r in records if r.file_name == pkg.file_name)
 
 
 def _lock_platform(p: Plat) -> LockPlatform:
@@ -328,6 +350,7 @@ def _complete_yaml(
     platforms: Sequence[Plat],
     relative: Mapping[str, str],
     solved: Mapping[tuple[str, str], tuple[RepoDataRecord, ...]],
+    extras: Mapping[tuple[str, str], Mapping[str, str]],
 ) -> None:
     has_pypi = any(env.pypi for env in environments.values())
     has_sources = any(env.sources for env in environments.values())
@@ -375,7 +398,10 @@ def _complete_yaml(
                 continue
             selectors = env_doc.setdefault("packages", {}).setdefault(plat_name, [])
             ids = {s.name: s.lock_id(plat) for s in env.sources}
+            extra = extras.get((env_name, plat_name), {})
             urls = {r.name.normalized: r.url for r in solved.get((env_name, plat_name), ())}
+            urls.update(extra)
+            selectors[:] = [s for s in selectors if s.get("conda") not in extra.values()]
             for src in env.sources:
                 lock_id = ids[src.name]
                 selectors.append({"conda_source": lock_id})
@@ -405,9 +431,7 @@ def _selector(
     if ref.startswith("source:"):
         return {"conda_source": ids[ref.removeprefix("source:")]}
     if ref not in urls:
-        raise KeyError(
-            f"build/host package {ref!r} is not in the solved environment: {sorted(urls)}"
-        )
+        raise KeyError(f"build/host package {ref!r} is not in the world: {sorted(urls)}")
     url = urls[ref]
     return {"conda": relative.get(url, url)}
 
@@ -496,8 +520,27 @@ def _normalise(path: Path) -> None:
 # -- checks -----------------------------------------------------------------------------
 
 
-def _check_loads(path: Path, environments: Mapping[str, Env], platforms: Sequence[str]) -> None:
+def _check_loads(
+    path: Path,
+    environments: Mapping[str, Env],
+    platforms: Sequence[str],
+    solved: Mapping[tuple[str, str], tuple[RepoDataRecord, ...]],
+) -> None:
+    """The lock loads with py-rattler and holds exactly what was put in, per env/platform."""
     lf = LockFile.from_path(path.resolve())
     assert sorted(p.name for p in lf.platforms()) == sorted(platforms), lf.platforms()
     loaded = dict(lf.environments())
     assert set(loaded) == set(environments), (sorted(loaded), sorted(environments))
+    for env_name, env in environments.items():
+        by_platform = {p.name: pkgs for p, pkgs in loaded[env_name].packages_by_platform().items()}
+        for plat_name in platforms:
+            if (env_name, plat_name) not in solved:
+                assert plat_name not in by_platform, (env_name, plat_name)
+                continue
+            want = sorted(
+                [r.name.normalized for r in solved[(env_name, plat_name)]]
+                + [e.name for e in env.pypi]
+                + [s.name for s in env.sources]
+            )
+            got = sorted(p.name for p in by_platform.get(plat_name, []))
+            assert got == want, (path, env_name, plat_name, got, want)
