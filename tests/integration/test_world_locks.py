@@ -190,3 +190,18 @@ def test_workspace_factory_writes_manifest_lock_and_packages(
         "default",
         "test",
     ]
+
+
+def test_same_inputs_write_the_same_lock(lock_factory: LockFactory, world: World) -> None:
+    envs = {"default": Env(conda=("python", "worldcli", "zed-tools"))}
+    plats = [Plat("linux-64"), Plat("osx-arm64")]
+    first = lock_factory(envs, platforms=plats, served=False)
+    second = lock_factory(envs, platforms=plats, served=False)
+    assert first.text() == second.text()
+    assert f"- url: {world.channel_url()}/\n" in first.text()
+    assert first.versions("default", "osx-arm64") == {
+        "libzed": "1.3.1",
+        "python": world.package("python").version,
+        "worldcli": "1.0.0",
+        "zed-tools": "1.3.1",
+    }
