@@ -55,7 +55,10 @@ class BackendSpec:
         if self.version is None:
             return False
         spec = self.version.strip()
-        return spec.startswith("==") and not any(c in spec[2:] for c in "*,|<>!= ")
+        if not spec.startswith("=="):
+            return False
+        rest = spec[2:].strip()
+        return bool(rest) and not any(c in rest for c in "*,|<>!= ")
 
     @property
     def where(self) -> str:
