@@ -14,7 +14,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-from rattler.platform import Platform as RattlerPlatform
+from rattler.platform import Subdir
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -127,7 +127,7 @@ def _targets(
             resolved = lock.resolve_platform(environment, value)
             chosen.setdefault(resolved.name, resolved)
         return list(chosen.values())
-    host = str(RattlerPlatform.current())
+    host = str(Subdir.current())
     try:
         return [lock.resolve_platform(environment, host)]
     except SelectionError as exc:

@@ -1,0 +1,277 @@
+"""`pixi-pack-src inspect`, run in-process (and once as a subprocess) on the lock samples."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixi_pack_src import __version__
+from pixi_pack_src.cli import inspect as inspect_cli
+from pixi_pack_src.cli import run
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLES = DATA / "lock-samples"
+REPO = Path(__file__).resolve().parents[2]
+PIXI_TOML = '[workspace]\nname = "sample"\nchannels = ["conda-forge"]\nplatforms = []\n'
+
+
+def _workspace(tmp_path: Path, sample: str) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    shutil.copyfile(SAMPLES / sample, root / "pixi.lock")
+    (root / "pixi.toml").write_text(PIXI_TOML)
+    return root
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
+    code = run(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_json_for_one_platform(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _workspace(tmp_path, "v7-pixi-real-partial-source-variants.lock")
+    doc = _json(capsys, ["inspect", str(root), "-p", "linux-64", "--json"])
+    assert doc["version"] == 1
+    assert doc["tool"] == {"name": "pixi-pack-src", "version": __version__}
+    assert doc["environment"] == "default"
+    lock = doc["lock"]
+    assert isinstance(lock, dict)
+    assert lock["path"] == str(root / "pixi.lock")
+    assert lock["version"] == 7
+    assert lock["sha256"] == "eb96dc9498216a2cea75a9252a525b206c4c376626892f68f5974ec535b1f5d5"
+    platforms = doc["platforms"]
+    assert isinstance(platforms, list)
+    (plan,) = platforms
+    assert plan["platform"]["name"] == "linux-64"
+    assert plan["totals"]["download"] == 22
+    assert plan["totals"]["build-conda"] == 2
+    assert plan["totals"]["download-bytes"] == 49_666_606
+    names = [(i["action"], i["name"]) for i in plan["items"]]
+    assert names[-2:] == [("build-conda", "depend"), ("build-conda", "root")]
+    assert [b["argv"][3] for b in doc["builds"]] == [
+        "{workspace}/src/depend",
+        "{workspace}/src/root",
+    ]
+    assert doc["problems"] == [
+        f"source package depend: directory {root / 'src' / 'depend'} (location 'src/depend' in "
+        "the lock) does not exist",
+        f"source package root: directory {root / 'src' / 'root'} (location 'src/root' in the "
+        "lock) does not exist",
+    ]
+
+
+def test_all_platforms_and_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _workspace(tmp_path, "v7-pixi-real-workspace-variants.lock")
+    doc = _json(
+        capsys,
+        ["inspect", "-m", str(root / "pixi.toml"), "-e", "py311", "--all-platforms", "--json"],
+    )
+    assert doc["environment"] == "py311"
+    platforms = doc["platforms"]
+    assert isinstance(platforms, list)
+    assert [p["platform"]["name"] for p in platforms] == [
+        "linux-64",
+        "osx-64",
+        "osx-arm64",
+        "win-64",
+    ]
+    assert [p["totals"]["download"] for p in platforms] == [30, 20, 21, 21]
+    builds = doc["builds"]
+    assert isinstance(builds, list)
+    assert len(builds) == 8  # two native packages, four platforms
+    variants = {
+        (i["name"], p["platform"]["name"]): i["conda-source"]["variants"]["python"]
+        for p in platforms
+        for i in p["items"]
+        if i["kind"] == "conda-source"
+    }
+    assert set(variants.values()) == {"3.11.*"}
+    assert len(variants) == 8
+
+
+def test_platform_by_subdir_and_repeated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _workspace(tmp_path, "v7-source-path-custom-platform-names.yml")
+    doc = _json(
+        capsys,
+        ["inspect", str(root), "-p", "linux-64", "-p", "win-64", "-p", "linux-64-foobar", "--json"],
+    )
+    platforms = doc["platforms"]
+    assert isinstance(platforms, list)
+    assert [p["platform"] for p in platforms] == [
+        {"name": "linux-64-foobar", "subdir": "linux-64", "virtual-packages": ["__libc >= 32"]},
+        {"name": "win-64", "subdir": "win-64", "virtual-packages": []},
+    ]
+    assert [b["key"] for b in doc["builds"]] == [
+        "path:../minimal-project|linux-64",
+        "path:../a-python-project|noarch",
+        "path:../minimal-project|win-64",
+    ]
+
+
+def test_default_platform_is_the_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _workspace(tmp_path, "v7-source-path-custom-platform-names.yml")
+
+    class Host:
+        value = "linux-64"
+
+        @classmethod
+        def current(cls) -> str:
+            return cls.value
+
+    monkeypatch.setattr(inspect_cli, "Subdir", Host)
+    doc = _json(capsys, ["inspect", str(root), "--json"])
+    platforms = doc["platforms"]
+    assert isinstance(platforms, list)
+    assert [p["platform"]["name"] for p in platforms] == ["linux-64-foobar"]
+
+    Host.value = "osx-arm64"
+    assert run(["inspect", str(root), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        "error: this machine's platform osx-arm64 is not locked for environment 'default' in pixi.lock; locked: linux-64-foobar, win-64"
+        in err
+    )
+    assert "help: pass -p PLATFORM or --all-platforms" in err
+
+
+def test_unknown_environment_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _workspace(tmp_path, "v7-pixi-real-workspace-variants.lock")
+    assert run(["inspect", str(root), "-e", "prod", "-p", "linux-64", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "environment 'prod' not found in" in err
+    assert "available: default, py311, py312" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_platform_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _workspace(tmp_path, "v7-pixi-real-partial-source-variants.lock")
+    assert run(["inspect", str(root), "-p", "osx-64"]) == 2
+    _, err = capsys.readouterr()
+    assert "platform 'osx-64' not locked for environment 'default'" in err
+    assert "locked: linux-64, osx-arm64, win-64" in err
+
+
+def test_malformed_lock_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "pixi.toml").write_text(PIXI_TOML)
+    (root / "pixi.lock").write_text("version: 7\npackages: [\n")
+    assert run(["inspect", str(root), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(f"error: lock file {root / 'pixi.lock'} is not valid YAML at line 3")
+    assert lines[1] == "help: regenerate it with `pixi lock`"
+    assert "Traceback" not in err
+
+
+def test_missing_lock_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pixi.toml").write_text(PIXI_TOML)
+    assert run(["inspect", str(tmp_path)]) == 1
+    _, err = capsys.readouterr()
+    assert f"error: no pixi.lock next to {tmp_path / 'pixi.toml'}" in err
+    assert f"help: run `pixi lock` in {tmp_path}" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-m", "pixi.toml"], "pass MANIFEST_PATH or --manifest-path, not both"),
+        (
+            ["--all-platforms", "-p", "win-64"],
+            "--all-platforms and -p/--platform exclude each other",
+        ),
+    ],
+)
+def test_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    root = _workspace(tmp_path, "v7-pixi-real-partial-source-variants.lock")
+    assert run(["inspect", str(root), *extra]) == 2
+    _, err = capsys.readouterr()
+    assert f"error: {message}" in err
+
+
+def test_table_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _workspace(tmp_path, "v7-pixi-real-partial-source-variants.lock")
+    assert run(["inspect", str(root), "-p", "win-64", "-p", "linux-64"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "default on win-64" in err
+    assert "default on linux-64" in err
+    assert "prefix.dev/conda-forge/win-64" in err
+    assert "./src/root [partial, target_platform=noarch]" in err
+    assert (
+        "$ pixi build --path {workspace}/src/root --output-dir {outdir} --target-platform win-64"
+        in err
+    )
+    assert (
+        "win-64: 21 items (19 download, 2 build-conda); download 34.0 MiB, copy 0 B, 2 pixi build invocation(s)"
+        in err
+    )
+    assert "2 pixi build invocation(s) in all; 2 noarch build(s) shared across platforms" in err
+    assert "warning: a pack would fail: source package root: directory" in err
+
+
+def test_pypi_sample_and_ignore_non_wheel_via_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    doc = _json(capsys, ["inspect", str(root), "-p", "linux-64", "--json"])
+    platforms = doc["platforms"]
+    assert isinstance(platforms, list)
+    items = platforms[0]["items"]
+    assert [(i["action"], i["kind"], i["name"], i["index"]) for i in items] == [
+        ("build-wheel", "source-tree", "local-pkg", None),
+        ("download", "wheel", "numpy", "https://my-custom-index.example.com/simple"),
+        ("download", "wheel", "requests", "https://my-custom-index.example.com/simple"),
+    ]
+    monkeypatch.setenv("PIXI_PACK_SRC_IGNORE_PYPI_NON_WHEEL", "1")
+    monkeypatch.setenv("PIXI_PACK_SRC_PLATFORM", "linux-64")
+    doc = _json(capsys, ["inspect", str(root), "--json"])
+    platforms = doc["platforms"]
+    assert isinstance(platforms, list)
+    assert platforms[0]["items"][0]["action"] == "skip"
+    assert platforms[0]["items"][0]["reason"] == "not a wheel (--ignore-pypi-non-wheel)"
+
+
+def test_subprocess_json(tmp_path: Path) -> None:
+    root = _workspace(tmp_path, "v7-source-git-located-nested-build-host.yml")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pixi_pack_src", "inspect", str(root), "-p", "linux-64", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["version"] == 1
+    (plan,) = doc["platforms"]
+    assert [(i["action"], i["name"]) for i in plan["items"]] == [
+        ("download", "build-tool"),
+        ("download", "host-lib"),
+        ("build-conda", "inner"),
+        ("build-conda", "outer"),
+    ]
+    assert [b["argv"][3] for b in doc["builds"]] == ["{checkout}", "{checkout}"]
+    assert "2 conda packages have no sha256 or md5" in proc.stderr
