@@ -1,0 +1,133 @@
+"""`inspect` on workspaces written by the world (real solves, real package files)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pixi_pack_src.cli import run
+from pixi_pack_src.lockfile import load_lock
+from tests.world.fixtures import WorkspaceFactory
+from tests.world.layout import World
+from tests.world.locks import Env, Plat, SourceEntry
+from tests.world.pypi import index_entry, local_entry, tree_entry
+from tests.world.server import WorldServer
+
+pytestmark = pytest.mark.integration
+
+
+def _inspect(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
+    code = run(["inspect", *argv, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def test_inspect_world_workspace(
+    world: World,
+    channel_server: WorldServer,
+    workspace_factory: WorkspaceFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wheel_a = index_entry(world, "worldpkg-a", channel_server.url)
+    sdist_b = index_entry(world, "worldpkg-b", channel_server.url, kind="sdist")
+    local_c, local_paths = local_entry(world, "worldpkg-c")
+    tree, tree_paths = tree_entry(world)
+    env = Env(
+        conda=("python", "chain-a"),
+        pypi=(wheel_a, sdist_b, local_c, tree),
+        sources=(
+            SourceEntry("shared", "src/shared", noarch=True),
+            SourceEntry("native", "src/native", depends=("chain-a",)),
+        ),
+    )
+    ws = workspace_factory(
+        {"default": env},
+        platforms=[Plat("linux-64"), Plat("lx", subdir="linux-64"), Plat("win-64")],
+        local_paths={**local_paths, **tree_paths},
+    )
+    doc = _inspect(capsys, [str(ws.root), "--all-platforms"])
+    assert doc["environment"] == "default"
+    assert doc["lock"]["sha256"] == load_lock(ws.lock_path).sha256
+    plans = {p["platform"]["name"]: p for p in doc["platforms"]}
+    assert list(plans) == ["linux-64", "lx", "win-64"]
+    assert plans["lx"]["platform"]["subdir"] == "linux-64"
+
+    for name, plan in plans.items():
+        conda = [i for i in plan["items"] if i["kind"] == "conda"]
+        records = ws.lock.records[("default", name)]
+        assert sorted(i["source"] for i in conda) == ws.lock.urls("default", name)
+        by_url = {r.url: r for r in records}
+        for item in conda:
+            record = by_url[item["source"]]
+            assert item["action"] == "download"
+            assert item["sha256"] == bytes(record.sha256).hex()
+            assert item["size"] == record.size
+            assert item["archive-path"] == f"channel/{record.subdir}/{record.file_name}"
+        assert plan["totals"]["download-bytes"] == sum(r.size or 0 for r in records)
+        pypi = {i["name"]: (i["action"], i["kind"]) for i in plan["items"] if "index" in i}
+        assert pypi == {
+            "worldpkg-a": ("download", "wheel"),
+            "worldpkg-b": ("build-wheel", "sdist"),
+            "worldpkg-c": ("copy", "local-wheel"),
+            "worldpkg-local": ("build-wheel", "source-tree"),
+        }
+        wheel = next(i for i in plan["items"] if i["name"] == "worldpkg-a")
+        assert wheel["sha256"] == wheel_a.sha256
+        assert wheel["archive-path"] == f"pypi/{world.dist('worldpkg-a', 'wheel').file_name}"
+        assert plan["problems"] == []
+
+    # One invocation per location and target: the noarch package once for all three platforms,
+    # the native one once per subdir (linux-64 and lx share it).
+    builds = {b["key"]: b for b in doc["builds"]}
+    assert sorted(builds) == [
+        "path:src/native|linux-64",
+        "path:src/native|win-64",
+        "path:src/shared|noarch",
+    ]
+    assert builds["path:src/shared|noarch"]["platforms"] == ["linux-64", "lx", "win-64"]
+    shared = env.sources[0]
+    assert builds["path:src/shared|noarch"]["lock-ids"] == [shared.lock_id(Plat("linux-64"))]
+    assert builds["path:src/native|linux-64"]["platforms"] == ["linux-64", "lx"]
+    backend = builds["path:src/native|win-64"]["backend"]
+    assert backend["name"] == "pixi-build-rattler-build"
+    assert backend["version"] == "*"
+    assert backend["pinned"] is False
+    assert backend["manifest"] == str(ws.root / "src" / "native" / "pixi.toml")
+    assert any(
+        w.startswith("source package native: build backend pixi-build-rattler-build is not pinned")
+        for w in doc["warnings"]
+    )
+    assert "pip" not in ws.lock.names("default", "linux-64")
+    assert (
+        "PyPI packages are locked but pip is not: conda and micromamba cannot install the "
+        "archive's environment.yml (pixi-unpack can); add pip to the environment"
+    ) in doc["warnings"]
+
+
+def test_inspect_world_local_conda_files(
+    world: World, workspace_factory: WorkspaceFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = workspace_factory(
+        {"default": ["chain-a"]}, conda_locations={"chain-b": "relative", "chain-c": "file"}
+    )
+    doc = _inspect(capsys, [str(ws.manifest), "-p", "linux-64"])
+    (plan,) = doc["platforms"]
+    items = {i["name"]: i for i in plan["items"]}
+    chain_b, chain_c = world.package("chain-b"), world.package("chain-c", version="1.5.0")
+    assert items["chain-a"]["action"] == "download"
+    assert (items["chain-b"]["action"], items["chain-b"]["source"]) == (
+        "copy",
+        str(ws.root / "conda-pkgs" / chain_b.file_name),
+    )
+    assert (items["chain-c"]["action"], items["chain-c"]["source"]) == (
+        "copy",
+        str(world.archive_path(chain_c).resolve()),
+    )
+    assert items["chain-b"]["archive-path"] == f"channel/linux-64/{chain_b.file_name}"
+    sizes = {r.name.normalized: r.size for r in ws.lock.records[("default", "linux-64")]}
+    assert plan["totals"]["copy-bytes"] == sizes["chain-b"] + sizes["chain-c"]
+    assert plan["totals"]["download-bytes"] == sizes["chain-a"]
