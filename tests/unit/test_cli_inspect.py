@@ -275,3 +275,23 @@ def test_subprocess_json(tmp_path: Path) -> None:
     ]
     assert [b["argv"][3] for b in doc["builds"]] == ["{checkout}", "{checkout}"]
     assert "2 conda packages have no sha256 or md5" in proc.stderr
+
+
+GOLDEN = DATA / "golden" / "inspect-cpp-git-source.json"
+
+
+def test_json_golden(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole --json document for one sample; regenerate with UPDATE_GOLDEN=1 after a
+    deliberate format change (and bump "version" when it is not backwards compatible)."""
+    root = _workspace(tmp_path, "v7-pixi-real-cpp-git-source.lock")
+    code = run(["inspect", str(root), "-p", "osx-arm64", "-p", "win-64", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out.replace(str(root), "{root}"))
+    assert doc["tool"]["version"] == __version__
+    doc["tool"]["version"] = "{version}"
+    text = json.dumps(doc, indent=2) + "\n"
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
