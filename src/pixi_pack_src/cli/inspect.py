@@ -38,7 +38,7 @@ def inspect_command(
     manifest_path: Annotated[
         Path | None,
         typer.Argument(
-            metavar="[MANIFEST_PATH]",
+            metavar="MANIFEST_PATH",
             help="pixi.toml, pyproject.toml, pixi.lock or workspace directory [default: .]",
             show_default=False,
         ),
@@ -46,7 +46,11 @@ def inspect_command(
     manifest_option: Annotated[
         Path | None,
         typer.Option(
-            "-m", "--manifest-path", help="Alias of MANIFEST_PATH (as in pixi).", show_default=False
+            "-m",
+            "--manifest-path",
+            metavar="PATH",
+            help="Alias of MANIFEST_PATH (as in pixi).",
+            show_default=False,
         ),
     ] = None,
     environment: Annotated[
@@ -54,6 +58,7 @@ def inspect_command(
         typer.Option(
             "-e",
             "--environment",
+            metavar="ENV",
             envvar="PIXI_PACK_SRC_ENVIRONMENT",
             show_envvar=True,
             help="The environment to inspect.",
@@ -64,6 +69,7 @@ def inspect_command(
         typer.Option(
             "-p",
             "--platform",
+            metavar="PLATFORM",
             envvar="PIXI_PACK_SRC_PLATFORM",
             show_envvar=True,
             help="A lock platform name or conda subdir (repeatable) [default: this machine's].",
