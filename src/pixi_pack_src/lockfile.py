@@ -88,7 +88,9 @@ class _RawSelector(NamedTuple):
     fields: Mapping[str, object]  # v6 only: name/version/build/subdir used to disambiguate
 
 
-class _PypiLocation(NamedTuple):
+class PypiLocation(NamedTuple):
+    """Where a ``pypi:`` entry points, classified (see :func:`classify_pypi_location`)."""
+
     kind: PypiKind
     url: str | None
     path: Path | None
@@ -390,10 +392,10 @@ def parse_git_location(location: str) -> GitLocation:
     )
 
 
-def classify_pypi_location(location: str, base: Path) -> _PypiLocation:
+def classify_pypi_location(location: str, base: Path) -> PypiLocation:
     """Classify a ``pypi:`` location (lockfile-v7.md §4) and resolve it."""
     if location.startswith("git+"):
-        return _PypiLocation("git", None, None, parse_git_location(location), None)
+        return PypiLocation("git", None, None, parse_git_location(location), None)
     loc = location.removeprefix("direct+")
     parts = urlsplit(loc)
     remote = is_url(loc)
@@ -411,11 +413,11 @@ def classify_pypi_location(location: str, base: Path) -> _PypiLocation:
     if location.rstrip().endswith("/") and not remote:
         lowered = ""  # a directory named like an archive (the v6 quirk) is a source tree
     if lowered.endswith(".whl"):
-        return _PypiLocation("wheel" if remote else "local-wheel", url, path, None, file_name)
+        return PypiLocation("wheel" if remote else "local-wheel", url, path, None, file_name)
     if lowered.endswith(SDIST_SUFFIXES):
-        return _PypiLocation("sdist" if remote else "local-sdist", url, path, None, file_name)
+        return PypiLocation("sdist" if remote else "local-sdist", url, path, None, file_name)
     # A directory. A remote URL that names no archive keeps its URL (the plan reports it).
-    return _PypiLocation("source-tree", url, path, None, None)
+    return PypiLocation("source-tree", url, path, None, None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from rattler import PackageRecord, RepoDataRecord
 
 from pixi_pack_src.errors import EXIT_ERROR, EXIT_USAGE, LockfileError, SelectionError
-from pixi_pack_src.lockfile import Lock, load_lock
+from pixi_pack_src.lockfile import Lock, classify_pypi_location, load_lock, parse_git_location
 from pixi_pack_src.model import GitLocation, Hashes, Platform
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -580,3 +580,75 @@ def test_relative_path_argument_is_made_absolute(
     lock = load_lock(Path("pixi.lock"))
     assert lock.path == tmp_path / "pixi.lock"
     assert lock.select("default", "linux-64").sources[0].path == tmp_path / "pixi-tag-package"
+
+
+# -- location helpers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        (
+            "git+https://github.com/org/repo.git?subdirectory=pkg&branch=main#abc123",
+            GitLocation(
+                "https://github.com/org/repo.git", "abc123", subdirectory="pkg", branch="main"
+            ),
+        ),
+        (
+            "git+https://github.com/org/repo.git@v1.0#abc123",
+            GitLocation("https://github.com/org/repo.git", "abc123", requested_rev="v1.0"),
+        ),
+        (
+            "git+ssh://git@github.com/org/repo.git?tag=v2#def456",
+            GitLocation("ssh://git@github.com/org/repo.git", "def456", tag="v2"),
+        ),
+        ("git+file:///srv/git/repo#0f0f", GitLocation("file:///srv/git/repo", "0f0f")),
+    ],
+)
+def test_parse_git_location(location: str, expected: GitLocation) -> None:
+    assert parse_git_location(location) == expected
+
+
+@pytest.mark.parametrize(
+    "location", ["https://github.com/org/repo", "git+https://github.com/org/repo", "git+nohost#abc"]
+)
+def test_parse_git_location_rejects(location: str) -> None:
+    with pytest.raises(ValueError, match="git"):
+        parse_git_location(location)
+
+
+def test_git_location_short() -> None:
+    git = GitLocation("https://h.test/r.git", "0123456789abcdef0123", subdirectory="a/b")
+    assert git.short == "https://h.test/r.git@0123456789ab#a/b"
+
+
+@pytest.mark.parametrize(
+    ("location", "kind", "url", "path", "file_name"),
+    [
+        ("./foo.tar.gz/", "source-tree", None, "/ws/foo.tar.gz", None),
+        ("../pkgs/x-1.0.zip", "local-sdist", None, "/pkgs/x-1.0.zip", "x-1.0.zip"),
+        (
+            "file:///opt/w/y-1.0-py3-none-any.whl",
+            "local-wheel",
+            None,
+            "/opt/w/y-1.0-py3-none-any.whl",
+            "y-1.0-py3-none-any.whl",
+        ),
+        ("https://h.test/simple/pkg/", "source-tree", "https://h.test/simple/pkg/", None, None),
+        (
+            "https://h.test/p/z-2.tar.bz2?x=1#sha256=00",
+            "sdist",
+            "https://h.test/p/z-2.tar.bz2?x=1",
+            None,
+            "z-2.tar.bz2",
+        ),
+        ("/abs/dir", "source-tree", None, "/abs/dir", None),
+    ],
+)
+def test_classify_pypi_location(
+    location: str, kind: str, url: str | None, path: str | None, file_name: str | None
+) -> None:
+    got = classify_pypi_location(location, Path("/ws"))
+    assert (got.kind, got.url, got.file_name) == (kind, url, file_name)
+    assert got.path == (Path(path) if path is not None else None)
+    assert got.git is None
