@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rattler import MatchSpec, Platform, RepoDataRecord
+from rattler import MatchSpec, RepoDataRecord, Subdir
 
 from ..channel import record_from_archive, validate_records
 from ..errors import BuildError, PixiPackSrcError, UnsupportedPackageError, UsageError
@@ -94,9 +94,12 @@ class SourceBuildOptions:
     exclude_paths: tuple[Path, ...] = ()  # never part of a source-tree hash (e.g. the output)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BuiltArtifact:
-    """A built package file, the lock entries it satisfies, and its provenance."""
+    """A built package file, the lock entries it satisfies, and its provenance.
+
+    Compared and hashed by identity: a noarch artifact is one object under all its lock ids.
+    """
 
     path: Path
     file_name: str
@@ -206,8 +209,10 @@ class BuildJob:
             ident["build-source"] = _pin_identity(self.build_source, base, exclude)
         deps: dict[str, object] = {}
         for entry in self.entries:
+            built_with = _build_host_source_names(entry.source)
             for name, spec in entry.source.source_depends.items():
-                deps[name] = _pin_identity(spec, base, exclude)
+                if name.lower() in built_with:
+                    deps[name] = _pin_identity(spec, base, exclude)
         if deps:
             ident["source-depends"] = dict(sorted(deps.items()))
         return ident
@@ -264,7 +269,7 @@ class BuildJob:
 
 
 def host_subdir() -> str:
-    return str(Platform.current())
+    return str(Subdir.current())
 
 
 def _origin_key(src: CondaSource, root: Path) -> str:
@@ -603,6 +608,19 @@ def _pin_identity(
         elif target.is_file():
             ident["sha256"] = _file_sha256(target)
     return ident
+
+
+def _build_host_source_names(src: CondaSource) -> set[str]:
+    """Source packages in the entry's locked build or host environment (by name).
+
+    Only those change what this package's build produces (pixi builds them internally); source
+    *run* dependencies are built separately and do not enter the cache key.
+    """
+    names = set()
+    for selector in (*src.build_packages, *src.host_packages):
+        if selector.startswith("conda_source:"):
+            names.add(selector.removeprefix("conda_source:").split("[", 1)[0].strip().lower())
+    return names
 
 
 def _excludes(options: SourceBuildOptions) -> tuple[Path, ...]:

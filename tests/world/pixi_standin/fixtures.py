@@ -1,7 +1,8 @@
 """pytest fixtures for the stand-in ``pixi`` and for tests that need the real one.
 
-Register with ``pytest_plugins = ["tests.world.pixi_standin.fixtures"]`` (tests/conftest.py),
-or import the fixtures into a test module.
+Register with ``pytest_plugins = ["tests.world.pixi_standin.fixtures"]`` (tests/conftest.py).
+Until then, a test module can define its own ``fake_pixi`` fixture with
+:func:`install_fake_pixi` and use :func:`find_real_pixi`.
 
 - ``fake_pixi`` -> :class:`tests.world.pixi_standin.StandIn`: installed in a fresh bin dir put
   first on ``PATH``; its knobs (``version``, ``remove_build``, ``fail``, ``no_hash_input``)
@@ -63,9 +64,8 @@ def real_pixi() -> Path:
     return found
 
 
-@pytest.fixture
-def fake_pixi(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> StandIn:
-    root = tmp_path_factory.mktemp("fake-pixi")
+def install_fake_pixi(root: Path, monkeypatch: pytest.MonkeyPatch) -> StandIn:
+    """Install the stand-in under ``root``, first on ``PATH``, knobs live via ``monkeypatch``."""
     exe = install(root / "bin")
     for key in (ENV_LOG, ENV_VERSION, ENV_BUILD_REMOVED, ENV_FAIL, ENV_NO_HASH_INPUT):
         monkeypatch.delenv(key, raising=False)
@@ -74,3 +74,8 @@ def fake_pixi(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     standin = StandIn(exe=exe, log=root / "invocations.jsonl", autoapply=True)
     standin.apply()
     return standin
+
+
+@pytest.fixture
+def fake_pixi(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> StandIn:
+    return install_fake_pixi(tmp_path_factory.mktemp("fake-pixi"), monkeypatch)

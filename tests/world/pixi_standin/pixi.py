@@ -405,7 +405,7 @@ def drifted_recipe(recipe: Path, directory: Path) -> Path:
     import yaml
 
     data = yaml.safe_load(recipe.read_text())
-    data.setdefault("build", {})["string"] = "${{ hash }}_drift"
+    data.setdefault("build", {})["string"] = "h${{ hash }}_drift"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "recipe.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -463,7 +463,9 @@ def strip_hash_input(archive: Path) -> None:
                         fileobj = src.extractfile(member) if member.isfile() else None
                         dst.addfile(member, fileobj)
                 data = zstandard.ZstdCompressor(level=3).compress(buf.getvalue())
-            zout.writestr(info, data)
+            fresh = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            fresh.compress_type = zipfile.ZIP_STORED
+            zout.writestr(fresh, data)
     archive.write_bytes(out.getvalue())
 
 
