@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from pixi_pack_src.model import CondaSource
 from pixi_pack_src.reporter import NullReporter
 from tests.world.install import install_records
 from tests.world.layout import World
-from tests.world.locks import Env, Plat, SourceEntry
+from tests.world.locks import Env, Plat, SourceEntry, write_lock
 from tests.world.pixi_standin import StandIn
 from tests.world.pixi_standin.fixtures import install_fake_pixi
 from tests.world.pixi_standin.workspaces import (
@@ -492,3 +493,70 @@ def test_a_world_lock_builds_and_installs(
         f"{r.name.normalized}-{r.version}-{r.build}.json" for r in records
     )
     shutil.rmtree(prefix)
+
+
+def test_the_local_build_example_with_the_standin(
+    fake_pixi: StandIn, world: World, tmp_path: Path
+) -> None:
+    """examples/local-build (pinned backends, root package, chain of source run-deps), with a
+    lock written by the world since pixi is not here to write one."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "local-build"
+    ws = tmp_path / "local-build"
+    shutil.copytree(example, ws, ignore=shutil.ignore_patterns(".pixi", "pixi.lock", "*.tar"))
+    sources = (
+        SourceEntry(
+            "local-build-main",
+            ".",
+            depends=("local-build-pkg",),
+            source_depends={"local-build-pkg": {"path": "pkg"}},
+        ),
+        SourceEntry(
+            "local-build-pkg",
+            "pkg",
+            depends=("local-build-pkg2",),
+            source_depends={"local-build-pkg2": {"path": "../pkg2"}},
+            noarch=True,
+        ),
+        SourceEntry("local-build-pkg2", "pkg2", noarch=True),
+    )
+    write_lock(
+        ws / "pixi.lock",
+        world,
+        {"default": Env(sources=sources)},
+        platforms=(Plat("linux-64"), Plat("osx-arm64")),
+    )
+    lock = load_lock(ws / "pixi.lock")
+    envs = {p: lock.select("default", p) for p in PLATFORMS}
+    jobs = plan_source_builds({p: e.sources for p, e in envs.items()}, workspace_root=ws)
+    assert [j.argv_preview[3] for j in jobs] == [
+        "{workspace}",
+        "{workspace}",
+        "{workspace}/pkg",
+        "{workspace}/pkg2",
+    ]
+    built = build_sources(
+        jobs,
+        options=SourceBuildOptions(work_dir=tmp_path / "work", cache_root=tmp_path / "cache"),
+        reporter=NullReporter(),
+    )
+    assert sorted((c.package, c.target_platform) for c in fake_pixi.builds()) == [
+        ("local-build-main", "linux-64"),
+        ("local-build-main", "osx-arm64"),
+        ("local-build-pkg", "linux-64"),
+        ("local-build-pkg2", "linux-64"),
+    ]
+    linux = envs["linux-64"]
+    mine = {s.lock_id: built[s.lock_id] for s in linux.sources}
+    check_environment([], mine)
+    prefix = install_records(
+        [a.record for a in {id(a): a for a in mine.values()}.values()], tmp_path / "env"
+    )
+    out = subprocess.run(
+        [str(prefix / "bin" / "local-build-hello")], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines() == [
+        "local-build-main 0.1.0",
+        "local-build-pkg 0.1.0",
+        "local-build-pkg2 0.1.0",
+        "built for linux-64",
+    ]
