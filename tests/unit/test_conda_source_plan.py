@@ -348,3 +348,11 @@ def test_tree_hash_of_an_ignored_directory_falls_back_to_the_walk(tmp_path: Path
     inside.mkdir(parents=True)
     (inside / "recipe.yaml").write_text("r")
     assert list_tree(inside) == ["recipe.yaml"]
+
+
+def test_a_recipe_manifest_location_has_no_readable_backend(tmp_path: Path) -> None:
+    pkg = write_package(tmp_path / "pkg", "pkg")
+    with pytest.raises(BuildError, match="cannot tell which build backend"):
+        check_backend(pkg / "recipe.yaml", label="pkg", allow_unpinned=False, overrides={})
+    use, _ = check_backend(pkg / "pixi.toml", label="pkg", allow_unpinned=False, overrides={})
+    assert use.pinned

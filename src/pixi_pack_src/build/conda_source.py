@@ -69,6 +69,7 @@ PLACEHOLDER_CHECKOUT = "{checkout}"
 PLACEHOLDER_OUTDIR = "{outdir}"
 BACKEND_OVERRIDE_ENV = "PIXI_BUILD_BACKEND_OVERRIDE"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_DEP_NAME = re.compile(r"^\s*([A-Za-z0-9_.\-]+)")
 
 
 # -- options and results --------------------------------------------------------------------
@@ -378,8 +379,13 @@ def check_backend(
     allow_unpinned: bool,
     overrides: Mapping[str, Path],
 ) -> tuple[BackendUse, tuple[str, ...]]:
-    """The backend of ``package``; an unpinned one is a :class:`BuildError` unless allowed."""
-    spec = read_build_backend(package)
+    """The backend of ``package``; an unpinned one is a :class:`BuildError` unless allowed.
+
+    ``package`` is a directory or a manifest; a ``recipe.yaml`` or ``package.xml`` manifest
+    declares no backend (pixi picks one), which counts as unpinned.
+    """
+    readable = package.is_dir() or package.name in ("pixi.toml", "pyproject.toml")
+    spec = read_build_backend(package) if readable else None
     if spec is None:
         message = (
             f"cannot tell which build backend {label} uses: {package} declares no "
@@ -639,7 +645,7 @@ def _safe(text: str) -> str:
 def _source_run_deps(job: BuildJob) -> list[str]:
     out: set[str] = set()
     for entry in job.entries:
-        dep_names = {MatchSpec(d).name.normalized for d in entry.source.depends if d.strip()}
+        dep_names = {m[1].lower() for d in entry.source.depends if (m := _DEP_NAME.match(d))}
         out.update(n for n in entry.source.source_depends if n.lower() in dep_names)
     return sorted(out)
 
