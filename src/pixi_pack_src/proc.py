@@ -62,6 +62,7 @@ def run(
         sink = log_file.open("w", encoding="utf-8", errors="replace")
         sink.write(f"$ {shlex.join(args)}\n")
     stdout_chunks: list[str] = []
+    proc: subprocess.Popen[str] | None = None
 
     def pump(stream_: IO[str], keep: bool) -> None:
         for line in stream_:
@@ -124,6 +125,10 @@ def run(
         for t in threads:
             t.join()
     finally:
+        if proc is not None:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         if sink is not None:
             sink.close()
     result = RunResult(args, returncode, "\n".join(tail), log_file, "".join(stdout_chunks))

@@ -28,7 +28,6 @@ from tests.world.install import install_records
 from tests.world.layout import World
 from tests.world.locks import Env, Plat, SourceEntry, write_lock
 from tests.world.pixi_standin import StandIn
-from tests.world.pixi_standin.fixtures import install_fake_pixi
 from tests.world.pixi_standin.workspaces import (
     conda_source,
     make_bare_repo,
@@ -39,15 +38,7 @@ from tests.world.workspace import write_workspace
 
 pytestmark = [
     pytest.mark.integration,
-    # proc.run does not close its pipes yet (reported to the lead); remove once it does.
-    pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning"),
 ]
-
-
-@pytest.fixture
-def fake_pixi(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> StandIn:
-    # Until tests.world.pixi_standin.fixtures is a registered plugin.
-    return install_fake_pixi(tmp_path_factory.mktemp("fake-pixi"), monkeypatch)
 
 
 PLATFORMS = ("linux-64", "osx-arm64")

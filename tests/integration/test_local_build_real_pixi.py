@@ -24,7 +24,6 @@ from pixi_pack_src.build.conda_source import host_subdir
 from pixi_pack_src.lockfile import load_lock
 from pixi_pack_src.reporter import NullReporter
 from tests.world.install import install_records
-from tests.world.pixi_standin.fixtures import NO_PIXI_REASON, find_real_pixi
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "local-build"
 PLATFORMS = ("linux-64", "osx-arm64")
@@ -32,18 +31,7 @@ PLATFORMS = ("linux-64", "osx-arm64")
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.needs_pixi,
-    # proc.run does not close its pipes yet (reported to the lead); remove once it does.
-    pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning"),
 ]
-
-
-@pytest.fixture
-def real_pixi() -> Path:
-    # Until tests.world.pixi_standin.fixtures is a registered plugin.
-    found = find_real_pixi()
-    if found is None:
-        pytest.skip(NO_PIXI_REASON)
-    return found
 
 
 @pytest.mark.timeout(1800)

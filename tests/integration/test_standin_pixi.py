@@ -13,16 +13,9 @@ from rattler.package import IndexJson
 from pixi_pack_src.build.matching import read_artifact
 from tests.world.pixi_standin import StandIn
 from tests.world.pixi_standin import pixi as standin_script
-from tests.world.pixi_standin.fixtures import install_fake_pixi
 from tests.world.pixi_standin.workspaces import write_package, write_workspace_manifest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def fake_pixi(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> StandIn:
-    # Until tests.world.pixi_standin.fixtures is a registered plugin.
-    return install_fake_pixi(tmp_path_factory.mktemp("fake-pixi"), monkeypatch)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,6 @@ from tests.world.pixi_standin.workspaces import (
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 # proc.run does not close its pipes yet (reported to the lead); remove once it does.
-pytestmark = pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning")
 
 
 def _sources(root: Path, platforms: tuple[str, ...]) -> dict[str, list[CondaSource]]:

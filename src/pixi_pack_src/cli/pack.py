@@ -1,3 +1,208 @@
-"""`pixi-pack-src pack` (filled in by its issue)."""
+"""``pixi-pack-src pack``: options -> :func:`pixi_pack_src.pack.pack` -> summary / ``--json``."""
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..pack import PackOptions, PackResult, pack
+from ..ui import human_bytes
+from . import STATE, app
+from .common import manifest_argument, resolve_manifest, write_report
+
+
+@app.command("pack", no_args_is_help=False)
+def pack_command(
+    manifest_path: Annotated[Path | None, manifest_argument()] = None,
+    manifest_option: Annotated[
+        Path | None,
+        typer.Option("-m", "--manifest-path", help="Alias of MANIFEST_PATH (pixi's spelling)."),
+    ] = None,
+    environment: Annotated[
+        str, typer.Option("-e", "--environment", help="The environment to pack.")
+    ] = "default",
+    platform: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-p",
+            "--platform",
+            help="Platform (lock name or conda subdir); repeatable. Default: this machine's.",
+        ),
+    ] = None,
+    all_platforms: Annotated[
+        bool, typer.Option("--all-platforms", help="Pack every platform of the environment.")
+    ] = False,
+    output_file: Annotated[
+        str | None,
+        typer.Option(
+            "-o",
+            "--output-file",
+            help="Output path ('-' = stdout); may contain {platform}. Default: environment.tar "
+            "(environment-{platform}.tar for several platforms).",
+        ),
+    ] = None,
+    directory_only: Annotated[
+        bool, typer.Option("--directory-only", help="Write a folder instead of a tar.")
+    ] = False,
+    use_cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--use-cache",
+            "--cache-dir",
+            envvar="PIXI_PACK_SRC_CACHE_DIR",
+            show_envvar=True,
+            help="Content-addressed cache of verified downloads (and builds).",
+        ),
+    ] = None,
+    auth_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--auth-file",
+            envvar="RATTLER_AUTH_FILE",
+            show_envvar=True,
+            help="rattler credentials JSON.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("-c", "--config", help="pixi/rattler config TOML ([mirrors], [concurrency])."),
+    ] = None,
+    concurrent_downloads: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrent-downloads",
+            min=1,
+            envvar="PIXI_PACK_SRC_CONCURRENT_DOWNLOADS",
+            show_envvar=True,
+            help="Downloads at once [default: config, else 50].",
+        ),
+    ] = None,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries",
+            min=0,
+            envvar="PIXI_PACK_SRC_RETRIES",
+            show_envvar=True,
+            help="Retries per download after the first attempt.",
+        ),
+    ] = 5,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            envvar="PIXI_PACK_SRC_TIMEOUT",
+            show_envvar=True,
+            help="Read timeout in seconds (time without receiving a byte).",
+        ),
+    ] = 60.0,
+    inject: Annotated[
+        list[Path] | None,
+        typer.Option("-i", "--inject", help="Extra .conda/.tar.bz2/.whl to add (repeatable)."),
+    ] = None,
+    ignore_pypi_non_wheel: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-pypi-non-wheel",
+            help="Skip PyPI entries that are not wheels (sdists, git, paths) with a warning.",
+        ),
+    ] = False,
+    build_sdist: Annotated[
+        bool,
+        typer.Option(
+            "--build-sdist/--no-build-sdist",
+            help="Build PyPI sdists, git and path entries into wheels (else refuse them).",
+        ),
+    ] = True,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON on stdout.")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write the result to FILE (.json, or .md summary)."),
+    ] = None,
+) -> None:
+    """Pack an environment of pixi.lock into an archive that installs offline."""
+    options = PackOptions(
+        manifest_path=resolve_manifest(manifest_path, manifest_option),
+        environment=environment,
+        platforms=tuple(platform or ()),
+        all_platforms=all_platforms,
+        output=output_file,
+        directory_only=directory_only,
+        cache_dir=use_cache,
+        auth_file=auth_file,
+        config_file=config,
+        concurrent_downloads=concurrent_downloads,
+        retries=retries,
+        timeout=timeout,
+        inject=tuple(inject or ()),
+        ignore_pypi_non_wheel=ignore_pypi_non_wheel,
+        build_pypi=build_sdist,
+    )
+    reporter = STATE.reporter(json_output=json_output or output_file == "-")
+    result = pack(options, reporter=reporter, stdout=sys.stdout.buffer)
+    document = result.to_json()
+    if report is not None:
+        write_report(report, document, markdown=_markdown(result))
+    if json_output:
+        if output_file == "-":
+            reporter.console.print(json.dumps(document, indent=2, sort_keys=True))
+        else:
+            sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        return
+    _summary(result, reporter)
+
+
+def _summary(result: PackResult, reporter: object) -> None:
+    status = getattr(reporter, "status")  # noqa: B009 - RichReporter.status
+    s = result.stats
+    status(
+        f"{s.files} files, {human_bytes(s.bytes)}: {s.downloaded} downloaded, "
+        f"{s.from_cache} from cache, {s.copied} local, {s.built} built"
+        + (f"; retried {s.retries} time{'s' if s.retries != 1 else ''}" if s.retries else "")
+    )
+    for p in result.packs:
+        where = "stdout" if p.output == "-" else p.output
+        status(f"✅ packed {result.environment} for {p.platform.name} into {where}")
+
+
+def _markdown(result: PackResult) -> str:
+    s = result.stats
+    lines = [
+        f"## pixi-pack-src: `{result.environment}`",
+        "",
+        "| platform | output | size | sha256 |",
+        "|---|---|---|---|",
+    ]
+    for p in result.packs:
+        lines.append(
+            f"| {p.platform.name} | `{p.output}` | {human_bytes(p.size)} | `{p.sha256[:16]}…` |"
+        )
+    lines += [
+        "",
+        f"{s.files} artifacts, {human_bytes(s.bytes)}: {s.downloaded} downloaded, "
+        f"{s.from_cache} from cache, {s.copied} local files, {s.built} built, "
+        f"{s.retries} retries.",
+    ]
+    for p in result.packs:
+        lines += [
+            "",
+            f"<details><summary>{p.platform.name}: {len(p.artifacts)} packages</summary>",
+            "",
+            "| package | version | kind | origin | size |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {a.name} | {a.version} | {a.kind} | {a.origin} | {human_bytes(a.size)} |"
+            for a in p.artifacts
+        ]
+        lines += ["", "</details>"]
+    if result.warnings:
+        lines += ["", "### Warnings", ""] + [f"- {w}" for w in result.warnings]
+    return "\n".join(lines) + "\n"

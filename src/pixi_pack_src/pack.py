@@ -1,0 +1,720 @@
+"""``pack``: lock -> verified artifacts (downloaded, cached, built) -> one archive per platform.
+
+The flow, for every selected platform at once so that shared (noarch) work happens once:
+
+1. locate the workspace and load ``pixi.lock``; select the environment on each platform;
+2. plan (:mod:`pixi_pack_src.plan` decides what is downloaded, copied, built or refused);
+3. fetch every binary artifact concurrently through the verified cache (:mod:`download`);
+4. build conda source packages and PyPI sdists/git/trees (:mod:`build`), when present;
+5. per platform: repodata from the *locked* records, ``environment.yml``, ``pixi-pack.json``,
+   the provenance record, then a deterministic tar (or folder) written under a temporary name
+   and renamed when complete. Every artifact is re-hashed while it is written into the tar, so a
+   file changed after verification cannot slip in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from packaging.utils import parse_wheel_filename
+from rattler import PackageRecord, RepoDataRecord
+
+from . import __version__
+from .archive import BinaryWriter, Entry, WrittenEntry, atomic_output, write_directory, write_tar
+from .auth import AuthStore
+from .cache import ContentCache
+from .channel import (
+    CHANNEL_DIR,
+    PYPI_DIR,
+    channel_files,
+    environment_yml,
+    record_from_archive,
+    validate_records,
+)
+from .config import FetchConfig, load_config
+from .download import Artifact, DownloadSettings, Fetched, fetch_all
+from .errors import ArchiveError, PixiPackSrcError, UnsupportedPackageError, UsageError
+from .http import RetryPolicy, make_client, redact_url
+from .lockfile import Lock, load_lock
+from .metadata import (
+    PIXI_PACK_JSON,
+    PROVENANCE_JSON,
+    ArtifactProvenance,
+    GeneratedFile,
+    JsonValue,
+    LockInfo,
+    PlatformInfo,
+    Provenance,
+    ToolInfo,
+    pixi_pack_json,
+)
+from .model import CondaBinary, LockedEnvironment, Platform, PypiPackage
+from .reporter import NullReporter, Reporter
+from .wheels import check_wheel_for_target
+from .workspace import locate_workspace
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT = "environment.tar"
+DEFAULT_DIRECTORY = "environment"
+PLATFORM_PLACEHOLDER = "{platform}"
+RESULT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    """Everything ``pack`` needs; the CLI fills it from options and environment variables."""
+
+    manifest_path: Path | None = None
+    environment: str = "default"
+    platforms: tuple[str, ...] = ()  # lock platform names or subdirs; empty = the host's
+    all_platforms: bool = False
+    output: str | None = None  # path, "-" for stdout, may contain "{platform}"
+    directory_only: bool = False
+    cache_dir: Path | None = None
+    auth_file: Path | None = None
+    config_file: Path | None = None
+    concurrent_downloads: int | None = None
+    retries: int = 5
+    timeout: float = 60.0
+    inject: tuple[Path, ...] = ()
+    ignore_pypi_non_wheel: bool = False
+    build_pypi: bool = True  # build sdists, git and path PyPI entries into wheels
+    work_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class PackedArtifact:
+    """One package file in one archive (what ``--json`` lists)."""
+
+    path: str
+    kind: Literal["conda", "wheel"]
+    name: str
+    version: str
+    sha256: str
+    size: int
+    origin: str  # download, cache, local-file, conda-source, sdist, ..., injected
+    source: str  # (redacted) URL, workspace-relative path or location
+
+
+@dataclass(frozen=True)
+class PlatformPack:
+    platform: Platform
+    output: str  # the written path, or "-"
+    sha256: str
+    size: int
+    artifacts: tuple[PackedArtifact, ...]
+
+
+@dataclass(frozen=True)
+class PackStats:
+    files: int = 0
+    bytes: int = 0
+    downloaded: int = 0
+    from_cache: int = 0
+    copied: int = 0
+    built: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class PackResult:
+    environment: str
+    lock_file: Path
+    packs: tuple[PlatformPack, ...]
+    stats: PackStats
+    warnings: tuple[str, ...]
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The ``--json`` document (``version`` 1; see docs/archive-format.md)."""
+        return {
+            "version": RESULT_VERSION,
+            "tool": {"name": "pixi-pack-src", "version": __version__},
+            "environment": self.environment,
+            "platforms": [
+                {
+                    "name": p.platform.name,
+                    "subdir": p.platform.subdir,
+                    "output": p.output,
+                    "sha256": p.sha256,
+                    "size": p.size,
+                    "artifacts": [
+                        {
+                            "path": a.path,
+                            "kind": a.kind,
+                            "name": a.name,
+                            "version": a.version,
+                            "sha256": a.sha256,
+                            "size": a.size,
+                            "origin": a.origin,
+                            "source": a.source,
+                        }
+                        for a in p.artifacts
+                    ],
+                }
+                for p in self.packs
+            ],
+            "stats": {
+                "files": self.stats.files,
+                "bytes": self.stats.bytes,
+                "downloaded": self.stats.downloaded,
+                "from_cache": self.stats.from_cache,
+                "copied": self.stats.copied,
+                "built": self.stats.built,
+                "retries": self.stats.retries,
+            },
+            "warnings": list(self.warnings),
+        }
+
+
+class _Warnings:
+    """Warnings are logged when they happen and listed again in the result."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        if message not in self.items:
+            self.items.append(message)
+            log.warning("%s", message)
+
+
+@dataclass
+class _PlatformWork:
+    """What goes into one platform's archive, gathered before anything is written."""
+
+    env: LockedEnvironment
+    output: str
+    conda: list[tuple[RepoDataRecord, Path, ArtifactProvenance]] = field(default_factory=list)
+    wheels: list[tuple[str, str, Path, ArtifactProvenance]] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)  # archive path -> how it was obtained
+
+
+# -- selection ----------------------------------------------------------------------------------
+
+
+def host_subdir() -> str:
+    from rattler import Subdir
+
+    return str(Subdir.current())
+
+
+def select_platforms(lock: Lock, options: PackOptions) -> list[Platform]:
+    """``-p`` values (names or subdirs), ``--all-platforms``, or the host's platform."""
+    if options.all_platforms:
+        if options.platforms:
+            raise UsageError("--all-platforms and -p/--platform cannot be combined")
+        return lock.platforms(options.environment)
+    values = list(options.platforms) or [host_subdir()]
+    chosen: list[Platform] = []
+    for value in values:
+        platform = lock.resolve_platform(options.environment, value)
+        if platform not in chosen:
+            chosen.append(platform)
+    return chosen
+
+
+def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Platform) -> str:
+    """The output path for ``platform`` (``{platform}`` expands to the subdir)."""
+    several = len(platforms) > 1
+    default = DEFAULT_DIRECTORY if options.directory_only else DEFAULT_OUTPUT
+    template = options.output
+    if template is None:
+        if several:
+            stem, dot, ext = default.partition(".")
+            template = f"{stem}-{PLATFORM_PLACEHOLDER}{dot}{ext}"
+        else:
+            template = default
+    if template == "-":
+        if several:
+            raise UsageError(
+                "-o - (stdout) holds one archive, but several platforms were selected",
+                hint="pack one platform per call, or use -o 'environment-{platform}.tar'",
+            )
+        if options.directory_only:
+            raise UsageError("--directory-only cannot write to stdout (-o -)")
+        return "-"
+    if several and PLATFORM_PLACEHOLDER not in template:
+        raise UsageError(
+            f"-o {template} would be written once per platform "
+            f"({', '.join(p.name for p in platforms)})",
+            hint="put {platform} in the output name, e.g. -o 'environment-{platform}.tar'",
+        )
+    name = platform.name if any(p.name != p.subdir for p in platforms) else platform.subdir
+    return template.replace(PLATFORM_PLACEHOLDER, name)
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+
+def pack(
+    options: PackOptions,
+    *,
+    reporter: Reporter | None = None,
+    stdout: BinaryIO | None = None,
+) -> PackResult:
+    """Pack the environment for every selected platform. Sync; runs one event loop."""
+    return asyncio.run(pack_async(options, reporter=reporter or NullReporter(), stdout=stdout))
+
+
+async def pack_async(
+    options: PackOptions, *, reporter: Reporter, stdout: BinaryIO | None = None
+) -> PackResult:
+    warn = _Warnings()
+    workspace = locate_workspace(options.manifest_path)
+    lock = load_lock(workspace.lock_path)
+    platforms = select_platforms(lock, options)
+    works = [
+        _PlatformWork(lock.select(options.environment, p), output_for(options, platforms, p))
+        for p in platforms
+    ]
+    for work in works:
+        _refuse_unsupported(work.env, options, warn)
+
+    fetch_config = load_config(options.config_file)
+    auth = AuthStore.load(options.auth_file or fetch_config.authentication_override_file)
+    settings = DownloadSettings(
+        concurrency=options.concurrent_downloads or fetch_config.concurrent_downloads or 50,
+        retries=options.retries,
+        timeout=options.timeout,
+        policy=RetryPolicy(retries=options.retries),
+    )
+    cache = ContentCache(options.cache_dir) if options.cache_dir is not None else None
+
+    with ExitStack() as stack:
+        work_dir = stack.enter_context(_work_dir(options.work_dir))
+        artifacts = _artifacts(works, fetch_config)
+        client = make_client(timeout=options.timeout, max_connections=settings.concurrency)
+        try:
+            fetched = await fetch_all(
+                list(artifacts.values()),
+                work_dir=work_dir / "downloads",
+                cache=cache,
+                settings=settings,
+                auth=auth,
+                reporter=reporter,
+                client=client,
+            )
+        finally:
+            await client.aclose()
+
+        stats = _stats(fetched.values())
+        for work in works:
+            _collect_binaries(work, fetched, fetch_config, warn)
+            _collect_injected(work, options.inject, warn)
+            validate_records([r for r, _, _ in work.conda])
+
+        packs = [
+            _write_platform(work, lock, options, reporter=reporter, stdout=stdout) for work in works
+        ]
+    return PackResult(
+        environment=options.environment,
+        lock_file=lock.path,
+        packs=tuple(packs),
+        stats=stats,
+        warnings=tuple(warn.items),
+    )
+
+
+@contextmanager
+def _work_dir(given: Path | None) -> Iterator[Path]:
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given
+        return
+    path = Path(tempfile.mkdtemp(prefix="pixi-pack-src-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _refuse_unsupported(env: LockedEnvironment, options: PackOptions, warn: _Warnings) -> None:
+    """Entries this version cannot pack: error, or skip with a warning when asked to."""
+    for source in env.sources:
+        raise UnsupportedPackageError(
+            f"conda source package {source.lock_id} needs a `pixi build`, which this build of "
+            "pixi-pack-src does not run yet",
+            hint="build it with `pixi build` and pass the .conda with --inject",
+        )
+    for pkg in env.pypi:
+        if pkg.is_wheel:
+            continue
+        what = f"PyPI package {pkg.name} ({pkg.location}) is not a wheel ({pkg.kind})"
+        if options.ignore_pypi_non_wheel:
+            warn(f"skipping {what}")
+            continue
+        reason = (
+            "--no-build-sdist was given"
+            if not options.build_pypi
+            else "building it is not supported yet"
+        )
+        raise UnsupportedPackageError(
+            f"{what} and {reason}",
+            hint="pass --ignore-pypi-non-wheel to skip it with a warning",
+        )
+
+
+def _wanted_pypi(env: LockedEnvironment, options: PackOptions) -> list[PypiPackage]:
+    return [p for p in env.pypi if p.is_wheel]
+
+
+def _artifacts(works: Sequence[_PlatformWork], config: FetchConfig) -> dict[str, Artifact]:
+    """Every binary artifact of every platform, de-duplicated (noarch is fetched once)."""
+    out: dict[str, Artifact] = {}
+    for work in works:
+        for binary in work.env.conda:
+            artifact = Artifact.from_conda(binary, config)
+            out.setdefault(artifact.key, artifact)
+        for pkg in _wanted_pypi(work.env, PackOptions()):
+            artifact = Artifact.from_pypi(pkg, config)
+            out.setdefault(artifact.key, artifact)
+    return out
+
+
+def _stats(fetched: Iterable[Fetched]) -> PackStats:
+    items = list(fetched)
+    return PackStats(
+        files=len(items),
+        bytes=sum(f.size for f in items),
+        downloaded=sum(1 for f in items if f.origin == "download"),
+        from_cache=sum(1 for f in items if f.origin == "cache"),
+        copied=sum(1 for f in items if f.origin == "local-file"),
+        retries=sum(f.retries for f in items),
+    )
+
+
+def _origin(fetched: Fetched, workspace_root: Path) -> dict[str, JsonValue]:
+    """Where the bytes come from, as recorded in the archive.
+
+    A cache hit is recorded as ``download`` from the lock's URL (the cache holds exactly those
+    verified bytes): the archive must be byte-identical whether the cache was cold or warm.
+    The ``--json`` result still tells cache hits apart.
+    """
+    origin: dict[str, JsonValue] = {
+        "type": "local-file" if fetched.origin == "local-file" else "download",
+        "verified-against": fetched.verified_against,
+    }
+    if fetched.origin == "local-file":
+        origin["path"] = _relative_location(fetched.path, workspace_root)
+    else:
+        origin["url"] = redact_url(fetched.artifact.lock_url)
+    return origin
+
+
+def _relative_location(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _fill_hashes(record: RepoDataRecord, fetched: Fetched) -> RepoDataRecord:
+    """Locked records without hashes get the verified ones (repodata must carry them)."""
+    if record.sha256 is None:
+        record.sha256 = bytes.fromhex(fetched.sha256)
+    if record.md5 is None:
+        record.md5 = bytes.fromhex(fetched.md5)
+    if record.size is None:
+        record.size = fetched.size
+    return record
+
+
+def _collect_binaries(
+    work: _PlatformWork,
+    fetched: Mapping[str, Fetched],
+    config: FetchConfig,
+    warn: _Warnings,
+) -> None:
+    root = work.env.workspace_root
+    for binary in work.env.conda:
+        got = fetched[Artifact.from_conda(binary, config).key]
+        if got.verified_against == "none":
+            warn(f"{binary.file_name} has no hash in the lock; recorded sha256 {got.sha256}")
+        prov = _conda_provenance(binary, got, root)
+        work.conda.append((_fill_hashes(binary.record, got), got.path, prov))
+        work.origins[prov.path] = got.origin
+    for pkg in _wanted_pypi(work.env, PackOptions()):
+        got = fetched[Artifact.from_pypi(pkg, config).key]
+        if got.verified_against == "none":
+            warn(f"wheel {pkg.file_name} has no hash in the lock; recorded sha256 {got.sha256}")
+        assert pkg.file_name is not None
+        prov = ArtifactProvenance(
+            path=f"{PYPI_DIR}/{pkg.file_name}",
+            kind="wheel",
+            name=pkg.name,
+            version=pkg.version or _wheel_version(pkg.file_name),
+            sha256=got.sha256,
+            size=got.size,
+            origin=_origin(got, root),
+        )
+        work.wheels.append((pkg.name, prov.version, got.path, prov))
+        work.origins[prov.path] = got.origin
+
+
+def _wheel_version(file_name: str) -> str:
+    return str(parse_wheel_filename(file_name)[1])
+
+
+def _conda_provenance(binary: CondaBinary, got: Fetched, root: Path) -> ArtifactProvenance:
+    return ArtifactProvenance(
+        path=binary.archive_path,
+        kind="conda",
+        name=binary.name,
+        version=binary.version,
+        build=binary.build,
+        sha256=got.sha256,
+        size=got.size,
+        origin=_origin(got, root),
+    )
+
+
+def _collect_injected(work: _PlatformWork, inject: Sequence[Path], warn: _Warnings) -> None:
+    """``--inject``: records read from the archives; wheels checked against the target."""
+    subdir = work.env.platform.subdir
+    taken = {a.path for _, _, a in work.conda} | {a.path for _, _, _, a in work.wheels}
+    for path in inject:
+        if not path.is_file():
+            raise UsageError(f"--inject {path}: no such file")
+        name = path.name
+        if name.endswith((".conda", ".tar.bz2")):
+            record = record_from_archive(path)
+            if record.subdir not in (subdir, "noarch"):
+                raise UsageError(
+                    f"--inject {path}: a package for {record.subdir}, but the pack is for {subdir}",
+                    hint=f"inject a package built for {subdir} or noarch",
+                )
+            arcname = f"{CHANNEL_DIR}/{record.subdir}/{name}"
+            prov = ArtifactProvenance(
+                path=arcname,
+                kind="conda",
+                name=record.name.normalized,
+                version=str(record.version),
+                build=str(record.build),
+                sha256=_hex(record.sha256),
+                size=record.size or path.stat().st_size,
+                origin={"type": "injected", "file": name},
+            )
+            item = (record, path, prov)
+            work.conda[:] = [c for c in work.conda if c[2].path != arcname]
+            work.conda.append(item)
+        elif name.endswith(".whl"):
+            python = _python_record(work)
+            check_wheel_for_target(
+                path,
+                python_version=str(python.version) if python is not None else None,
+                subdir=subdir,
+                virtual_packages=work.env.platform.virtual_packages,
+            )
+            wname, wversion, _, _ = parse_wheel_filename(name)
+            digest, size = _sha256_file(path)
+            arcname = f"{PYPI_DIR}/{name}"
+            prov = ArtifactProvenance(
+                path=arcname,
+                kind="wheel",
+                name=str(wname),
+                version=str(wversion),
+                sha256=digest,
+                size=size,
+                origin={"type": "injected", "file": name},
+            )
+            work.wheels[:] = [w for w in work.wheels if w[3].path != arcname]
+            work.wheels.append((str(wname), str(wversion), path, prov))
+        else:
+            raise UsageError(
+                f"--inject {path}: not a .conda, .tar.bz2 or .whl file",
+            )
+        if arcname in taken:
+            warn(f"--inject {name} replaces the locked file of the same name")
+
+
+def _python_record(work: _PlatformWork) -> RepoDataRecord | None:
+    for record, _, _ in work.conda:
+        if record.name.normalized == "python":
+            return record
+    return None
+
+
+def _hex(value: bytes | None) -> str:
+    return value.hex() if value is not None else ""
+
+
+def _sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class _HashingWriter:
+    """A write-only file object that hashes and counts what passes through."""
+
+    def __init__(self, out: BinaryWriter) -> None:
+        self.out = out
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        written: int | None = self.out.write(data)
+        if written is None:  # unbuffered raw streams may return None
+            written = len(data)
+        self.sha.update(memoryview(data)[:written])
+        self.size += written
+        return written
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _entries(
+    work: _PlatformWork, lock: Lock, options: PackOptions
+) -> tuple[list[Entry], dict[str, str]]:
+    """The archive's entries and, for package files, the sha256 they must have."""
+    env = work.env
+    subdir = env.platform.subdir
+    records_by_subdir: dict[str, list[RepoDataRecord]] = {}
+    expected: dict[str, str] = {}
+    entries: list[Entry] = []
+    artifacts: list[ArtifactProvenance] = []
+    for record, path, prov in sorted(work.conda, key=lambda c: c[2].path):
+        records_by_subdir.setdefault(record.subdir, []).append(record)
+        entries.append(Entry(prov.path, path))
+        expected[prov.path] = prov.sha256
+        artifacts.append(prov)
+    for _, _, path, prov in sorted(work.wheels, key=lambda w: w[3].path):
+        entries.append(Entry(prov.path, path))
+        expected[prov.path] = prov.sha256
+        artifacts.append(prov)
+
+    generated: dict[str, bytes] = dict(channel_files(records_by_subdir))
+    all_records = [r for rs in records_by_subdir.values() for r in rs]
+    generated["environment.yml"] = environment_yml(
+        all_records, [(name, version) for name, version, _, _ in work.wheels]
+    )
+    generated[PIXI_PACK_JSON] = pixi_pack_json(subdir)
+    provenance = Provenance(
+        tool=ToolInfo("pixi-pack-src", __version__),
+        lock=LockInfo(_relative_location(lock.path, env.workspace_root), lock.version, lock.sha256),
+        environment=env.environment,
+        platform=PlatformInfo(env.platform.name, subdir, tuple(env.platform.virtual_packages)),
+        artifacts=tuple(artifacts),
+        generated=tuple(
+            GeneratedFile(name, hashlib.sha256(data).hexdigest(), len(data))
+            for name, data in generated.items()
+        ),
+    )
+    generated[PROVENANCE_JSON] = provenance.to_json()
+    entries.extend(Entry(name, data) for name, data in generated.items())
+    return entries, expected
+
+
+def _check_written(written: Sequence[WrittenEntry], expected: Mapping[str, str]) -> None:
+    for entry in written:
+        want = expected.get(entry.arcname)
+        if want is not None and entry.sha256 != want:
+            raise ArchiveError(
+                f"{entry.arcname} changed after it was verified: expected sha256 {want}, "
+                f"wrote {entry.sha256}",
+                hint="something modified the cache or a local file during the pack; run again",
+            )
+
+
+def _write_platform(
+    work: _PlatformWork,
+    lock: Lock,
+    options: PackOptions,
+    *,
+    reporter: Reporter,
+    stdout: BinaryIO | None,
+) -> PlatformPack:
+    entries, expected = _entries(work, lock, options)
+    total = sum(
+        e.source.stat().st_size if isinstance(e.source, Path) else len(e.source) for e in entries
+    )
+    key = f"archive:{work.env.platform.name}"
+    reporter.task_started(key, label=f"{work.output} ({work.env.platform.name})", total_bytes=total)
+
+    def progress(n: int) -> None:
+        reporter.task_advanced(key, n)
+
+    try:
+        if work.output == "-":
+            if stdout is None:
+                raise UsageError("-o - needs a stdout stream")
+            writer = _HashingWriter(stdout)
+            written = write_tar(entries, writer, on_bytes=progress)
+            stdout.flush()
+            _check_written(written, expected)
+            digest, size = writer.sha.hexdigest(), writer.size
+        elif options.directory_only:
+            target = Path(work.output)
+            with atomic_output(target) as tmp:
+                written = write_directory(entries, tmp)
+                _check_written(written, expected)
+            digest, size = "", sum(w.size for w in written)
+        else:
+            target = Path(work.output)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(target) as tmp, tmp.open("wb") as fh:
+                writer = _HashingWriter(fh)
+                written = write_tar(entries, writer, on_bytes=progress)
+                _check_written(written, expected)
+            digest, size = writer.sha.hexdigest(), writer.size
+    except BaseException:
+        reporter.task_finished(key, outcome="failed")
+        raise
+    reporter.task_finished(key, outcome="built", detail=_human(size))
+    artifacts = tuple(
+        PackedArtifact(
+            path=p.path,
+            kind=p.kind,
+            name=p.name,
+            version=p.version,
+            sha256=p.sha256,
+            size=p.size,
+            origin=work.origins.get(p.path) or str(p.origin.get("type", "")),
+            source=str(p.origin.get("url") or p.origin.get("path") or p.origin.get("file") or ""),
+        )
+        for p in sorted(
+            [c[2] for c in work.conda] + [w[3] for w in work.wheels], key=lambda a: a.path
+        )
+    )
+    return PlatformPack(work.env.platform, work.output, digest, size, artifacts)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+__all__ = [
+    "PackOptions",
+    "PackResult",
+    "PackStats",
+    "PackedArtifact",
+    "PixiPackSrcError",
+    "PlatformPack",
+    "pack",
+    "pack_async",
+]
+
+_ = PackageRecord  # re-exported type for callers building records
