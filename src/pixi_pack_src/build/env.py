@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.tags import platform_tags as host_platform_tags
 from packaging.utils import canonicalize_name
-from rattler import Platform as RattlerPlatform
+from rattler import Subdir
 from rattler import RepoDataRecord
 
 from .. import proc
@@ -141,7 +141,7 @@ def probe(python: Path, *, log_file: Path | None = None) -> InterpreterInfo:
 
 
 def host_subdir() -> str:
-    return str(RattlerPlatform.current())
+    return str(Subdir.current())
 
 
 def _python_in(prefix: Path) -> Path:

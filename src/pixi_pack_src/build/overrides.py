@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
-from rattler import Platform
+from rattler import Subdir
 
 from ..errors import ConfigError
 
@@ -189,7 +189,7 @@ def _is_variant(key: str) -> bool:
 
 
 def _known_subdirs() -> frozenset[str]:
-    return frozenset(str(p) for p in Platform.all())
+    return frozenset(str(p) for p in Subdir.all())
 
 
 def _file_sha256(path: Path) -> str:
