@@ -159,23 +159,30 @@ class ContentCache:
         A good entry whose size differs from ``size`` (an inconsistent lock) is kept, but is a
         miss.
         """
-        entry = self._verified(sha256.lower(), size=size, want_md5=None)
+        entry = self._verified(sha256.lower(), size=size, want_md5=None, lock_md5="")
         return entry.path if entry is not None else None
 
     def find(self, hashes: Hashes, *, url: str | None = None) -> CacheEntry | None:
-        """The verified entry for what a lock records: by sha256, else md5, else ``url``."""
+        """The verified entry for what a lock records: by sha256, else md5, else ``url``.
+
+        The entry's md5 comes from its sidecar, or is the lock's own md5 when the sha256 check
+        proved the bytes, or is computed.
+        """
+        lock_md5 = hashes.md5.lower() if hashes.md5 is not None else None
         if hashes.sha256 is not None:
-            return self._verified(hashes.sha256.lower(), size=hashes.size, want_md5=None)
+            return self._verified(
+                hashes.sha256.lower(), size=hashes.size, want_md5=None, lock_md5=lock_md5
+            )
         if hashes.md5 is not None:
             pointer = self._read_pointer(self._index_path("md5", hashes.md5.lower()))
             if pointer is None:
                 return None
-            return self._verified(pointer, size=hashes.size, want_md5=hashes.md5.lower())
+            return self._verified(pointer, size=hashes.size, want_md5=lock_md5, lock_md5=None)
         if url is not None:
             pointer = self._read_pointer(self._index_path("url", self._url_key(url)))
             if pointer is None:
                 return None
-            return self._verified(pointer, size=hashes.size, want_md5=None)
+            return self._verified(pointer, size=hashes.size, want_md5=None, lock_md5=None)
         return None
 
     def _read_pointer(self, path: Path) -> str | None:
@@ -188,8 +195,10 @@ class ContentCache:
         return None
 
     def _verified(
-        self, sha256: str, *, size: int | None, want_md5: str | None
+        self, sha256: str, *, size: int | None, want_md5: str | None, lock_md5: str | None
     ) -> CacheEntry | None:
+        """Re-hash the entry. ``want_md5``: an md5 the bytes must have (computed); ``lock_md5``:
+        an md5 to report when no sidecar has one (``None``: compute it)."""
         path = self.path_for(sha256)
         try:
             fh = path.open("rb")
@@ -201,7 +210,7 @@ class ContentCache:
         with fh:
             stat = os.fstat(fh.fileno())
             sidecar = self._read_sidecar(path)
-            need_md5 = want_md5 is not None or sidecar is None
+            need_md5 = want_md5 is not None or (sidecar is None and lock_md5 is None)
             sha = hashlib.sha256()
             mdh = hashlib.md5(usedforsecurity=False) if need_md5 else None
             got = 0
@@ -214,15 +223,16 @@ class ContentCache:
             log.warning("cache entry %s is corrupt (sha256 mismatch); removing it", path)
             self._remove_if_same(path, stat)
             return None
-        md5 = mdh.hexdigest() if mdh is not None else (sidecar or "")
+        computed = mdh.hexdigest() if mdh is not None else None
+        md5 = computed or sidecar or lock_md5 or ""
         if want_md5 is not None and md5 != want_md5:
             log.debug("cache entry %s does not have md5 %s; a miss", path, want_md5)
             return None
         if size is not None and size != got:
             log.debug("cache entry %s has %d bytes, the lock says %d; a miss", path, got, size)
             return None
-        if sidecar is None:
-            self._write_sidecar(path, md5, got)
+        if sidecar is None and computed is not None:
+            self._write_sidecar(path, computed, got)
         return CacheEntry(path, sha256, md5, got)
 
     def _read_sidecar(self, path: Path) -> str | None:
@@ -273,7 +283,8 @@ class ContentCache:
         """Move the verified file ``tmp`` into the cache as ``sha256``; return its path.
 
         ``tmp`` must be on the cache's filesystem (use :meth:`new_tmp_path`); it is renamed,
-        never copied. ``md5``/``size`` (of the same bytes) fill the sidecar and the md5 index;
+        never copied. ``md5``/``size`` (computed from the same bytes, never a lock's claim)
+        fill the sidecar and the md5 index;
         ``url`` adds a URL index entry (for lock entries without a hash).
         """
         self.ensure()

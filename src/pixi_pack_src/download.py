@@ -238,16 +238,17 @@ class _Job:
         path = Path(url2pathname(unquote(urlsplit(a.lock_url).path)))
         self.reporter.task_started(a.key, label=a.file_name, total_bytes=a.hashes.size)
         try:
-            sha256, md5, size = await asyncio.to_thread(hash_file, path)
+            need_md5 = a.hashes.md5 is None or a.hashes.sha256 is None
+            sha256, computed, size = await asyncio.to_thread(hash_file, path, md5=need_md5)
         except OSError as exc:
             self.reporter.task_finished(a.key, outcome="failed", detail="missing")
             raise WorkspaceError(
                 f"{a.file_name}: the lock points to {path}, which cannot be read ({exc})",
                 hint="build or restore that file, or update the lock with `pixi lock`",
             ) from exc
-        assert md5 is not None
         self.reporter.task_advanced(a.key, size)
-        bad = hash_mismatch(a.hashes, sha256=sha256, md5=md5, size=size)
+        bad = hash_mismatch(a.hashes, sha256=sha256, md5=computed, size=size)
+        md5 = computed or (a.hashes.md5 or "").lower()
         if bad is not None:
             self.reporter.task_finished(a.key, outcome="failed", detail=f"{bad[0]} mismatch")
             raise ChecksumMismatchError(
@@ -318,7 +319,7 @@ class _Job:
                     self.cache.store,
                     result.path,
                     result.sha256,
-                    md5=result.md5,
+                    md5=result.md5 if result.md5_computed else None,
                     size=result.size,
                     url=url,
                 )

@@ -1,0 +1,160 @@
+"""Credentials: rattler's JSON format, source priority, host matching, no secrets in repr."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from pixi_pack_src.auth import AuthStore, Credential, read_credentials_file
+from pixi_pack_src.errors import ConfigError
+
+CREDS = {
+    "*.prefix.dev": {"BearerToken": "pfx-token"},
+    "repo.example.test": {"BasicHTTP": {"username": "alice", "password": "s3cret"}},
+    "anaconda.example.test": {"CondaToken": "ct-123"},
+    "127.0.0.1:8765": {"BearerToken": "port-token"},
+    "s3://bucket/channel": {
+        "S3Credentials": {"access_key_id": "a", "secret_access_key": "b", "session_token": None}
+    },
+}
+
+
+def _json(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_reads_rattler_credentials_file(tmp_path: Path) -> None:
+    store = AuthStore.load(_json(tmp_path / "c.json", CREDS), environ={}, home=tmp_path)
+    assert list(store) == ["*.prefix.dev", "127.0.0.1:8765", "anaconda.example.test",
+                           "repo.example.test"]  # fmt: skip
+    assert store.headers_for("https://repo.prefix.dev/chan/noarch/a.conda") == {
+        "Authorization": "Bearer pfx-token"
+    }
+    assert store.headers_for("https://prefix.dev/chan/a.conda") == {
+        "Authorization": "Bearer pfx-token"
+    }  # "*.prefix.dev" also covers prefix.dev itself, as in rattler
+    assert store.headers_for("https://repo.example.test/x.whl") == {
+        "Authorization": _basic("alice", "s3cret")
+    }
+    assert store.headers_for("https://sub.repo.example.test/x.whl") == {}
+    assert store.headers_for("https://evilprefix.dev/x") == {}
+    # conda tokens go into the URL, not a header
+    assert store.headers_for("https://anaconda.example.test/chan/x.conda") == {}
+    assert (
+        store.url_for("https://anaconda.example.test/chan/linux-64/x.conda?q=1")
+        == "https://anaconda.example.test/t/ct-123/chan/linux-64/x.conda?q=1"
+    )
+    assert (
+        store.url_for("https://anaconda.example.test/t/other/chan/x.conda")
+        == "https://anaconda.example.test/t/other/chan/x.conda"
+    )
+    assert store.url_for("https://repo.example.test/x.whl") == "https://repo.example.test/x.whl"
+
+
+def test_host_port_key_is_exact(tmp_path: Path) -> None:
+    store = AuthStore.load(_json(tmp_path / "c.json", CREDS), environ={}, home=tmp_path)
+    assert store.headers_for("http://127.0.0.1:8765/a") == {"Authorization": "Bearer port-token"}
+    assert store.headers_for("http://127.0.0.1:8766/a") == {}
+    assert store.headers_for("http://127.0.0.1/a") == {}
+
+
+def test_url_with_its_own_userinfo_gets_no_store_header(tmp_path: Path) -> None:
+    store = AuthStore({"repo.example.test": Credential("bearer", token="t")})
+    assert store.headers_for("https://u:p@repo.example.test/x") == {}
+    assert store.headers_for("https://repo.example.test/x") == {"Authorization": "Bearer t"}
+
+
+def test_priority_auth_file_then_env_then_home_then_netrc(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".rattler").mkdir(parents=True)
+    _json(
+        home / ".rattler" / "credentials.json",
+        {"a.test": {"BearerToken": "home-a"}, "d.test": {"BearerToken": "home-d"}},
+    )
+    (home / ".netrc").write_text(
+        "machine a.test login n password n\nmachine e.test login eve password pw\n",
+        encoding="utf-8",
+    )
+    env_file = _json(
+        tmp_path / "env.json",
+        {"a.test": {"BearerToken": "env-a"}, "c.test": {"BearerToken": "env-c"}},
+    )
+    given = _json(tmp_path / "given.json", {"a.test": {"BearerToken": "given-a"}})
+    store = AuthStore.load(given, environ={"RATTLER_AUTH_FILE": str(env_file)}, home=home)
+    assert store.headers_for("https://a.test/") == {"Authorization": "Bearer given-a"}
+    assert store.headers_for("https://c.test/") == {"Authorization": "Bearer env-c"}
+    assert store.headers_for("https://d.test/") == {"Authorization": "Bearer home-d"}
+    assert store.headers_for("https://e.test/") == {"Authorization": _basic("eve", "pw")}
+    found = store.lookup("https://e.test/x")
+    assert found is not None
+    assert found[1].source == str(home / ".netrc")
+
+
+def test_netrc_env_var_and_missing_sources(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    netrc = tmp_path / "my-netrc"
+    netrc.write_text("machine n.test login bob password pw\n", encoding="utf-8")
+    store = AuthStore.load(
+        None,
+        environ={"NETRC": str(netrc), "RATTLER_AUTH_FILE": str(tmp_path / "missing.json")},
+        home=tmp_path,
+    )
+    assert store.headers_for("https://n.test/") == {"Authorization": _basic("bob", "pw")}
+    empty = AuthStore.load(None, environ={"NETRC": str(tmp_path / "gone")}, home=tmp_path)
+    assert len(empty) == 0
+    assert "NETRC=" in caplog.text
+
+
+def test_missing_auth_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist") as info:
+        AuthStore.load(tmp_path / "nope.json", environ={}, home=tmp_path)
+    assert str(tmp_path / "nope.json") in info.value.message
+    assert info.value.hint is not None
+    assert "--auth-file" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ("{nope", "not valid JSON"),
+        ("[]", "top level must be an object"),
+        ('{"h": {"BearerToken": ""}}', "BearerToken must be a non-empty string"),
+        ('{"h": {"BasicHTTP": {"username": "u"}}}', "BasicHTTP needs string username"),
+        ('{"h": {"Magic": "x"}}', "unknown authentication method 'Magic'"),
+        ('{"h": {"BearerToken": "a", "CondaToken": "b"}}', "must map to one authentication"),
+    ],
+)
+def test_bad_credentials_file(tmp_path: Path, data: str, fragment: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(data, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        read_credentials_file(path)
+    assert str(path) in info.value.message
+    assert fragment in info.value.message
+
+
+def test_oauth_access_token_is_a_bearer(tmp_path: Path) -> None:
+    path = _json(
+        tmp_path / "c.json",
+        {"o.test": {"OAuth": {"access_token": "acc", "token_endpoint": "x", "client_id": "c"}}},
+    )
+    assert read_credentials_file(path)["o.test"].authorization() == "Bearer acc"
+
+
+def test_no_secret_in_repr(tmp_path: Path) -> None:
+    store = AuthStore.load(_json(tmp_path / "c.json", CREDS), environ={}, home=tmp_path)
+    found = store.lookup("https://repo.example.test/x")
+    assert found is not None
+    text = repr(store) + repr(found[1]) + repr(store.lookup("https://a.prefix.dev/"))
+    for secret in ("pfx-token", "s3cret", "ct-123", "port-token"):
+        assert secret not in text
+    assert "repo.example.test" in text
