@@ -7,8 +7,9 @@ small, strict applier:
 - several files per patch and several hunks per file; ``--- a/x`` / ``+++ b/x`` headers with
   the first path component stripped (``-p1``); git headers (``diff --git``, ``index``,
   ``new file mode``, ``deleted file mode``) and any text between files are skipped;
-- file creation (``--- /dev/null``) and deletion (``+++ /dev/null``); ``\\ No newline at end
-  of file`` markers; CRLF content is matched byte for byte;
+- file creation (``--- /dev/null``) and deletion (``+++ /dev/null``), also in the form
+  ``diff -N`` writes them (the missing side dated at the epoch); ``\\ No newline at end of
+  file`` markers; CRLF content is matched byte for byte;
 - **fuzz 0**: every context and removed line must match exactly. As GNU patch does, a hunk
   may match at another position than its header says (an *offset*): the nearest exact match
   after the previous hunk is taken;
@@ -31,6 +32,7 @@ from ..errors import BuildError
 
 _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _DEV_NULL = "/dev/null"
+_EPOCH_STAMPS = ("1970-01-01 ", "1969-12-31 ")
 
 
 class PatchError(BuildError):
@@ -60,10 +62,14 @@ class FilePatch:
         return self.new_path or self.old_path or "?"
 
 
-def _header_path(raw: bytes, strip: int, what: str, line_no: int) -> str | None:
+def _header_path(raw: bytes, strip: int, what: str, line_no: int) -> tuple[str | None, bool]:
+    """The stripped path of a ``---``/``+++`` line (None: /dev/null) and whether it is dated
+    at the epoch (how ``diff -N`` marks a missing file)."""
     text = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
+    epoch = False
     if "\t" in text:
-        text = text.split("\t", 1)[0]
+        text, stamp = text.split("\t", 1)
+        epoch = stamp.strip().startswith(_EPOCH_STAMPS)
     text = text.strip()
     if text.startswith('"') and text.endswith('"') and len(text) >= 2:
         try:
@@ -73,13 +79,13 @@ def _header_path(raw: bytes, strip: int, what: str, line_no: int) -> str | None:
                 f"{what}: line {line_no}: cannot read the quoted path {text}"
             ) from None
     if text == _DEV_NULL:
-        return None
+        return None, False
     parts = [p for p in PurePosixPath(text).parts if p != "/"]
     if text.startswith("/") or ".." in parts:
         raise PatchError(f"{what}: line {line_no}: refusing the path {text!r} (outside the tree)")
     if len(parts) <= strip:
         raise PatchError(f"{what}: line {line_no}: the path {text!r} has no component to keep")
-    return "/".join(parts[strip:])
+    return "/".join(parts[strip:]), epoch
 
 
 def _line_body(line: bytes) -> bytes:
@@ -114,14 +120,13 @@ def parse_patch(data: bytes, *, strip: int = 1, what: str = "patch") -> list[Fil
                 executable_next = False
             i += 1
             continue
-        fp = FilePatch(
-            old_path=_header_path(line[4:], strip, what, i + 1),
-            new_path=_header_path(lines[i + 1][4:], strip, what, i + 2),
-            executable=executable_next,
-        )
+        old_path, old_epoch = _header_path(line[4:], strip, what, i + 1)
+        new_path, new_epoch = _header_path(lines[i + 1][4:], strip, what, i + 2)
+        fp = FilePatch(old_path=old_path, new_path=new_path, executable=executable_next)
         executable_next = False
         if fp.old_path is None and fp.new_path is None:
             raise PatchError(f"{what}: line {i + 1}: both sides of a file are /dev/null")
+        header_line = i + 1
         i += 2
         while i < len(lines):
             m = _HUNK.match(lines[i])
@@ -181,6 +186,12 @@ def parse_patch(data: bytes, *, strip: int = 1, what: str = "patch") -> list[Fil
             fp.hunks.append(hunk)
         if not fp.hunks and not (fp.old_path is None or fp.new_path is None):
             raise PatchError(f"{what}: no hunk for {fp.display}")
+        if old_epoch and fp.hunks and all(h.old_count == 0 for h in fp.hunks):
+            fp.old_path = None  # created (diff -N)
+        elif new_epoch and fp.hunks and all(h.new_count == 0 for h in fp.hunks):
+            fp.new_path = None  # deleted (diff -N)
+        if fp.old_path is None and fp.new_path is None:
+            raise PatchError(f"{what}: line {header_line}: both sides of a file are missing")
         files.append(fp)
     if not files:
         raise PatchError(f"{what}: no file changes found (is it a unified diff?)")
