@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 from packaging.utils import parse_wheel_filename
 from rattler import PackageRecord, RepoDataRecord
@@ -31,6 +31,13 @@ from rattler import PackageRecord, RepoDataRecord
 from . import __version__
 from .archive import BinaryWriter, Entry, WrittenEntry, atomic_output, write_directory, write_tar
 from .auth import AuthStore
+from .build import (
+    BuiltArtifact,
+    SourceBuildOptions,
+    build_sources,
+    check_environment,
+    plan_source_builds,
+)
 from .cache import ContentCache
 from .channel import (
     CHANNEL_DIR,
@@ -38,7 +45,6 @@ from .channel import (
     channel_files,
     environment_yml,
     record_from_archive,
-    validate_records,
 )
 from .config import FetchConfig, load_config
 from .download import Artifact, DownloadSettings, Fetched, fetch_all
@@ -57,7 +63,7 @@ from .metadata import (
     ToolInfo,
     pixi_pack_json,
 )
-from .model import CondaBinary, LockedEnvironment, Platform, PypiPackage
+from .model import CondaBinary, CondaSource, LockedEnvironment, Platform, PypiPackage
 from .reporter import NullReporter, Reporter
 from .wheels import check_wheel_for_target
 from .workspace import locate_workspace
@@ -90,6 +96,15 @@ class PackOptions:
     ignore_pypi_non_wheel: bool = False
     build_pypi: bool = True  # build sdists, git and path PyPI entries into wheels
     work_dir: Path | None = None
+    # conda source packages (`pixi build`)
+    pixi: str | None = None
+    allow_unpinned_backends: bool = False
+    backend_overrides: Mapping[str, Path] = field(default_factory=dict)
+    allow_drift: bool = False
+    build_jobs: int = 1
+    build_timeout: float | None = None
+    keep_build_dir: bool = False
+    verbosity: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,7 @@ class PackStats:
     from_cache: int = 0
     copied: int = 0
     built: int = 0
+    builds_from_cache: int = 0
     retries: int = 0
 
 
@@ -170,6 +186,7 @@ class PackResult:
                 "from_cache": self.stats.from_cache,
                 "copied": self.stats.copied,
                 "built": self.stats.built,
+                "builds_from_cache": self.stats.builds_from_cache,
                 "retries": self.stats.retries,
             },
             "warnings": list(self.warnings),
@@ -307,11 +324,18 @@ async def pack_async(
         finally:
             await client.aclose()
 
-        stats = _stats(fetched.values())
+        built = await asyncio.to_thread(
+            _build_conda_sources, works, workspace.root, options, reporter, work_dir
+        )
+        stats = _stats(fetched.values(), built.values())
         for work in works:
             _collect_binaries(work, fetched, fetch_config, warn)
+            mine = _collect_built(work, built, warn)
             _collect_injected(work, options.inject, warn)
-            validate_records([r for r, _, _ in work.conda])
+            check_environment(
+                [r for r, _, p in work.conda if p.origin.get("type") != "conda-source"],
+                mine,
+            )
 
         packs = [
             _write_platform(work, lock, options, reporter=reporter, stdout=stdout) for work in works
@@ -340,12 +364,6 @@ def _work_dir(given: Path | None) -> Iterator[Path]:
 
 def _refuse_unsupported(env: LockedEnvironment, options: PackOptions, warn: _Warnings) -> None:
     """Entries this version cannot pack: error, or skip with a warning when asked to."""
-    for source in env.sources:
-        raise UnsupportedPackageError(
-            f"conda source package {source.lock_id} needs a `pixi build`, which this build of "
-            "pixi-pack-src does not run yet",
-            hint="build it with `pixi build` and pass the .conda with --inject",
-        )
     for pkg in env.pypi:
         if pkg.is_wheel:
             continue
@@ -381,16 +399,88 @@ def _artifacts(works: Sequence[_PlatformWork], config: FetchConfig) -> dict[str,
     return out
 
 
-def _stats(fetched: Iterable[Fetched]) -> PackStats:
+def _stats(fetched: Iterable[Fetched], built: Iterable[BuiltArtifact]) -> PackStats:
     items = list(fetched)
+    artifacts = list({id(a): a for a in built}.values())
     return PackStats(
-        files=len(items),
-        bytes=sum(f.size for f in items),
+        files=len(items) + len(artifacts),
+        bytes=sum(f.size for f in items) + sum(a.record.size or 0 for a in artifacts),
         downloaded=sum(1 for f in items if f.origin == "download"),
         from_cache=sum(1 for f in items if f.origin == "cache"),
         copied=sum(1 for f in items if f.origin == "local-file"),
+        built=sum(1 for a in artifacts if not a.from_cache),
+        builds_from_cache=sum(1 for a in artifacts if a.from_cache),
         retries=sum(f.retries for f in items),
     )
+
+
+def _build_conda_sources(
+    works: Sequence[_PlatformWork],
+    workspace_root: Path,
+    options: PackOptions,
+    reporter: Reporter,
+    work_dir: Path,
+) -> dict[str, BuiltArtifact]:
+    """``pixi build`` every conda source package of every platform (noarch ones once)."""
+    by_subdir: dict[str, list[CondaSource]] = {}
+    for work in works:
+        by_subdir.setdefault(work.env.platform.subdir, []).extend(work.env.sources)
+    by_subdir = {k: v for k, v in by_subdir.items() if v}
+    if not by_subdir:
+        return {}
+    jobs = plan_source_builds(by_subdir, workspace_root=workspace_root)
+    outputs = tuple(Path(w.output).resolve() for w in works if w.output != "-")
+    build_options = SourceBuildOptions(
+        work_dir=work_dir / "conda-builds",
+        pixi=options.pixi,
+        allow_unpinned_backends=options.allow_unpinned_backends,
+        backend_overrides=dict(options.backend_overrides),
+        allow_drift=options.allow_drift,
+        build_jobs=options.build_jobs,
+        keep_build_dir=options.keep_build_dir,
+        verbosity=options.verbosity,
+        cache_root=options.cache_dir,
+        timeout=options.build_timeout,
+        auth_file=options.auth_file,
+        config_file=options.config_file,
+        exclude_paths=outputs,
+    )
+    return build_sources(jobs, options=build_options, reporter=reporter)
+
+
+def _collect_built(
+    work: _PlatformWork, built: Mapping[str, BuiltArtifact], warn: _Warnings
+) -> dict[str, BuiltArtifact]:
+    """The built artifacts this platform's source entries need, joined to its channel."""
+    mine: dict[str, BuiltArtifact] = {}
+    seen: set[str] = set()
+    for source in work.env.sources:
+        artifact = built[source.lock_id]
+        mine[source.lock_id] = artifact
+        for message in artifact.warnings:
+            warn(message)
+        if artifact.archive_path in seen:
+            continue
+        seen.add(artifact.archive_path)
+        record = artifact.record
+        origin = artifact.provenance.get("origin")
+        builder = artifact.provenance.get("builder")
+        prov = ArtifactProvenance(
+            path=artifact.archive_path,
+            kind="conda",
+            name=record.name.normalized,
+            version=str(record.version),
+            build=str(record.build),
+            sha256=_hex(record.sha256),
+            size=record.size or artifact.path.stat().st_size,
+            origin=cast("Mapping[str, JsonValue]", origin if isinstance(origin, Mapping) else {}),
+            builder=cast("Mapping[str, JsonValue]", builder)
+            if isinstance(builder, Mapping)
+            else None,
+        )
+        work.conda.append((record, artifact.path, prov))
+        work.origins[prov.path] = "built-from-cache" if artifact.from_cache else "built"
+    return mine
 
 
 def _origin(fetched: Fetched, workspace_root: Path) -> dict[str, JsonValue]:

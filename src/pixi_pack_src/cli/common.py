@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,20 @@ def resolve_manifest(positional: Path | None, option: Path | None) -> Path | Non
             hint="give the workspace once",
         )
     return positional or option
+
+
+def parse_overrides(values: Sequence[str]) -> dict[str, Path]:
+    """``--backend-override NAME=PATH`` (repeatable) -> {name: absolute path}."""
+    out: dict[str, Path] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise UsageError(
+                f"--backend-override {value!r} is not NAME=PATH",
+                hint="e.g. --backend-override pixi-build-python=/opt/backends/pixi-build-python",
+            )
+        out[name.strip()] = Path(path.strip()).expanduser().resolve()
+    return out
 
 
 def write_report(path: Path, document: Mapping[str, Any], *, markdown: str | None = None) -> None:

@@ -12,7 +12,7 @@ import typer
 from ..pack import PackOptions, PackResult, pack
 from ..ui import human_bytes
 from . import STATE, app
-from .common import manifest_argument, resolve_manifest, write_report
+from .common import manifest_argument, parse_overrides, resolve_manifest, write_report
 
 
 @app.command("pack", no_args_is_help=False)
@@ -119,6 +119,54 @@ def pack_command(
             help="Build PyPI sdists, git and path entries into wheels (else refuse them).",
         ),
     ] = True,
+    pixi: Annotated[
+        str | None,
+        typer.Option(
+            "--pixi",
+            envvar="PIXI_PACK_SRC_PIXI",
+            show_envvar=True,
+            help="The pixi executable for conda source builds [default: pixi on PATH].",
+        ),
+    ] = None,
+    allow_unpinned_backends: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unpinned-backends",
+            help="Warn instead of failing when a build backend is not pinned to ==x.y.z.",
+        ),
+    ] = False,
+    backend_override: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend-override",
+            metavar="NAME=PATH",
+            help="Run build backend NAME from PATH (PIXI_BUILD_BACKEND_OVERRIDE); repeatable.",
+        ),
+    ] = None,
+    allow_drift: Annotated[
+        bool,
+        typer.Option(
+            "--allow-drift",
+            help="Accept a built package whose version/build differ from a full lock record.",
+        ),
+    ] = False,
+    build_jobs: Annotated[
+        int,
+        typer.Option(
+            "--build-jobs",
+            min=1,
+            envvar="PIXI_PACK_SRC_BUILD_JOBS",
+            show_envvar=True,
+            help="Source builds at once (builds in one workspace always run one at a time).",
+        ),
+    ] = 1,
+    build_timeout: Annotated[
+        float | None,
+        typer.Option("--build-timeout", min=1, help="Seconds allowed per build [default: none]."),
+    ] = None,
+    keep_build_dir: Annotated[
+        bool, typer.Option("--keep-build-dir", help="Keep build directories and logs.")
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
@@ -144,6 +192,14 @@ def pack_command(
         inject=tuple(inject or ()),
         ignore_pypi_non_wheel=ignore_pypi_non_wheel,
         build_pypi=build_sdist,
+        pixi=pixi,
+        allow_unpinned_backends=allow_unpinned_backends,
+        backend_overrides=parse_overrides(backend_override or ()),
+        allow_drift=allow_drift,
+        build_jobs=build_jobs,
+        build_timeout=build_timeout,
+        keep_build_dir=keep_build_dir,
+        verbosity=STATE.verbosity,
     )
     reporter = STATE.reporter(json_output=json_output or output_file == "-")
     result = pack(options, reporter=reporter, stdout=sys.stdout.buffer)
@@ -165,6 +221,7 @@ def _summary(result: PackResult, reporter: object) -> None:
     status(
         f"{s.files} files, {human_bytes(s.bytes)}: {s.downloaded} downloaded, "
         f"{s.from_cache} from cache, {s.copied} local, {s.built} built"
+        + (f" ({s.builds_from_cache} builds from cache)" if s.builds_from_cache else "")
         + (f"; retried {s.retries} time{'s' if s.retries != 1 else ''}" if s.retries else "")
     )
     for p in result.packs:

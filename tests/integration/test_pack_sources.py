@@ -1,0 +1,230 @@
+"""``pack`` with conda source packages, end to end through the CLI and the stand-in pixi."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixi_pack_src.cli import run
+from tests.world.layout import World
+from tests.world.locks import Env, Plat, SourceEntry
+from tests.world.pixi_standin import StandIn
+from tests.world.pixi_standin.workspaces import make_bare_repo, write_package
+from tests.world.server import WorldServer
+from tests.world.workspace import Workspace, write_workspace
+
+pytestmark = pytest.mark.integration
+
+PLATFORMS = (Plat("linux-64"), Plat("osx-arm64"))
+
+
+@dataclass
+class SourceWorkspace:
+    ws: Workspace
+    git_rev: str
+
+    @property
+    def root(self) -> Path:
+        return self.ws.root
+
+
+def make_source_workspace(
+    tmp_path: Path,
+    world: World,
+    server: WorldServer,
+    *,
+    backend_version: str | None = "==0.4.5",
+    gitpkg_record: dict[str, str] | None = None,
+) -> SourceWorkspace:
+    root = tmp_path / "ws"
+    write_package(
+        root / "src" / "main",
+        "main",
+        noarch=False,
+        source_run={"pkg": "../pkg"},
+        files={"share/main/hello.txt": "hello from main"},
+        backend_version=backend_version,
+    )
+    write_package(root / "src" / "pkg", "pkg", noarch=False, source_run={"pkg2": "../pkg2"})
+    write_package(root / "src" / "pkg2", "pkg2", files={"share/pkg2/hello.txt": "hello"})
+    repo = tmp_path / "gitrepo"
+    write_package(repo / "gitpkg", "gitpkg", noarch=False, run=("chain-a",))
+    (repo / "pixi.toml").write_text(
+        '[workspace]\nname = "git-ws"\nchannels = []\n'
+        'platforms = ["linux-64", "osx-arm64"]\npreview = ["pixi-build"]\n'
+    )
+    url, rev = make_bare_repo(repo, tmp_path / "gitpkg.git")
+    sources = (
+        SourceEntry(
+            "main",
+            "src/main",
+            depends=("pkg",),
+            source_depends={"pkg": {"path": "../pkg"}},
+        ),
+        SourceEntry(
+            "pkg", "src/pkg", depends=("pkg2",), source_depends={"pkg2": {"path": "../pkg2"}}
+        ),
+        SourceEntry("pkg2", "src/pkg2", noarch=True),
+        SourceEntry(
+            "gitpkg",
+            f"git+{url}?subdirectory=gitpkg#{rev}",
+            depends=("chain-a",),
+            **(gitpkg_record or {}),  # type: ignore[arg-type]
+        ),
+    )
+    ws = write_workspace(
+        root,
+        world,
+        {"default": Env(conda=("python", "chain-a"), sources=sources)},
+        platforms=PLATFORMS,
+        channel_url=world.channel_url(server.url),
+    )
+    return SourceWorkspace(ws, rev)
+
+
+def tar_members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path) as tf:
+        return {
+            m.name: tf.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tf.getmembers()
+            if m.isfile()
+        }
+
+
+def pack(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
+    code = run(["pack", *argv, "--json"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else {}), captured.err
+
+
+def test_source_packages_pack_for_two_platforms_and_hit_the_cache(
+    fake_pixi: StandIn,
+    world: World,
+    channel_server: WorldServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sw = make_source_workspace(tmp_path, world, channel_server)
+    cache = tmp_path / "cache"
+    out = tmp_path / "out-{platform}.tar"
+    code, doc, err = pack(
+        capsys, str(sw.root), "--all-platforms", "-o", str(out), "--use-cache", str(cache)
+    )
+    assert code == 0, err
+    assert doc["stats"]["built"] == 7
+    calls = sorted((c.package, c.target_platform) for c in fake_pixi.builds())
+    assert calls == [
+        ("gitpkg", "linux-64"),
+        ("gitpkg", "osx-arm64"),
+        ("main", "linux-64"),
+        ("main", "osx-arm64"),
+        ("pkg", "linux-64"),
+        ("pkg", "osx-arm64"),
+        ("pkg2", "linux-64"),  # noarch: built once for both platforms
+    ]
+    for subdir in ("linux-64", "osx-arm64"):
+        files = tar_members(tmp_path / f"out-{subdir}.tar")
+        built_paths = sorted(
+            n for n in files if n.split("/")[-1].startswith(("main-", "pkg-", "pkg2-", "gitpkg-"))
+        )
+        assert sorted(p.split("/")[1] for p in built_paths) == sorted([subdir] * 3 + ["noarch"])
+        repodata = json.loads(files[f"channel/{subdir}/repodata.json"])
+        names = {r["name"] for r in repodata["packages.conda"].values()}
+        assert {"main", "pkg", "gitpkg", "python", "chain-a"} <= names
+        prov = json.loads(files["pixi-pack-src.json"])
+        built = {a["name"]: a for a in prov["artifacts"] if a["origin"]["type"] == "conda-source"}
+        assert set(built) == {"main", "pkg", "pkg2", "gitpkg"}
+        assert built["gitpkg"]["origin"]["rev"] == sw.git_rev
+        assert len(built["main"]["origin"]["source-tree-sha256"]) == 64
+        assert built["main"]["origin"]["location"] == "src/main"
+        builder = built["main"]["builder"]
+        assert builder["pixi-version"] == fake_pixi.pixi_version
+        assert builder["backend"]["name"] == "pixi-build-rattler-build"
+        assert builder["backend"]["spec"] == "==0.4.5"
+        assert builder["argv"][:3] == ["pixi", "build", "--path"]
+        assert builder["argv"][builder["argv"].index("--target-platform") + 1] == subdir
+        assert str(sw.root) not in json.dumps(prov)  # no absolute workspace paths
+        assert str(cache) not in json.dumps(prov)
+    # the second pack builds nothing and gives the same archives
+    first = (tmp_path / "out-linux-64.tar").read_bytes()
+    before = len(fake_pixi.builds())
+    code, doc, err = pack(
+        capsys, str(sw.root), "--all-platforms", "-o", str(out), "--use-cache", str(cache)
+    )
+    assert code == 0, err
+    assert len(fake_pixi.builds()) == before
+    assert doc["stats"]["built"] == 0
+    assert doc["stats"]["builds_from_cache"] == 7
+    assert (tmp_path / "out-linux-64.tar").read_bytes() == first
+
+
+def test_unpinned_backend_fails_with_the_manifest_path(
+    fake_pixi: StandIn,
+    world: World,
+    channel_server: WorldServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sw = make_source_workspace(tmp_path, world, channel_server, backend_version=None)
+    out = tmp_path / "env.tar"
+    code, _, err = pack(capsys, str(sw.root), "-p", "linux-64", "-o", str(out))
+    assert code == 4
+    manifest = sw.root / "src" / "main" / "pixi.toml"
+    assert str(manifest) in err or "src/main/pixi.toml" in err
+    assert 'version = "==' in err
+    assert fake_pixi.builds() == []
+    assert not out.exists()
+    code, _, err = pack(
+        capsys, str(sw.root), "-p", "linux-64", "-o", str(out), "--allow-unpinned-backends"
+    )
+    assert code == 0, err
+    assert "not pinned" in err
+
+
+def test_build_failure_shows_the_log_tail(
+    fake_pixi: StandIn,
+    world: World,
+    channel_server: WorldServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sw = make_source_workspace(tmp_path, world, channel_server)
+    fake_pixi.fail("pkg", "fail")
+    out = tmp_path / "env.tar"
+    code, _, err = pack(capsys, str(sw.root), "-p", "linux-64", "-o", str(out))
+    assert code == 4
+    assert "pkg" in err
+    assert "| " in err  # the output tail
+    assert "log: " in err
+    log_file = Path(err.split("log: ", 1)[1].splitlines()[0].strip())
+    assert log_file.is_file()
+    assert not out.exists()
+
+
+def test_drift_against_a_full_record(
+    fake_pixi: StandIn,
+    world: World,
+    channel_server: WorldServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sw = make_source_workspace(
+        tmp_path, world, channel_server, gitpkg_record={"version": "9.9.9", "build": "h0_0"}
+    )
+    out = tmp_path / "env.tar"
+    code, _, err = pack(capsys, str(sw.root), "-p", "linux-64", "-o", str(out))
+    assert code == 4
+    assert "9.9.9" in err
+    assert "--allow-drift" in err
+    assert not out.exists()
+    code, doc, err = pack(capsys, str(sw.root), "-p", "linux-64", "-o", str(out), "--allow-drift")
+    assert code == 0, err
+    assert any("gitpkg" in w for w in doc["warnings"])
+    prov = json.loads(tar_members(out)["pixi-pack-src.json"])
+    (gitpkg,) = [a for a in prov["artifacts"] if a["name"] == "gitpkg"]
+    assert "drift" in json.dumps(gitpkg["origin"])
