@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from email.parser import HeaderParser
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urldefrag, urljoin
 
 import httpx
@@ -121,6 +122,16 @@ class ResolvedWheel:
     @property
     def pin(self) -> str:
         return f"{self.name}=={self.version}"
+
+
+class PackageIndex(Protocol):
+    """What :func:`resolve` needs from an index (:class:`IndexClient`, or a fake in tests)."""
+
+    index_url: str
+
+    def links(self, name: str) -> list[Link]: ...
+
+    def wheel(self, link: Link) -> Path: ...
 
 
 class IndexClient:
@@ -264,15 +275,18 @@ def _candidates(
 
 
 def _pick(candidates: list[_Candidate], reqs: Sequence[Requirement]) -> _Candidate | None:
-    def allowed(c: _Candidate, prereleases: bool | None) -> bool:
-        if c.link.yanked and not any(
-            str(s.operator) in ("==", "===") for r in reqs for s in r.specifier
-        ):
+    pinned = any(s.operator in ("==", "===") for r in reqs for s in r.specifier)
+    asks_pre = any(s.prereleases for r in reqs for s in r.specifier)
+
+    def allowed(c: _Candidate, prereleases: bool) -> bool:
+        if c.link.yanked and not pinned:
             return False
-        return all(r.specifier.contains(c.version, prereleases=prereleases) for r in reqs)
+        if c.version.is_prerelease and not prereleases:
+            return False
+        return all(r.specifier.contains(c.version, prereleases=True) for r in reqs)
 
     ordered = sorted(candidates, key=lambda c: (c.version, -c.rank), reverse=True)
-    for prereleases in (None, True):
+    for prereleases in dict.fromkeys((asks_pre, True)):
         for c in ordered:
             if allowed(c, prereleases):
                 return c
@@ -293,7 +307,7 @@ def _applies(req: Requirement, interpreter: InterpreterInfo, extras: set[str]) -
 def resolve(
     requirements: Sequence[str],
     *,
-    index: IndexClient,
+    index: PackageIndex,
     interpreter: InterpreterInfo,
     skip: set[str] | None = None,
     say: Callable[[str], None] = lambda _msg: None,
