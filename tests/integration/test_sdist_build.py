@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import platform
 import shutil
+import subprocess
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from pixi_pack_src.build.sdist import (
     BuiltWheel,
     WheelBuildJob,
     WheelBuildOptions,
+    _stage_source,
     build_wheels_sync,
     job_for,
 )
@@ -458,3 +460,27 @@ def test_no_build_isolation_uses_the_interpreter_itself(world: World, tmp_path: 
     text = log_file.read_text()
     assert "-m venv" not in text
     assert f"# build python {HOST_PYTHON_VERSION} at {sys.executable} (isolated: False)" in text
+
+
+def test_one_failure_among_parallel_builds_is_the_error_raised(
+    world: World, tmp_path: Path
+) -> None:
+    overrides = _flavor_overrides(tmp_path, world, None, env=False)
+    packages = [_sdist_package(world, n) for n in ("worldpkg-a", "worldpkg-flavor", "worldpkg-b")]
+    with pytest.raises(BuildError) as err:
+        _build(packages, tmp_path, overrides=overrides, jobs=2)
+    assert err.value.message.startswith("building a wheel of worldpkg-flavor (./dist/")
+
+
+def test_a_repository_root_tree_keeps_its_git_history_visible(world: World, tmp_path: Path) -> None:
+    repo = make_git_repo(world.project_dir("worldpkg-a"), tmp_path / "bare.git")
+    tree = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(tree)], check=True)
+    job = job_for(_tree_package("worldpkg-a", tree, "1.0.0"), workspace_root=tmp_path)
+    staged = _stage_source(job, tmp_path / "build", WheelBuildOptions(work_dir=tmp_path / "w"))
+    assert (staged / ".git").read_text() == f"gitdir: {(tree / '.git').resolve()}\n"
+    head = subprocess.run(
+        ["git", "describe", "--tags"], cwd=staged, capture_output=True, text=True, check=True
+    )
+    assert head.stdout.strip() == "v1"
+    assert sorted(p.name for p in staged.iterdir()) == sorted(p.name for p in tree.iterdir())

@@ -26,8 +26,9 @@ hint to build on a runner of that platform. Builds run in parallel (``jobs`` at 
 each has its log at ``<work_dir>/logs/wheel-<name>.log``, whose tail a
 :class:`~pixi_pack_src.errors.BuildError` carries (exit code 4).
 
-Source trees are built from a copy of exactly the files their hash covers (plus ``.git``
-when the tree is a repository root). A version computed from VCS metadata in a *sub*
+Source trees are built from a copy of exactly the files their hash covers; when the tree is
+a repository's root, the copy gets a ``.git`` file pointing at the repository, so versions
+computed from git tags work. A version computed from VCS metadata in a *sub*
 directory of a repository (setuptools-scm) is not available there: set it with an override,
 e.g. ``env = { SETUPTOOLS_SCM_PRETEND_VERSION = "1.2.3" }``.
 """
@@ -125,6 +126,7 @@ class WheelBuildJob:
     source: Path | None  # the sdist file or the tree; None for git (checked out on a miss)
     source_hash: str  # sdist sha256, tree sha256, or the git commit
     origin: Mapping[str, object]  # provenance "origin" (archive-format.md §10.1)
+    exclude: tuple[Path, ...] = ()  # left out of a source tree's hash and copy
 
     @property
     def name(self) -> str:
@@ -208,7 +210,9 @@ def job_for(
             "path": _relative(package.path, workspace_root),
             "source-tree-sha256": digest,
         }
-        return WheelBuildJob(package, "source-tree", package.path, digest, origin)
+        return WheelBuildJob(
+            package, "source-tree", package.path, digest, origin, exclude=tuple(exclude)
+        )
     raise ValueError(f"{package.name} is a {package.kind}, not something to build")
 
 
@@ -279,9 +283,7 @@ def _copy_files(src: Path, dest: Path, files: Sequence[str]) -> None:
             shutil.copy2(origin, target)
 
 
-def _stage_source(
-    job: WheelBuildJob, build_dir: Path, options: WheelBuildOptions, exclude: Sequence[Path]
-) -> Path:
+def _stage_source(job: WheelBuildJob, build_dir: Path, options: WheelBuildOptions) -> Path:
     """A private, writable copy of the job's source; returns the project directory."""
     if job.kind == "sdist":
         assert job.source is not None
@@ -301,10 +303,25 @@ def _stage_source(
         return project
     assert job.source is not None
     dest = build_dir / "src"
-    _copy_files(job.source, dest, list_tree(job.source, exclude=exclude))
-    if (job.source / ".git").is_dir():
-        shutil.copytree(job.source / ".git", dest / ".git", symlinks=True)
+    _copy_files(job.source, dest, list_tree(job.source, exclude=job.exclude))
+    git_dir = _git_dir_of(job.source)
+    if git_dir is not None:
+        # A "gitfile" pointing at the real repository: VCS-versioned projects (setuptools-scm)
+        # see their tags without copying the history; builds run with GIT_OPTIONAL_LOCKS=0.
+        (dest / ".git").write_text(f"gitdir: {git_dir}\n", encoding="utf-8")
     return dest
+
+
+def _git_dir_of(tree: Path) -> Path | None:
+    """The git directory of a tree that is a repository's root (``.git`` dir or gitfile)."""
+    dot_git = tree / ".git"
+    if dot_git.is_dir():
+        return dot_git.resolve()
+    if dot_git.is_file():
+        text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("gitdir:"):
+            return (tree / text.removeprefix("gitdir:").strip()).resolve()
+    return None
 
 
 def _build_system(project: Path, package: str) -> tuple[list[str], str, list[str] | None]:
@@ -369,7 +386,6 @@ class _Context:
     loop: asyncio.AbstractEventLoop | None
     client: httpx.AsyncClient | None
     cache: WheelCache | None
-    exclude: tuple[Path, ...]
     cancelled: threading.Event = field(default_factory=threading.Event)
     indexes: dict[str, IndexClient] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -405,6 +421,7 @@ def _hook_env(
     overlay = {
         "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_SOURCE_DATE_EPOCH),
         "PYTHONNOUSERSITE": "1",
+        "GIT_OPTIONAL_LOCKS": "0",
         **env.env_overlay(),
         **override.expanded_env(),
     }
@@ -533,7 +550,7 @@ def _build_fresh(
     pkg = job.package
     blog.note(f"package {pkg.name} {pkg.version or '(dynamic version)'} from {pkg.location}")
     blog.note(f"target {target.subdir}, python {target.version}; cache key {key}")
-    project = _stage_source(job, build_dir, options, ctx.exclude)
+    project = _stage_source(job, build_dir, options)
     for ref in override.patches:
         blog.note(f"applying patch {ref.label}")
         applied = apply_patch(ref.path, project, label=ref.label)
@@ -664,7 +681,6 @@ async def build_wheels(
     options: WheelBuildOptions,
     reporter: Reporter | None = None,
     client: httpx.AsyncClient | None = None,
-    exclude: Sequence[Path] = (),
 ) -> dict[str, BuiltWheel]:
     """Build (or take from the cache) a wheel for every job; keyed by the locked name.
 
@@ -690,7 +706,6 @@ async def build_wheels(
         loop=loop,
         client=http,
         cache=WheelCache(options.cache_root) if options.cache_root is not None else None,
-        exclude=tuple(exclude),
     )
     reporter.stage_started("build-wheels", items=len(jobs))
     executor = concurrent.futures.ThreadPoolExecutor(
@@ -746,12 +761,9 @@ def build_wheels_sync(
     target: TargetInterpreter,
     options: WheelBuildOptions,
     reporter: Reporter | None = None,
-    exclude: Sequence[Path] = (),
 ) -> dict[str, BuiltWheel]:
     """:func:`build_wheels` for callers without an event loop."""
-    return asyncio.run(
-        build_wheels(jobs, target=target, options=options, reporter=reporter, exclude=exclude)
-    )
+    return asyncio.run(build_wheels(jobs, target=target, options=options, reporter=reporter))
 
 
 def describe_build(
