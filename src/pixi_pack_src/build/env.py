@@ -39,8 +39,7 @@ from typing import Any, TypeVar
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.tags import platform_tags as host_platform_tags
 from packaging.utils import canonicalize_name
-from rattler import Subdir
-from rattler import RepoDataRecord
+from rattler import RepoDataRecord, Subdir
 
 from .. import proc
 from ..errors import BuildError, CommandError, UnsupportedPackageError
