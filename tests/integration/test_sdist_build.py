@@ -484,3 +484,17 @@ def test_a_repository_root_tree_keeps_its_git_history_visible(world: World, tmp_
     )
     assert head.stdout.strip() == "v1"
     assert sorted(p.name for p in staged.iterdir()) == sorted(p.name for p in tree.iterdir())
+
+
+def test_a_build_requirement_missing_from_the_index(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    tree = tmp_path / "needs-missing"
+    shutil.copytree(world.project_dir("worldpkg-a"), tree)
+    text = (tree / "pyproject.toml").read_text()
+    (tree / "pyproject.toml").write_text(text.replace("requires = []", 'requires = ["no-such"]'))
+    index = world.simple_index_url(channel_server.url)
+    with pytest.raises(BuildError) as err:
+        _build([_tree_package("worldpkg-a", tree)], tmp_path, pypi_index=index)
+    assert "no wheel for the build requirement no-such (python" in err.value.message
+    assert channel_server.hits("/pypi/simple/no-such/") == 1

@@ -182,7 +182,7 @@ class IndexClient:
                     what=f"the index page of {name}",
                 )
             except DownloadError as exc:
-                if "404" in exc.message:
+                if exc.message.endswith((": HTTP 404", ": HTTP 404 Not Found")):
                     self._pages[name] = []
                     return []
                 raise
