@@ -56,7 +56,7 @@ from typing import Any, Literal
 
 import httpx
 import pyproject_hooks
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .. import proc
@@ -444,9 +444,15 @@ def _install_requirements(
         return []
     if not env.isolated:
         present = installed_names(env)
-        absent = sorted(
-            {str(canonicalize_name(Requirement(r).name)) for r in requirements} - present
-        )
+        wanted: set[str] = set()
+        for text in requirements:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement as exc:
+                raise BuildError(f"invalid build requirement {text!r}: {exc}") from exc
+            if req.marker is None or req.marker.evaluate({**env.info.markers, "extra": ""}):
+                wanted.add(str(canonicalize_name(req.name)))
+        absent = sorted(wanted - present)
         if absent:
             blog.note("not installed in the environment (no isolation): " + ", ".join(absent))
             log.warning(
@@ -529,6 +535,15 @@ def _build_one(job: WheelBuildJob, ctx: _Context) -> BuiltWheel:
             output_tail=getattr(exc, "output_tail", "") or blog.tail(),
             hint=exc.hint
             or f"see the log at {blog.path}; pass --keep-build-dir to keep {build_dir}",
+        ) from exc
+    except OSError as exc:
+        ctx.reporter.task_finished(task, outcome="failed")
+        blog.note(f"FAILED: {exc}")
+        raise BuildError(
+            f"building a wheel of {job.package.name} ({job.package.location}) failed: {exc}",
+            log_file=blog.path,
+            output_tail=blog.tail(),
+            hint=f"see the log at {blog.path}; pass --keep-build-dir to keep {build_dir}",
         ) from exc
     finally:
         if not options.keep_build_dir:
