@@ -1,0 +1,194 @@
+"""The pack's conda channel -> checked ``file://`` records -> an environment, offline.
+
+:func:`read_channel` reads ``channel/<subdir>/repodata.json`` with py-rattler and holds the
+channel to the rules pixi-unpack leaves unchecked: only the pack's platform and ``noarch``,
+every file listed in its subdir's repodata and every listed file present, a record's subdir
+equal to its directory, each package name once. :func:`install_records` runs py-rattler's
+installer (prefix replacement, noarch python compilation and entry points, ``conda-meta``),
+then writes ``conda-meta/history`` as pixi-unpack does (so ``conda run -p`` accepts the
+prefix) and removes the ``CACHEDIR.TAG`` py-rattler leaves in the prefix root.
+
+py-rattler does not check hashes of ``file://`` records: the caller verifies every file
+first (:mod:`pixi_pack_src.unpack`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import rattler
+from rattler import Channel, RepoData, RepoDataRecord, Subdir
+from rattler.exceptions import IoError
+
+from .errors import ArchiveError, InstallError
+from .metadata import is_valid_subdir
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_DIR = "channel"
+REPODATA_JSON = "repodata.json"
+HISTORY_LINE = "// written by pixi-pack-src unpack: lets `conda run -p` recognise this prefix\n"
+_CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ChannelPackage:
+    """One package file of the pack and its repodata record (``url`` = the file)."""
+
+    arcname: str  # channel/<subdir>/<file name>
+    path: Path
+    record: RepoDataRecord
+
+
+def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a py-rattler coroutine to completion, also when an event loop already runs."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _is_package(name: str) -> bool:
+    return name.endswith((".conda", ".tar.bz2"))
+
+
+def read_channel(
+    root: Path, files: Iterable[str], *, platform: str, label: str
+) -> list[ChannelPackage]:
+    """Every package of ``root/channel`` with its record; refuse an inconsistent channel.
+
+    ``files`` are the pack's regular files (relative, ``/``-separated); ``label`` names the
+    pack in messages.
+    """
+    by_subdir: dict[str, set[str]] = {}
+    for name in files:
+        parts = name.split("/")
+        if parts[0] != CHANNEL_DIR:
+            continue
+        if len(parts) != 3:
+            raise ArchiveError(
+                f"{label} holds {name}, which is not a file of a channel subdir",
+                hint="a pack's channel holds only channel/<subdir>/<package> and repodata.json",
+            )
+        by_subdir.setdefault(parts[1], set()).add(parts[2])
+    allowed = {platform, "noarch"}
+    packages: list[ChannelPackage] = []
+    seen: dict[str, str] = {}
+    for subdir in sorted(by_subdir):
+        names = by_subdir[subdir]
+        where = f"{CHANNEL_DIR}/{subdir}"
+        if subdir not in allowed:
+            what = "a conda subdir" if is_valid_subdir(subdir) else "not a conda subdir"
+            raise ArchiveError(
+                f"{label} has a {where} directory ({what}) in a pack for {platform}",
+                hint=f"a {platform} pack holds only {CHANNEL_DIR}/{platform} and "
+                f"{CHANNEL_DIR}/noarch; the archive is damaged or was tampered with",
+            )
+        if REPODATA_JSON not in names:
+            raise ArchiveError(
+                f"{label} has packages in {where} but no {where}/{REPODATA_JSON}",
+                hint="the archive is damaged; pack it again",
+            )
+        records = _load_repodata(root, subdir, label)
+        listed: dict[str, RepoDataRecord] = {}
+        for record in records:
+            if record.file_name in listed:
+                raise ArchiveError(
+                    f"{where}/{REPODATA_JSON} in {label} lists {record.file_name} twice"
+                )
+            listed[record.file_name] = record
+        on_disk = names - {REPODATA_JSON}
+        for extra in sorted(on_disk - set(listed)):
+            raise ArchiveError(
+                f"{label} holds {where}/{extra}, which {where}/{REPODATA_JSON} does not list",
+                hint="a file the channel does not describe cannot be verified; the archive is "
+                "damaged or was tampered with",
+            )
+        for missing in sorted(set(listed) - on_disk):
+            raise ArchiveError(
+                f"{where}/{REPODATA_JSON} in {label} names {missing}, but the archive has no "
+                f"{where}/{missing}",
+                hint="the archive is incomplete or was tampered with; pack it again",
+            )
+        for file_name, record in sorted(listed.items()):
+            if not _is_package(file_name):
+                raise ArchiveError(
+                    f"{where}/{REPODATA_JSON} in {label} lists {file_name!r}, which is not a "
+                    "conda package file (.conda or .tar.bz2)"
+                )
+            if record.subdir != subdir:
+                raise ArchiveError(
+                    f"{where}/{file_name} in {label} is a package for {record.subdir}, "
+                    f"but it is in {where}",
+                    hint="the archive is damaged or was tampered with",
+                )
+            name = record.name.normalized
+            arcname = f"{where}/{file_name}"
+            if name in seen:
+                raise ArchiveError(
+                    f"{label} holds two packages named {name}: {seen[name]} and {arcname}",
+                    hint="an environment has one version of each package; pack it again",
+                )
+            seen[name] = arcname
+            path = root / CHANNEL_DIR / subdir / file_name
+            record.url = path.absolute().as_uri()
+            packages.append(ChannelPackage(arcname=arcname, path=path, record=record))
+    return packages
+
+
+def _load_repodata(root: Path, subdir: str, label: str) -> list[RepoDataRecord]:
+    directory = root / CHANNEL_DIR / subdir
+    try:
+        repodata = RepoData.from_path(directory / REPODATA_JSON)
+        return repodata.into_repo_data(Channel(directory.parent.absolute().as_uri()))
+    except (IoError, OSError, ValueError) as exc:
+        raise ArchiveError(
+            f"cannot read {CHANNEL_DIR}/{subdir}/{REPODATA_JSON} in {label}: {exc}",
+            hint="the archive is damaged; pack it again",
+        ) from exc
+
+
+def install_records(
+    records: list[RepoDataRecord],
+    staging: Path,
+    *,
+    final_prefix: Path,
+    cache_dir: Path,
+    platform: str,
+) -> None:
+    """Install ``records`` into ``staging``, with every embedded path set to ``final_prefix``.
+
+    The caller renames ``staging`` to ``final_prefix`` once everything succeeded, so a failed
+    unpack never leaves a half-made environment at the target.
+    """
+    try:
+        run_async(
+            rattler.install(
+                records,
+                staging,
+                cache_dir=cache_dir,
+                platform=Subdir(platform),
+                execute_link_scripts=False,
+                show_progress=False,
+                alternative_target_prefix=final_prefix,
+            )
+        )
+    except Exception as exc:  # py-rattler raises many unrelated types
+        raise InstallError(
+            f"installing the conda packages into {final_prefix} failed: {exc}",
+            hint="re-run with -vv for details",
+        ) from exc
+    (staging / "conda-meta").mkdir(parents=True, exist_ok=True)
+    (staging / "conda-meta" / "history").write_text(HISTORY_LINE, encoding="utf-8")
+    tag = staging / "CACHEDIR.TAG"
+    if tag.is_file() and tag.read_bytes().startswith(_CACHEDIR_SIGNATURE):
+        tag.unlink()

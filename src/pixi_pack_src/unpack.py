@@ -1,0 +1,667 @@
+"""``unpack``: a pack (tar file, standard input or directory) -> checked -> an environment.
+
+The steps of pixi-unpack (archive-format.md §8), plus the checks it leaves out:
+
+1. **Read the pack.** A tar is checked member by member before anything is written
+   (:func:`pixi_pack_src.archive.safe_extract`) and extracted into a private work directory
+   next to the target; a directory pack is used in place and never written to (it may hold
+   only regular files and directories).
+2. **Metadata.** ``pixi-pack.json`` read as strictly as pixi-unpack does; the platform must be
+   this machine's unless ``platform_check`` is off. ``pixi-pack-src.json``, when present, must
+   describe the same platform.
+3. **Channel and wheels.** Only the pack's subdir and ``noarch``; every file listed in its
+   subdir's ``repodata.json`` and every listed file present; ``pypi/`` holds only wheels.
+4. **Integrity, before anything is installed.** With ``pixi-pack-src.json``: every file of the
+   pack is listed there and matches its sha256 and size. Always: every package matches its
+   ``repodata.json`` record (sha256, else md5, and size). A plain format-1 archive has no
+   record of its wheels: that is reported as a warning.
+5. **Virtual packages** (``__glibc``, ``__osx``, ``__cuda``, ``__linux``): the host must reach
+   what the lock assumed and what the packages depend on (:mod:`.virtual_packages`).
+6. **Wheels**: safe paths, ``RECORD`` hashes, ``Requires-Python``, then the interpreter's tags.
+7. **Install** into a staging directory inside the work directory, with every embedded path set
+   to the final prefix (:mod:`.install_conda`, :mod:`.install_wheels`); then move it into place
+   (replacing an existing environment only with ``force``) and write ``activate.<ext>``
+   (:mod:`.activation`).
+
+On any failure the work directory goes, with the staging environment; an environment that
+``force`` replaced comes back, and directories created for the output are removed. No network
+is used: records are ``file://`` and py-rattler's installer only reads them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from rattler import Subdir
+
+from . import __version__
+from .activation import ShellKind, default_shell, lookup_shell, write_activation_script
+from .archive import safe_extract
+from .errors import ArchiveError, InstallError, PackFormatError, UsageError
+from .install_conda import ChannelPackage, install_records, read_channel
+from .install_wheels import (
+    check_requires_python,
+    check_tags,
+    check_wheel_safety,
+    computed_interpreter,
+    install_wheel,
+    query_interpreter,
+)
+from .metadata import (
+    PIXI_PACK_JSON,
+    PROVENANCE_JSON,
+    PackMetadata,
+    Provenance,
+    check_platform,
+    read_pixi_pack_json,
+    read_provenance,
+    uncovered,
+)
+from .reporter import Reporter
+from .virtual_packages import check_depends, check_locked, detect_host
+
+logger = logging.getLogger(__name__)
+
+JSON_VERSION = 1
+PYPI_DIR = "pypi"
+STDIN_LABEL = "the archive on standard input"
+_WORK_PREFIX = ".pixi-pack-src-unpack-"
+_CHUNK = 1 << 20
+_TAMPERED = "the archive is damaged or was tampered with; do not install it"
+
+
+@dataclass(frozen=True)
+class UnpackOptions:
+    """What ``pixi-pack-src unpack`` was asked to do (see the CLI for the flags)."""
+
+    pack: Path | Literal["-"]
+    output_dir: Path
+    env_name: str = "env"
+    shell: str | None = None
+    platform_check: bool = True
+    virtual_package_check: bool = True
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class UnpackResult:
+    """An unpacked environment, and what was checked on the way."""
+
+    environment: Path
+    activation_script: Path
+    shell: str
+    platform: str
+    conda_packages: int
+    wheels: int
+    verified: int  # package files whose bytes matched a recorded hash
+    verified_against: Literal["pixi-pack-src.json", "repodata.json"]
+    warnings: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The versioned ``--json`` document."""
+        return {
+            "version": JSON_VERSION,
+            "tool": {"name": "pixi-pack-src", "version": __version__},
+            "environment": str(self.environment),
+            "activation_script": str(self.activation_script),
+            "shell": self.shell,
+            "platform": self.platform,
+            "conda_packages": self.conda_packages,
+            "wheels": self.wheels,
+            "verified": self.verified,
+            "verified_against": self.verified_against,
+            "warnings": list(self.warnings),
+        }
+
+
+class _Warnings:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        logger.warning("%s", message)
+        self.items.append(message)
+
+
+def unpack(
+    options: UnpackOptions, *, reporter: Reporter, stdin: BinaryIO | None = None
+) -> UnpackResult:
+    """Install the pack ``options.pack`` into ``output_dir/env_name`` (see the module doc).
+
+    ``stdin`` is the binary stream read when ``options.pack`` is ``"-"``. Every py-rattler
+    call has completed when this returns or raises.
+    """
+    env_name = _check_env_name(options.env_name)
+    requested_shell = lookup_shell(options.shell) if options.shell is not None else None
+    output_dir = _absolute(options.output_dir)
+    prefix = output_dir / env_name
+    source, label = _pack_source(options.pack, stdin)
+    if isinstance(source, Path) and source.is_dir():
+        _check_apart(source, output_dir, prefix)
+    _check_target(prefix, force=options.force)
+
+    created = _make_dirs(output_dir)
+    workdir = Path(tempfile.mkdtemp(prefix=_WORK_PREFIX, dir=output_dir))
+    done = False
+    try:
+        result = _unpack(
+            options,
+            source=source,
+            label=label,
+            output_dir=output_dir,
+            prefix=prefix,
+            workdir=workdir,
+            requested_shell=requested_shell,
+            reporter=reporter,
+        )
+        done = True
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if not done:
+            for directory in reversed(created):
+                try:
+                    directory.rmdir()
+                except OSError:
+                    break
+
+
+def _unpack(
+    options: UnpackOptions,
+    *,
+    source: Path | BinaryIO,
+    label: str,
+    output_dir: Path,
+    prefix: Path,
+    workdir: Path,
+    requested_shell: ShellKind | None,
+    reporter: Reporter,
+) -> UnpackResult:
+    warn = _Warnings()
+    # 1. the pack's files
+    if isinstance(source, Path) and source.is_dir():
+        root = source
+        files = _walk_pack_dir(root, label)
+    else:
+        root = workdir / "pack"
+        reporter.status(f"⏳ extracting {label}")
+        files = safe_extract(source, root)
+    file_set = set(files)
+
+    # 2. metadata
+    meta = _read_metadata(root, file_set, label)
+    host = str(Subdir.current())
+    if meta.platform != host:
+        if options.platform_check:
+            try:
+                check_platform(meta, host)
+            except PackFormatError as exc:
+                raise PackFormatError(
+                    f"{exc.message}: {label} is for {meta.platform}, this machine is {host}",
+                    hint=f"unpack it on a {meta.platform} machine, or pass --platform-check off "
+                    "to install it here anyway (e.g. for an image of that platform)",
+                ) from None
+        else:
+            warn(
+                f"{label} is for {meta.platform}, this machine is {host}: installing anyway "
+                "(--platform-check off); post-link steps and the interpreter are not run"
+            )
+    provenance = _read_provenance(root, file_set, label)
+    if provenance is not None and provenance.platform.subdir != meta.platform:
+        raise ArchiveError(
+            f"{label} is inconsistent: {PIXI_PACK_JSON} says {meta.platform}, "
+            f"{PROVENANCE_JSON} says {provenance.platform.subdir}",
+            hint=_TAMPERED,
+        )
+    shell = requested_shell or default_shell(meta.platform)
+
+    # 3. channel and wheels
+    packages = read_channel(root, files, platform=meta.platform, label=label)
+    wheels = _list_wheels(root, file_set, label)
+    for name in sorted(file_set):
+        top = name.split("/", 1)[0]
+        if top not in ("channel", PYPI_DIR, PIXI_PACK_JSON, PROVENANCE_JSON, "environment.yml"):
+            logger.debug("ignoring %s in %s", name, label)
+
+    # 4. integrity
+    verified, against = _verify(root, file_set, packages, wheels, provenance, label, reporter, warn)
+
+    # 5. virtual packages
+    locked_virtual = provenance.platform.virtual_packages if provenance is not None else ()
+    if not options.virtual_package_check:
+        logger.info("virtual packages not checked (--virtual-package-check off)")
+    elif meta.platform != host:
+        warn(f"virtual packages not checked: {label} is for {meta.platform}, not {host}")
+    else:
+        host_virtual = detect_host()
+        for message in check_locked(locked_virtual, host_virtual, source=label):
+            warn(message)
+        check_depends([p.record for p in packages], host_virtual)
+
+    # 6. wheels, before anything is installed
+    python = next((p.record for p in packages if p.record.name.normalized == "python"), None)
+    if wheels and python is None:
+        raise InstallError(
+            f"No python record found: {label} has wheels in {PYPI_DIR}/ but no python package",
+            hint="add python to the workspace's environment and pack it again",
+        )
+    for wheel in wheels:
+        check_wheel_safety(wheel)
+        if python is not None:
+            check_requires_python(wheel, str(python.version))
+
+    # 7. install
+    staging = workdir / "env"
+    cache_dir = workdir / "cache"
+    reporter.status(f"⏳ installing {len(packages)} conda packages into {prefix}")
+    reporter.stage_started("install", items=len(packages) + len(wheels))
+    try:
+        reporter.task_started("conda", label=f"{len(packages)} conda packages")
+        try:
+            install_records(
+                [p.record for p in packages],
+                staging,
+                final_prefix=prefix,
+                cache_dir=cache_dir,
+                platform=meta.platform,
+            )
+        except BaseException:
+            reporter.task_finished("conda", outcome="failed")
+            raise
+        reporter.task_finished("conda", outcome="installed")
+        if wheels:
+            assert python is not None
+            _install_wheels(
+                wheels,
+                staging=staging,
+                prefix=prefix,
+                workdir=workdir,
+                python=python,
+                platform=meta.platform,
+                host=host,
+                locked_virtual=locked_virtual,
+                reporter=reporter,
+                warn=warn,
+            )
+    finally:
+        reporter.stage_finished("install")
+
+    # 8. into place, then the activation script
+    _check_target(prefix, force=options.force)
+    replaced = _swap_in(staging, prefix, workdir)
+    try:
+        script = write_activation_script(output_dir, prefix, shell, meta.platform)
+    except BaseException:
+        shutil.rmtree(prefix, ignore_errors=True)
+        if replaced is not None:
+            replaced.rename(prefix)
+        raise
+    logger.info("unpacked %s into %s", label, prefix)
+    return UnpackResult(
+        environment=prefix,
+        activation_script=script,
+        shell=shell.name,
+        platform=meta.platform,
+        conda_packages=len(packages),
+        wheels=len(wheels),
+        verified=verified,
+        verified_against=against,
+        warnings=tuple(warn.items),
+    )
+
+
+def _install_wheels(
+    wheels: Sequence[Path],
+    *,
+    staging: Path,
+    prefix: Path,
+    workdir: Path,
+    python: Any,
+    platform: str,
+    host: str,
+    locked_virtual: Sequence[str],
+    reporter: Reporter,
+    warn: Callable[[str], None],
+) -> None:
+    interpreter = None
+    if platform == host:
+        interpreter = query_interpreter(staging, platform, workdir / "shim")
+        if interpreter is None:
+            warn(
+                "cannot run the environment's python to ask for its wheel tags: "
+                "using tags computed from the python package"
+            )
+    if interpreter is None:
+        interpreter = computed_interpreter(python, platform, locked_virtual)
+    for wheel in wheels:
+        check_tags(wheel, interpreter, platform)
+        check_requires_python(wheel, interpreter.version)
+    for wheel in wheels:
+        key = f"wheel:{wheel.name}"
+        reporter.task_started(key, label=wheel.name)
+        try:
+            install_wheel(
+                wheel,
+                staging=staging,
+                final_prefix=prefix,
+                interpreter=interpreter,
+                platform=platform,
+            )
+        except BaseException:
+            reporter.task_finished(key, outcome="failed")
+            raise
+        reporter.task_finished(key, outcome="installed")
+
+
+# -- options and target -----------------------------------------------------------------------
+
+
+def _check_env_name(name: str) -> str:
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or name.startswith(_WORK_PREFIX)
+    ):
+        raise UsageError(
+            f"invalid environment name {name!r}",
+            hint="-e/--env-name takes a plain directory name such as `env`",
+        )
+    return name
+
+
+def _pack_source(pack: Path | str, stdin: BinaryIO | None) -> tuple[Path | BinaryIO, str]:
+    if str(pack) == "-":
+        if stdin is None:
+            raise UsageError(
+                "no standard input to read the pack from",
+                hint="pipe an archive in (`cat environment.tar | pixi-pack-src unpack -`)",
+            )
+        return stdin, STDIN_LABEL
+    path = _absolute(Path(pack))
+    if not path.exists():
+        raise UsageError(
+            f"{pack} does not exist",
+            hint="pass an archive written by `pixi-pack-src pack` (default environment.tar), "
+            "a directory pack, or - for standard input",
+        )
+    return path, str(pack)
+
+
+def _absolute(path: Path) -> Path:
+    """Absolute and normalised (``..`` removed), without resolving symlinks (as pixi-unpack)."""
+    return Path(os.path.normpath(path.absolute()))
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or child.is_relative_to(parent)
+
+
+def _check_apart(pack_dir: Path, output_dir: Path, prefix: Path) -> None:
+    """A directory pack is never written to, nor replaced by the environment."""
+    pack_real, out_real = pack_dir.resolve(), output_dir.resolve()
+    if _inside(out_real, pack_real):
+        raise UsageError(
+            f"the output directory {output_dir} is inside the directory pack {pack_dir}",
+            hint="unpack into another directory (-o/--output-directory): the pack stays as it is",
+        )
+    if _inside(pack_real, prefix.resolve()):
+        raise UsageError(
+            f"the directory pack {pack_dir} is inside the target environment {prefix}",
+            hint="choose another -e/--env-name or -o/--output-directory",
+        )
+
+
+def _check_target(prefix: Path, *, force: bool) -> None:
+    if not prefix.exists() and not prefix.is_symlink():
+        return
+    if prefix.is_symlink() or not prefix.is_dir():
+        raise InstallError(
+            f"{prefix} exists and is not a directory",
+            hint="choose another -e/--env-name or -o/--output-directory",
+        )
+    if not any(prefix.iterdir()):
+        return
+    if not force:
+        raise InstallError(
+            f"the environment {prefix} already exists and is not empty",
+            hint="pass --force to replace it, or choose another -e/--env-name or "
+            "-o/--output-directory",
+        )
+    if not (prefix / "conda-meta").is_dir():
+        raise InstallError(
+            f"{prefix} is not a conda environment (it has no conda-meta/): refusing to "
+            "replace it, even with --force",
+            hint="choose another -e/--env-name or -o/--output-directory",
+        )
+
+
+def _make_dirs(directory: Path) -> list[Path]:
+    """Create ``directory`` and missing parents; return the ones created, outermost first."""
+    missing: list[Path] = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InstallError(f"cannot create {directory}: {exc.strerror or exc}") from exc
+    if not directory.is_dir():
+        raise InstallError(f"the output directory {directory} is not a directory")
+    return list(reversed(missing))
+
+
+def _swap_in(staging: Path, prefix: Path, workdir: Path) -> Path | None:
+    """Move ``staging`` to ``prefix``; an existing environment goes into ``workdir``."""
+    replaced: Path | None = None
+    try:
+        if prefix.is_dir():
+            if any(prefix.iterdir()):
+                replaced = workdir / "replaced-env"
+                prefix.rename(replaced)
+            else:
+                prefix.rmdir()
+        staging.rename(prefix)
+    except OSError as exc:
+        if replaced is not None and not prefix.exists():
+            replaced.rename(prefix)
+        raise InstallError(f"cannot move the environment into {prefix}: {exc}") from exc
+    return replaced
+
+
+# -- reading the pack -------------------------------------------------------------------------
+
+
+def _walk_pack_dir(root: Path, label: str) -> list[str]:
+    """Regular files of a directory pack (relative, ``/``-separated); links are refused."""
+    files: list[str] = []
+    for directory, dirnames, filenames in os.walk(root):
+        here = Path(directory)
+        for name in sorted([*dirnames, *filenames]):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise ArchiveError(
+                    f"refusing the directory pack {label}: {rel} is a symbolic link",
+                    hint="a pack holds only regular files and directories",
+                )
+            if stat.S_ISREG(mode):
+                files.append(rel)
+            elif not stat.S_ISDIR(mode):
+                raise ArchiveError(
+                    f"refusing the directory pack {label}: {rel} is not a regular file",
+                    hint="a pack holds only regular files and directories",
+                )
+    return sorted(files)
+
+
+def _read_metadata(root: Path, files: set[str], label: str) -> PackMetadata:
+    if PIXI_PACK_JSON not in files:
+        raise PackFormatError(
+            f"{label} is not a pixi-pack archive: it has no {PIXI_PACK_JSON}",
+            hint="pass an archive written by pixi-pack-src or pixi-pack",
+        )
+    return read_pixi_pack_json((root / PIXI_PACK_JSON).read_bytes(), source=label)
+
+
+def _read_provenance(root: Path, files: set[str], label: str) -> Provenance | None:
+    if PROVENANCE_JSON not in files:
+        logger.info("%s has no %s: a plain format-1 archive", label, PROVENANCE_JSON)
+        return None
+    return read_provenance((root / PROVENANCE_JSON).read_bytes(), source=label)
+
+
+def _list_wheels(root: Path, files: set[str], label: str) -> list[Path]:
+    wheels: list[Path] = []
+    for name in sorted(files):
+        parts = name.split("/")
+        if parts[0] != PYPI_DIR:
+            continue
+        if len(parts) != 2 or not name.endswith(".whl"):
+            raise ArchiveError(
+                f"{label} holds {name}, which is not a wheel",
+                hint=f"{PYPI_DIR}/ in a pack holds only *.whl files",
+            )
+        wheels.append(root / name)
+    return wheels
+
+
+# -- integrity --------------------------------------------------------------------------------
+
+
+def _digest(path: Path, on_bytes: Callable[[int], None]) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+            on_bytes(len(chunk))
+    return sha.hexdigest(), size
+
+
+def _md5(path: Path) -> str:
+    md5 = hashlib.md5()  # noqa: S324 - conda records carry md5
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
+def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[str, tuple[str, int]]:
+    ordered = sorted(names)
+    total = sum((root / n).stat().st_size for n in ordered)
+    reporter.stage_started("verify", items=len(ordered), total_bytes=total)
+    reporter.task_started("verify", label=f"sha256 of {len(ordered)} files", total_bytes=total)
+    ok = False
+    try:
+        workers = max(1, min(4, os.cpu_count() or 1))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {
+                n: pool.submit(_digest, root / n, lambda k: reporter.task_advanced("verify", k))
+                for n in ordered
+            }
+            digests = {n: f.result() for n, f in futures.items()}
+        ok = True
+    finally:
+        reporter.task_finished("verify", outcome="copied" if ok else "failed", detail="verified")
+        reporter.stage_finished("verify")
+    return digests
+
+
+def _mismatch(
+    what: str, label: str, kind: str, recorded: str, actual: str, by: str
+) -> ArchiveError:
+    return ArchiveError(
+        f"{kind} mismatch for {what} in {label}: {by} records {recorded}, the file has {actual}",
+        hint=_TAMPERED,
+    )
+
+
+def _verify(
+    root: Path,
+    files: set[str],
+    packages: Sequence[ChannelPackage],
+    wheels: Sequence[Path],
+    provenance: Provenance | None,
+    label: str,
+    reporter: Reporter,
+    warn: Callable[[str], None],
+) -> tuple[int, Literal["pixi-pack-src.json", "repodata.json"]]:
+    wheel_names = {w.relative_to(root).as_posix() for w in wheels}
+    if provenance is not None:
+        stray = uncovered(provenance, files)
+        if stray:
+            more = f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
+            raise ArchiveError(
+                f"{label} holds {stray[0]}{more}, which {PROVENANCE_JSON} does not list",
+                hint=_TAMPERED,
+            )
+        expected = provenance.expected()
+        missing = sorted(set(expected) - files)
+        if missing:
+            raise ArchiveError(
+                f"{PROVENANCE_JSON} in {label} lists {missing[0]}, but the archive has no such "
+                "file",
+                hint=_TAMPERED,
+            )
+        to_hash = set(expected)
+    else:
+        to_hash = {p.arcname for p in packages}
+    digests = _hash_files(root, to_hash, reporter)
+    if provenance is not None:
+        for name, (sha256, size) in sorted(provenance.expected().items()):
+            actual_sha, actual_size = digests[name]
+            if actual_sha != sha256.lower():
+                raise _mismatch(name, label, "sha256", sha256, actual_sha, PROVENANCE_JSON)
+            if size is not None and size != actual_size:
+                raise _mismatch(
+                    name, label, "size", f"{size} bytes", f"{actual_size}", PROVENANCE_JSON
+                )
+    verified = 0
+    repodata = "repodata.json"
+    for package in packages:
+        record = package.record
+        actual_sha, actual_size = digests[package.arcname]
+        if record.sha256 is not None:
+            if record.sha256.hex() != actual_sha:
+                raise _mismatch(
+                    package.arcname, label, "sha256", record.sha256.hex(), actual_sha, repodata
+                )
+        elif record.md5 is not None:
+            actual_md5 = _md5(package.path)
+            if record.md5.hex() != actual_md5:
+                raise _mismatch(
+                    package.arcname, label, "md5", record.md5.hex(), actual_md5, repodata
+                )
+        elif provenance is None:
+            warn(f"{package.arcname} in {label} cannot be verified: its record has no hash")
+            continue
+        if record.size is not None and record.size != actual_size:
+            raise _mismatch(
+                package.arcname, label, "size", f"{record.size} bytes", f"{actual_size}", repodata
+            )
+        verified += 1
+    if provenance is not None:
+        verified += len(wheel_names)
+        return verified, "pixi-pack-src.json"
+    if wheel_names:
+        warn(
+            f"{len(wheel_names)} wheel(s) in {label} cannot be verified: it has no "
+            f"{PROVENANCE_JSON} (a plain format-1 archive records no wheel hashes)"
+        )
+    return verified, "repodata.json"
