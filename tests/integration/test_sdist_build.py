@@ -32,7 +32,7 @@ from pixi_pack_src.lockfile import load_lock
 from pixi_pack_src.model import Hashes, LockedEnvironment, Platform, PypiPackage
 from pixi_pack_src.reporter import NullReporter, Outcome
 from tests.world.channel import run
-from tests.world.fixtures import WorkspaceFactory
+from tests.world.fixtures import LockFactory, WorkspaceFactory
 from tests.world.install import install_records, install_wheels, run_in
 from tests.world.layout import World
 from tests.world.locks import Env
@@ -498,3 +498,39 @@ def test_a_build_requirement_missing_from_the_index(
         _build([_tree_package("worldpkg-a", tree)], tmp_path, pypi_index=index)
     assert "no wheel for the build requirement no-such (python" in err.value.message
     assert channel_server.hits("/pypi/simple/no-such/") == 1
+
+
+ENV_BACKEND = '''\
+"""A backend that needs a package of the conda environment (pyworld) to even import."""
+import pyworld  # noqa: F401
+from world_backend import *  # noqa: F403
+'''
+
+
+def test_no_build_isolation_sees_the_environment_packages(
+    world: World, lock_factory: LockFactory, tmp_path: Path
+) -> None:
+    lock = lock_factory({"default": Env(conda=("python", "pyworld"))})
+    env = load_lock(lock.path).select("default", "linux-64")
+    tree = tmp_path / "needs-pyworld"
+    shutil.copytree(world.project_dir("worldpkg-a"), tree)
+    (tree / "env_backend.py").write_text(ENV_BACKEND)
+    text = (tree / "pyproject.toml").read_text()
+    (tree / "pyproject.toml").write_text(text.replace('"world_backend"', '"env_backend"', 1))
+    package = _tree_package("worldpkg-a", tree, "1.0.0")
+
+    def target(work: Path, environment_packages: bool) -> TargetInterpreter:
+        return make_target_interpreter(
+            conda=_conda_files(env, world),
+            platform=env.platform,
+            work_dir=work,
+            environment_packages=environment_packages,
+        )
+
+    built = _build(
+        [package], tmp_path / "noiso", target=target(tmp_path / "t1", True), build_isolation=False
+    )
+    assert built["worldpkg-a"].file_name == "worldpkg_a-1.0.0-py3-none-any.whl"
+    with pytest.raises(BuildError, match="cannot be imported") as err:
+        _build([package], tmp_path / "iso", target=target(tmp_path / "t2", False))
+    assert "No module named 'pyworld'" in err.value.output_tail
