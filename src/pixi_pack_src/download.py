@@ -314,9 +314,10 @@ class _Job:
         path = result.path
         if self.cache is not None:
             url = a.lock_url if not a.hashes.verifiable else None
+            # In the event loop on purpose: a few renames and tiny writes, and not cancellable
+            # half-way (a cancelled worker-thread job would leave the download in tmp/).
             try:
-                path = await asyncio.to_thread(
-                    self.cache.store,
+                path = self.cache.store(
                     result.path,
                     result.sha256,
                     md5=result.md5 if result.md5_computed else None,

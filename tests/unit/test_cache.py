@@ -1,0 +1,180 @@
+"""The content-addressed cache: layout, verified hits, corruption, indexes, two processes."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from pixi_pack_src.cache import (
+    CACHEDIR_TAG,
+    STALE_TMP_SECONDS,
+    CacheEntry,
+    ContentCache,
+    default_cache_dir,
+)
+from pixi_pack_src.model import Hashes
+
+DATA = b"conda package bytes\n" * 5000
+
+
+def _put(cache: ContentCache, data: bytes = DATA, **kw: object) -> Path:
+    tmp = cache.new_tmp_path("x.conda")
+    tmp.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    return cache.store(tmp, sha, **kw)  # type: ignore[arg-type]
+
+
+def test_layout_and_cachedir_tag(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path / "c")
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert not (tmp_path / "c").exists()  # nothing is written before first use
+    path = _put(cache, md5=hashlib.md5(DATA).hexdigest(), size=len(DATA))
+    assert path == tmp_path / "c" / "pkgs" / "sha256" / sha[:2] / sha
+    assert path == cache.path_for(sha.upper())
+    assert path.read_bytes() == DATA
+    assert (tmp_path / "c" / "CACHEDIR.TAG").read_text(encoding="utf-8") == (
+        "Signature: 8a477f597d28d172789f06886806bc55\n"
+        "# This file is a cache directory tag created by pixi-pack-src.\n"
+        "# For information about cache directory tags see https://bford.info/cachedir/\n"
+    )
+    assert CACHEDIR_TAG.startswith("Signature: 8a477f597d28d172789f06886806bc55\n")
+    assert list((tmp_path / "c" / "tmp").iterdir()) == []
+    md5 = hashlib.md5(DATA).hexdigest()
+    assert (tmp_path / "c" / "pkgs" / "md5" / md5[:2] / md5).read_text() == sha
+
+
+def test_hit_is_rehashed_and_corruption_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = ContentCache(tmp_path)
+    path = _put(cache)
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert cache.lookup(sha, size=len(DATA)) == path
+    assert cache.lookup(sha, size=None) == path
+    # same size, one byte flipped: only a re-hash can tell
+    corrupt = bytearray(DATA)
+    corrupt[1234] ^= 1
+    path.write_bytes(bytes(corrupt))
+    assert cache.lookup(sha, size=len(DATA)) is None
+    assert not path.exists()
+    assert "is corrupt (sha256 mismatch); removing it" in caplog.text
+    assert cache.lookup(sha, size=len(DATA)) is None
+
+
+def test_size_disagreement_is_a_miss_but_keeps_the_entry(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path)
+    path = _put(cache)
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert cache.lookup(sha, size=len(DATA) + 1) is None
+    assert path.exists()
+
+
+def test_find_by_sha256_md5_and_url(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path)
+    sha, md5 = hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest()
+    path = _put(cache, md5=md5, size=len(DATA), url="https://h.test/x-1-0.conda")
+    want = CacheEntry(path, sha, md5, len(DATA))
+    assert cache.find(Hashes(sha256=sha, size=len(DATA))) == want
+    assert cache.find(Hashes(md5=md5.upper(), size=len(DATA))) == want
+    assert cache.find(Hashes(), url="https://h.test/x-1-0.conda") == want
+    assert cache.find(Hashes(), url="https://h.test/other.conda") is None
+    assert cache.find(Hashes()) is None
+    assert cache.find(Hashes(md5="0" * 32)) is None
+    # an md5 pointer that lies is caught by re-hashing md5 through the entry
+    other = b"other bytes"
+    other_sha = hashlib.sha256(other).hexdigest()
+    _put(cache, other)
+    bad_md5 = "1" * 32
+    pointer = tmp_path / "pkgs" / "md5" / bad_md5[:2] / bad_md5
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(other_sha)
+    assert cache.find(Hashes(md5=bad_md5)) is None
+
+
+def test_md5_of_a_hit_sidecar_lock_or_computed(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path)
+    sha, md5 = hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest()
+    path = _put(cache)  # no md5 given: no sidecar yet
+    sidecar = path.with_name(path.name + ".json")
+    assert not sidecar.exists()
+    entry = cache.find(Hashes(sha256=sha, md5="a" * 32))
+    assert entry is not None
+    assert entry.md5 == "a" * 32  # sha256 proved the bytes; the lock's md5 is reported
+    assert not sidecar.exists()
+    entry = cache.find(Hashes(sha256=sha))
+    assert entry is not None
+    assert entry.md5 == md5  # computed, and remembered
+    assert sidecar.read_text() == f'{{"md5": "{md5}", "size": {len(DATA)}}}'
+    entry = cache.find(Hashes(sha256=sha, md5="a" * 32))
+    assert entry is not None
+    assert entry.md5 == md5
+
+
+def test_removal_spares_an_entry_replaced_meanwhile(tmp_path: Path) -> None:
+    """Another process may store a good entry between our hash and our removal."""
+    cache = ContentCache(tmp_path)
+    path = _put(cache)
+    path.write_bytes(b"corrupt")
+    stale = path.stat()
+    _put(cache)  # a good copy lands (a new inode)
+    cache._remove_if_same(path, stale)
+    assert path.read_bytes() == DATA
+
+
+def test_stale_partial_files_are_cleaned(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    old, fresh = tmp_path / "tmp" / "old.part", tmp_path / "tmp" / "fresh.part"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    long_ago = time.time() - STALE_TMP_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    ContentCache(tmp_path).ensure()
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == ["fresh.part"]
+
+
+def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "pixi-pack-src"
+    monkeypatch.setenv("PIXI_PACK_SRC_CACHE_DIR", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+
+
+def _hammer(root: str, data: bytes, rounds: int, start: multiprocessing.synchronize.Event) -> None:
+    cache = ContentCache(Path(root))
+    sha = hashlib.sha256(data).hexdigest()
+    md5 = hashlib.md5(data).hexdigest()
+    start.wait()
+    for _ in range(rounds):
+        tmp = cache.new_tmp_path("x.conda")
+        tmp.write_bytes(data)
+        path = cache.store(tmp, sha, md5=md5, size=len(data))
+        entry = cache.find(Hashes(sha256=sha, size=len(data)))
+        if entry is None or entry.path != path or entry.md5 != md5:
+            raise SystemExit(f"inconsistent cache: {entry}")
+
+
+def test_two_processes_store_the_same_entry_at_once(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    data = os.urandom(2 << 20)
+    procs = [ctx.Process(target=_hammer, args=(str(tmp_path), data, 25, start)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    start.set()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    cache = ContentCache(tmp_path)
+    sha = hashlib.sha256(data).hexdigest()
+    assert cache.lookup(sha, size=len(data)) == cache.path_for(sha)
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert sorted(p.name for p in cache.path_for(sha).parent.iterdir()) == [
+        sha,
+        f"{sha}.json",
+        f"{sha}.lock",
+    ]
