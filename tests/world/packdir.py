@@ -17,8 +17,10 @@ python with an entry point), ``pyworld-plugins`` (noarch python, a dependency), 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shutil
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,3 +194,44 @@ def edit_pack(pack_dir: Path, dest: Path) -> Path:
     """A writable copy of a pack directory."""
     shutil.copytree(pack_dir, dest)
     return dest
+
+
+def make_wheel(
+    directory: Path,
+    name: str,
+    version: str = "1.0",
+    tag: str = "py3-none-any",
+    *,
+    requires_python: str | None = None,
+    files: Mapping[str, bytes] | None = None,
+    record_override: Mapping[str, str] | None = None,
+) -> Path:
+    """A small, valid wheel (RECORD with sha256 and sizes) written into ``directory``.
+
+    ``record_override`` replaces RECORD lines by path (e.g. a wrong hash).
+    """
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    content = dict(files or {f"{dist}/__init__.py": f"__version__ = {version!r}\n".encode()})
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    if requires_python:
+        metadata += f"Requires-Python: {requires_python}\n"
+    purelib = "true" if tag.endswith("-none-any") else "false"
+    content[f"{info}/METADATA"] = metadata.encode()
+    content[f"{info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: world\nRoot-Is-Purelib: {purelib}\nTag: {tag}\n"
+    ).encode()
+    lines = []
+    for path, data in content.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{path},sha256={digest},{len(data)}")
+    for path, line in (record_override or {}).items():
+        lines = [line if ln.split(",")[0] == path else ln for ln in lines]
+    lines.append(f"{info}/RECORD,,")
+    content[f"{info}/RECORD"] = ("\n".join(lines) + "\n").encode()
+    wheel = directory / f"{dist}-{version}-{tag}.whl"
+    directory.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, data in content.items():
+            zf.writestr(zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0)), data)
+    return wheel
