@@ -112,8 +112,8 @@ class Artifact:
 class Fetched:
     artifact: Artifact
     path: Path
-    sha256: str
-    md5: str
+    sha256: str  # always computed from the bytes
+    md5: str  # computed, or the lock's md5 when the lock has both and sha256 proved the bytes
     size: int
     origin: Origin
     url: str | None  # the URL that delivered the bytes (the lock URL for cache hits)

@@ -503,3 +503,17 @@ def test_hash_mismatch_order() -> None:
         sha,
     )
     assert hash_mismatch(Hashes(), sha256=sha, md5=None, size=0) is None
+
+
+def test_proxy_from_the_environment(
+    srv: WorldServer, payload: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured (trust_env): the world server plays the proxy, so the request
+    for a fake host never leaves 127.0.0.1."""
+    monkeypatch.setenv("HTTP_PROXY", srv.url)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    url = "http://pkgs.example.test/files/a.bin"
+    result = _get([url], tmp_path / "a.bin", _hashes(payload))
+    assert (result.url_used, result.size) == (url, SIZE)
+    (request,) = _settled(srv, 1).requests
+    assert (request.path, request.headers["host"]) == (PATH, "pkgs.example.test")
