@@ -43,7 +43,7 @@ import httpx
 
 from ._version import __version__
 from .auth import AuthStore
-from .errors import ChecksumMismatchError, DownloadError
+from .errors import ChecksumMismatchError, DownloadError, PixiPackSrcError
 from .model import Hashes
 
 log = logging.getLogger(__name__)
@@ -260,6 +260,8 @@ async def _attempt(
                         "transient", f"truncated body ({sink.size} of {announced} bytes)"
                     )
                 return sink.result()
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise _AttemptError("permanent", f"unsupported URL ({_describe(exc)})") from exc
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _AttemptError("connect", f"cannot connect ({_describe(exc)})") from exc
         except httpx.TimeoutException as exc:
@@ -280,7 +282,13 @@ async def _copy_local(
     source = Path(url2pathname(unquote(urlsplit(url).path)))
 
     def copy() -> _Got:
-        with source.open("rb") as src, tmp.open("wb") as fh:
+        try:
+            src = source.open("rb")
+        except FileNotFoundError as exc:
+            raise _AttemptError("permanent", f"no such file {source}") from exc
+        except OSError as exc:
+            raise _AttemptError("permanent", f"cannot read {source}: {exc}") from exc
+        with src, tmp.open("wb") as fh:
             sink = _Sink(fh, md5=md5)
             while chunk := src.read(CHUNK_SIZE):
                 sink.write(chunk)
@@ -288,12 +296,7 @@ async def _copy_local(
                     on_bytes(len(chunk))
         return sink.result()
 
-    try:
-        return await asyncio.to_thread(copy)
-    except FileNotFoundError as exc:
-        raise _AttemptError("permanent", f"no such file {source}") from exc
-    except OSError as exc:
-        raise _AttemptError("permanent", f"cannot read {source}: {exc}") from exc
+    return await asyncio.to_thread(copy)
 
 
 def hash_mismatch(
@@ -337,7 +340,10 @@ async def download_file(
         raise ValueError("download_file needs at least one URL")
     name = what or dest.name
     need_md5 = expected.sha256 is None or expected.md5 is None
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(dest.parent, name, exc) from exc
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
     index = 0
     url_retries = 0
@@ -349,6 +355,8 @@ async def download_file(
             url = urls[index]
             try:
                 got = await _attempt(client, url, tmp, auth, on_bytes, need_md5)
+            except OSError as exc:  # writing the temp file (disk full, permissions...)
+                raise _write_error(tmp.parent, name, exc) from exc
             except _AttemptError as failure:
                 failures[url] = failure.reason
                 has_next = index + 1 < len(urls)
@@ -416,6 +424,13 @@ async def download_file(
             )
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_error(directory: Path, name: str, exc: OSError) -> PixiPackSrcError:
+    return PixiPackSrcError(
+        f"cannot write to {directory} while downloading {name}: {exc}",
+        hint="free some disk space, or point --use-cache / the work directory elsewhere",
+    )
 
 
 def _download_error(

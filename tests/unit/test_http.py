@@ -15,7 +15,7 @@ import pytest
 
 from pixi_pack_src import __version__
 from pixi_pack_src.auth import AuthStore, Credential
-from pixi_pack_src.errors import ChecksumMismatchError, DownloadError
+from pixi_pack_src.errors import ChecksumMismatchError, DownloadError, PixiPackSrcError
 from pixi_pack_src.http import (
     DownloadResult,
     RetryPolicy,
@@ -517,3 +517,22 @@ def test_proxy_from_the_environment(
     assert (result.url_used, result.size) == (url, SIZE)
     (request,) = _settled(srv, 1).requests
     assert (request.path, request.headers["host"]) == (PATH, "pkgs.example.test")
+
+
+def test_unsupported_scheme_is_not_retried(tmp_path: Path) -> None:
+    sleep = FakeSleep()
+    with pytest.raises(DownloadError, match=r"from s3://bucket/a\.conda: unsupported URL") as info:
+        _get(["s3://bucket/a.conda"], tmp_path / "a.conda", Hashes(), sleep=sleep)
+    assert sleep.calls == []
+    assert "after" not in info.value.message
+
+
+def test_unwritable_destination_is_not_a_network_error(srv: WorldServer, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(PixiPackSrcError) as info:
+        _get([srv.url + PATH], tmp_path / "file" / "a.bin", Hashes())
+    assert not isinstance(info.value, DownloadError)
+    assert info.value.exit_code == 1
+    assert info.value.message.startswith(
+        f"cannot write to {tmp_path / 'file'} while downloading a.bin"
+    )
