@@ -19,12 +19,13 @@ import hashlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Literal, cast
 
+import httpx
 from packaging.utils import parse_wheel_filename
 from rattler import PackageRecord, RepoDataRecord
 
@@ -38,6 +39,9 @@ from .build import (
     check_environment,
     plan_source_builds,
 )
+from .build.env import make_target_interpreter
+from .build.overrides import Overrides, load_overrides, read_manifest_table, unused_packages
+from .build.sdist import BuiltWheel, WheelBuildOptions, build_wheels, job_for
 from .cache import ContentCache
 from .channel import (
     CHANNEL_DIR,
@@ -48,7 +52,7 @@ from .channel import (
 )
 from .config import FetchConfig, load_config
 from .download import Artifact, DownloadSettings, Fetched, fetch_all
-from .errors import ArchiveError, PixiPackSrcError, UnsupportedPackageError, UsageError
+from .errors import ArchiveError, BuildError, PixiPackSrcError, UnsupportedPackageError, UsageError
 from .http import RetryPolicy, make_client, redact_url
 from .lockfile import Lock, load_lock
 from .metadata import (
@@ -105,6 +109,11 @@ class PackOptions:
     build_timeout: float | None = None
     keep_build_dir: bool = False
     verbosity: int = 0
+    # PyPI sdists, git sources and source trees
+    build_isolation: bool = True
+    pypi_index: str | None = None
+    overrides_dir: Path | None = None
+    wheel_jobs: int = 2
 
 
 @dataclass(frozen=True)
@@ -307,35 +316,60 @@ async def pack_async(
     )
     cache = ContentCache(options.cache_dir) if options.cache_dir is not None else None
 
-    with ExitStack() as stack:
+    async with AsyncExitStack() as stack:
         work_dir = stack.enter_context(_work_dir(options.work_dir))
-        artifacts = _artifacts(works, fetch_config)
-        client = make_client(timeout=options.timeout, max_connections=settings.concurrency)
-        try:
-            fetched = await fetch_all(
-                list(artifacts.values()),
-                work_dir=work_dir / "downloads",
-                cache=cache,
-                settings=settings,
-                auth=auth,
-                reporter=reporter,
-                client=client,
+        overrides = _load_overrides(workspace.manifest, options, works, warn)
+        artifacts = _artifacts(works, fetch_config, options)
+        client = await stack.enter_async_context(
+            _aclosing_client(
+                make_client(timeout=options.timeout, max_connections=settings.concurrency)
             )
-        finally:
-            await client.aclose()
-
+        )
+        fetched = await fetch_all(
+            list(artifacts.values()),
+            work_dir=work_dir / "downloads",
+            cache=cache,
+            settings=settings,
+            auth=auth,
+            reporter=reporter,
+            client=client,
+        )
         built = await asyncio.to_thread(
             _build_conda_sources, works, workspace.root, options, reporter, work_dir
         )
-        stats = _stats(fetched.values(), built.values())
+        wheel_options = WheelBuildOptions(
+            work_dir=work_dir / "wheel-builds",
+            cache_root=options.cache_dir,
+            build_isolation=options.build_isolation,
+            pypi_index=options.pypi_index,
+            overrides=overrides,
+            jobs=options.wheel_jobs,
+            keep_build_dir=options.keep_build_dir,
+            verbosity=options.verbosity,
+            timeout=options.build_timeout,
+            retry_policy=settings.retry_policy,
+            auth=auth,
+        )
+        wheels_built: list[BuiltWheel] = []
         for work in works:
             _collect_binaries(work, fetched, fetch_config, warn)
             mine = _collect_built(work, built, warn)
+            wheels_built += await _build_pypi(
+                work,
+                fetched,
+                fetch_config,
+                options=options,
+                wheel_options=wheel_options,
+                exclude=(work_dir, *(c for c in [options.cache_dir] if c is not None)),
+                reporter=reporter,
+                client=client,
+            )
             _collect_injected(work, options.inject, warn)
             check_environment(
                 [r for r, _, p in work.conda if p.origin.get("type") != "conda-source"],
                 mine,
             )
+        stats = _stats(fetched.values(), built.values(), wheels_built)
 
         packs = [
             _write_platform(work, lock, options, reporter=reporter, stdout=stdout) for work in works
@@ -358,60 +392,175 @@ def _work_dir(given: Path | None) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="pixi-pack-src-"))
     try:
         yield path
-    finally:
+    except BuildError:
+        # the build logs the error points at live here: keep them
+        log.info("kept the work directory %s (build logs)", path)
+        raise
+    except BaseException:
         shutil.rmtree(path, ignore_errors=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _refuse_unsupported(env: LockedEnvironment, options: PackOptions, warn: _Warnings) -> None:
-    """Entries this version cannot pack: error, or skip with a warning when asked to."""
+    """PyPI entries that are not wheels: built by default; skipped or refused when asked."""
     for pkg in env.pypi:
         if pkg.is_wheel:
             continue
         what = f"PyPI package {pkg.name} ({pkg.location}) is not a wheel ({pkg.kind})"
         if options.ignore_pypi_non_wheel:
             warn(f"skipping {what}")
-            continue
-        reason = (
-            "--no-build-sdist was given"
-            if not options.build_pypi
-            else "building it is not supported yet"
-        )
-        raise UnsupportedPackageError(
-            f"{what} and {reason}",
-            hint="pass --ignore-pypi-non-wheel to skip it with a warning",
-        )
+        elif not options.build_pypi:
+            raise UnsupportedPackageError(
+                f"{what} and --no-build-sdist was given",
+                hint="drop --no-build-sdist to build it into a wheel, or pass "
+                "--ignore-pypi-non-wheel to skip it with a warning",
+            )
 
 
-def _wanted_pypi(env: LockedEnvironment, options: PackOptions) -> list[PypiPackage]:
+def _wheels(env: LockedEnvironment) -> list[PypiPackage]:
     return [p for p in env.pypi if p.is_wheel]
 
 
-def _artifacts(works: Sequence[_PlatformWork], config: FetchConfig) -> dict[str, Artifact]:
-    """Every binary artifact of every platform, de-duplicated (noarch is fetched once)."""
+def _to_build(env: LockedEnvironment, options: PackOptions) -> list[PypiPackage]:
+    """PyPI entries built into wheels: sdists, git sources and source trees."""
+    if options.ignore_pypi_non_wheel or not options.build_pypi:
+        return []
+    return [p for p in env.pypi if not p.is_wheel]
+
+
+def _artifacts(
+    works: Sequence[_PlatformWork], config: FetchConfig, options: PackOptions
+) -> dict[str, Artifact]:
+    """Every file to fetch for every platform, de-duplicated (noarch is fetched once): conda
+    packages, wheels, and the sdists that will be built."""
     out: dict[str, Artifact] = {}
     for work in works:
-        for binary in work.env.conda:
-            artifact = Artifact.from_conda(binary, config)
-            out.setdefault(artifact.key, artifact)
-        for pkg in _wanted_pypi(work.env, PackOptions()):
-            artifact = Artifact.from_pypi(pkg, config)
+        pypi = _wheels(work.env) + [
+            p for p in _to_build(work.env, options) if p.kind in ("sdist", "local-sdist")
+        ]
+        for artifact in [Artifact.from_conda(b, config) for b in work.env.conda] + [
+            Artifact.from_pypi(p, config) for p in pypi
+        ]:
             out.setdefault(artifact.key, artifact)
     return out
 
 
-def _stats(fetched: Iterable[Fetched], built: Iterable[BuiltArtifact]) -> PackStats:
+def _stats(
+    fetched: Iterable[Fetched], built: Iterable[BuiltArtifact], wheels: Sequence[BuiltWheel]
+) -> PackStats:
     items = list(fetched)
     artifacts = list({id(a): a for a in built}.values())
+    unique_wheels = list({w.sha256: w for w in wheels}.values())
     return PackStats(
-        files=len(items) + len(artifacts),
-        bytes=sum(f.size for f in items) + sum(a.record.size or 0 for a in artifacts),
+        files=len(items) + len(artifacts) + len(unique_wheels),
+        bytes=sum(f.size for f in items)
+        + sum(a.record.size or 0 for a in artifacts)
+        + sum(w.size for w in unique_wheels),
         downloaded=sum(1 for f in items if f.origin == "download"),
         from_cache=sum(1 for f in items if f.origin == "cache"),
         copied=sum(1 for f in items if f.origin == "local-file"),
-        built=sum(1 for a in artifacts if not a.from_cache),
-        builds_from_cache=sum(1 for a in artifacts if a.from_cache),
+        built=sum(1 for a in artifacts if not a.from_cache)
+        + sum(1 for w in unique_wheels if not w.from_cache),
+        builds_from_cache=sum(1 for a in artifacts if a.from_cache)
+        + sum(1 for w in unique_wheels if w.from_cache),
         retries=sum(f.retries for f in items),
     )
+
+
+@asynccontextmanager
+async def _aclosing_client(client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def _load_overrides(
+    manifest: Path | None,
+    options: PackOptions,
+    works: Sequence[_PlatformWork],
+    warn: _Warnings,
+) -> Overrides:
+    """Per-package build overrides from ``[tool.pixi-pack-src]`` and ``--overrides DIR``,
+    read before any download so that a bad file fails fast."""
+    table = read_manifest_table(manifest) if manifest is not None else {}
+    overrides = load_overrides(
+        manifest_table=table, manifest_path=manifest, overrides_dir=options.overrides_dir
+    )
+    names = {p.name for w in works for p in _to_build(w.env, options)}
+    for name in unused_packages(overrides, names):
+        warn(f"build overrides for {name} match no PyPI package that is built from source")
+    return overrides
+
+
+async def _build_pypi(
+    work: _PlatformWork,
+    fetched: Mapping[str, Fetched],
+    config: FetchConfig,
+    *,
+    options: PackOptions,
+    wheel_options: WheelBuildOptions,
+    exclude: Sequence[Path],
+    reporter: Reporter,
+    client: httpx.AsyncClient,
+) -> list[BuiltWheel]:
+    """Build this platform's sdists, git sources and source trees into wheels."""
+    packages = _to_build(work.env, options)
+    if not packages:
+        return []
+    outputs = tuple(Path(w).resolve() for w in [work.output] if w != "-")
+    jobs = []
+    for pkg in packages:
+        sdist = None
+        if pkg.kind in ("sdist", "local-sdist"):
+            sdist = fetched[Artifact.from_pypi(pkg, config).key].path
+        jobs.append(
+            job_for(
+                pkg,
+                workspace_root=work.env.workspace_root,
+                sdist_file=sdist,
+                exclude=(*outputs, *exclude),
+            )
+        )
+    binaries = [
+        (binary.record, fetched[Artifact.from_conda(binary, config).key].path)
+        for binary in work.env.conda
+    ]
+    target = make_target_interpreter(
+        conda=binaries,
+        platform=work.env.platform,
+        work_dir=wheel_options.work_dir / f"python-{work.env.platform.name}",
+        environment_packages=not options.build_isolation,
+    )
+    built = await build_wheels(
+        jobs,
+        target=target,
+        options=replace(
+            wheel_options, default_index=work.env.indexes[0] if work.env.indexes else None
+        ),
+        reporter=reporter,
+        client=client,
+    )
+    for wheel in built.values():
+        origin = wheel.provenance.get("origin")
+        builder = wheel.provenance.get("builder")
+        prov = ArtifactProvenance(
+            path=wheel.archive_path,
+            kind="wheel",
+            name=wheel.name,
+            version=wheel.version,
+            sha256=wheel.sha256,
+            size=wheel.size,
+            origin=cast("Mapping[str, JsonValue]", origin if isinstance(origin, Mapping) else {}),
+            builder=cast("Mapping[str, JsonValue]", builder)
+            if isinstance(builder, Mapping)
+            else None,
+        )
+        work.wheels[:] = [w for w in work.wheels if w[3].path != prov.path]
+        work.wheels.append((wheel.name, wheel.version, wheel.path, prov))
+        work.origins[prov.path] = "built-from-cache" if wheel.from_cache else "built"
+    return list(built.values())
 
 
 def _build_conda_sources(
@@ -533,7 +682,7 @@ def _collect_binaries(
         prov = _conda_provenance(binary, got, root)
         work.conda.append((_fill_hashes(binary.record, got), got.path, prov))
         work.origins[prov.path] = got.origin
-    for pkg in _wanted_pypi(work.env, PackOptions()):
+    for pkg in _wheels(work.env):
         got = fetched[Artifact.from_pypi(pkg, config).key]
         if got.verified_against == "none":
             warn(f"wheel {pkg.file_name} has no hash in the lock; recorded sha256 {got.sha256}")

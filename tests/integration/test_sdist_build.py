@@ -39,13 +39,10 @@ from tests.world.locks import Env
 from tests.world.pypi import (
     FLAVOR_ENV,
     FLAVOR_PATCH,
-    git_entry,
-    index_entry,
-    local_entry,
     make_git_repo,
-    tree_entry,
 )
 from tests.world.python_pkg import PY_VERSION
+from tests.world.scenarios import sdist_workspace
 from tests.world.server import WorldServer
 
 pytestmark = pytest.mark.integration
@@ -111,31 +108,7 @@ def flavor_workspace(
     world: World, channel_server: WorldServer, workspace_factory: WorkspaceFactory, tmp_path: Path
 ) -> tuple[Path, LockedEnvironment]:
     """python + an sdist from the index, a local sdist needing a patch, a tree and a git repo."""
-    repo = make_git_repo(world.project_dir("worldpkg-c"), tmp_path / "repos" / "worldpkg-c.git")
-    flavor, flavor_paths = local_entry(world, "worldpkg-flavor", kind="sdist")
-    tree, tree_paths = tree_entry(world)
-    ws = workspace_factory(
-        {
-            "default": Env(
-                conda=("python",),
-                pypi=(
-                    index_entry(world, "worldpkg-a", channel_server.url, kind="sdist"),
-                    flavor,
-                    tree,
-                    git_entry("worldpkg-c", repo, "0.5.0"),
-                ),
-            )
-        },
-        local_paths={**flavor_paths, **tree_paths},
-    )
-    (ws.root / "patches").mkdir()
-    shutil.copy(world.patch_path(FLAVOR_PATCH), ws.root / "patches" / FLAVOR_PATCH)
-    with ws.manifest.open("a") as fh:
-        fh.write(
-            "\n[tool.pixi-pack-src.overrides.worldpkg_flavor]\n"
-            f'env = {{ {FLAVOR_ENV} = "vanilla" }}\n'
-            f'patches = ["patches/{FLAVOR_PATCH}"]\n'
-        )
+    ws = sdist_workspace(world, workspace_factory, channel_server.url, tmp_path)
     env = load_lock(ws.lock_path).select("default", "linux-64")
     return ws.manifest, env
 

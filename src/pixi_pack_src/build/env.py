@@ -183,10 +183,25 @@ def run_coroutine(coro: Coroutine[Any, Any, _T], loop: asyncio.AbstractEventLoop
     return asyncio.run(coro)
 
 
-async def _install_prefix(files: Sequence[Path], prefix: Path, cache_dir: Path) -> None:
+async def _install_prefix(files: Sequence[tuple[str, Path]], prefix: Path, cache_dir: Path) -> None:
+    """Install (file name, verified archive) pairs into ``prefix`` offline.
+
+    py-rattler tells the archive format from the file name, and verified files may live in the
+    content-addressed cache without one: each is linked (or copied) under its real name first.
+    """
     import rattler
 
-    records = [await RepoDataRecord.from_package_archive(path) for path in files]
+    staged = cache_dir / "archives"
+    staged.mkdir(parents=True, exist_ok=True)
+    records = []
+    for file_name, path in files:
+        named = staged / file_name
+        if not named.exists():
+            try:
+                named.hardlink_to(path)
+            except OSError:
+                shutil.copyfile(path, named)
+        records.append(await RepoDataRecord.from_package_archive(named))
     await rattler.install(records, prefix, cache_dir=cache_dir, show_progress=False)
 
 
@@ -305,7 +320,7 @@ def make_target_interpreter(
             is_host=False,
             python=python,
         )
-    archives = [files[id(r)] for r in chosen]
+    archives = [(r.file_name, files[id(r)]) for r in chosen]
     root = work_dir / "build-python" / platform.subdir
 
     def prepare(loop: asyncio.AbstractEventLoop | None) -> Path:

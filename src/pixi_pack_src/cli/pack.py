@@ -167,6 +167,31 @@ def pack_command(
     keep_build_dir: Annotated[
         bool, typer.Option("--keep-build-dir", help="Keep build directories and logs.")
     ] = False,
+    build_isolation: Annotated[
+        bool,
+        typer.Option(
+            "--build-isolation/--no-build-isolation",
+            help="Build wheels in isolated environments (else with the environment's packages).",
+        ),
+    ] = True,
+    pypi_index: Annotated[
+        str | None,
+        typer.Option(
+            "--pypi-index",
+            metavar="URL",
+            envvar="PIXI_PACK_SRC_PYPI_INDEX",
+            show_envvar=True,
+            help="Simple index for build requirements [default: the lock's index].",
+        ),
+    ] = None,
+    overrides: Annotated[
+        Path | None,
+        typer.Option(
+            "--overrides",
+            metavar="DIR",
+            help="Per-package build overrides: DIR/<package>/*.patch and settings.toml.",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
@@ -200,6 +225,9 @@ def pack_command(
         build_timeout=build_timeout,
         keep_build_dir=keep_build_dir,
         verbosity=STATE.verbosity,
+        build_isolation=build_isolation,
+        pypi_index=pypi_index,
+        overrides_dir=overrides,
     )
     reporter = STATE.reporter(json_output=json_output or output_file == "-")
     result = pack(options, reporter=reporter, stdout=sys.stdout.buffer)

@@ -1,0 +1,121 @@
+"""``pack`` with PyPI sdists, a local source tree, a git source and build overrides."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixi_pack_src.cli import run
+from tests.world import pypi
+from tests.world.fixtures import WorkspaceFactory
+from tests.world.layout import World
+from tests.world.locks import Env
+from tests.world.scenarios import sdist_workspace
+from tests.world.server import WorldServer
+
+pytestmark = pytest.mark.integration
+
+WHEELS = [
+    "pypi/worldpkg_a-1.0.0-py3-none-any.whl",
+    "pypi/worldpkg_c-0.5.0-py3-none-any.whl",
+    "pypi/worldpkg_flavor-1.0.0-py3-none-any.whl",
+    "pypi/worldpkg_local-0.9.0-py3-none-any.whl",
+]
+
+
+def pack(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
+    code = run(["pack", *argv, "--json"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else {}), captured.err
+
+
+def provenance(tar: Path) -> dict[str, Any]:
+    with tarfile.open(tar) as tf:
+        fh = tf.extractfile("pixi-pack-src.json")
+        assert fh is not None
+        doc: dict[str, Any] = json.load(fh)
+    return doc
+
+
+def test_sdists_trees_and_git_become_wheels_and_are_cached(
+    world: World,
+    channel_server: WorldServer,
+    workspace_factory: WorkspaceFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ws = sdist_workspace(world, workspace_factory, channel_server.url, tmp_path)
+    cache, out = tmp_path / "cache", tmp_path / "env.tar"
+    code, doc, err = pack(capsys, str(ws.root), "-o", str(out), "--use-cache", str(cache))
+    assert code == 0, err
+    assert doc["stats"]["built"] == 4
+    wheels = sorted(a["path"] for a in doc["platforms"][0]["artifacts"] if a["kind"] == "wheel")
+    assert wheels == WHEELS
+    prov = {a["name"]: a for a in provenance(out)["artifacts"] if a["kind"] == "wheel"}
+    sdist = world.dist("worldpkg-a", "sdist")
+    assert prov["worldpkg-a"]["origin"] == {
+        "sha256": sdist.sha256,
+        "type": "sdist",
+        "url": f"{channel_server.url}/{sdist.rel_path}",
+    }
+    assert prov["worldpkg-c"]["origin"]["type"] == "pypi-git"
+    assert len(prov["worldpkg-c"]["origin"]["rev"]) == 40
+    assert prov["worldpkg-local"]["origin"]["type"] == "pypi-source-tree"
+    assert len(prov["worldpkg-local"]["origin"]["source-tree-sha256"]) == 64
+    flavor = prov["worldpkg-flavor"]["builder"]
+    assert flavor["overrides"]["env"] == {"WORLDPKG_FLAVOR": "vanilla"}
+    assert [p["name"] for p in flavor["overrides"]["patches"]] == [
+        "patches/worldpkg-flavor-fix-package-name.patch"
+    ]
+    assert flavor["python"] == "3.11.7"
+    assert flavor["isolated"] is True
+    # a second pack builds nothing and writes the same bytes
+    first = hashlib.sha256(out.read_bytes()).hexdigest()
+    code, doc, err = pack(capsys, str(ws.root), "-o", str(out), "--use-cache", str(cache))
+    assert code == 0, err
+    assert doc["stats"]["built"] == 0
+    assert doc["stats"]["builds_from_cache"] == 4
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == first
+
+
+def test_missing_override_fails_the_build_with_its_log(
+    world: World,
+    channel_server: WorldServer,
+    workspace_factory: WorkspaceFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ws = sdist_workspace(world, workspace_factory, channel_server.url, tmp_path, overrides=False)
+    out = tmp_path / "env.tar"
+    code, _, err = pack(capsys, str(ws.root), "-o", str(out))
+    assert code == 4
+    assert "worldpkg-flavor" in err
+    assert "package directory 'worldpkg_flavour' not found" in err  # the unpatched bug
+    log_file = Path(err.split("  log: ", 1)[1].splitlines()[0])
+    assert "RuntimeError: worldpkg-flavor" in log_file.read_text()
+    assert not out.exists()
+
+
+def test_cross_platform_pure_sdist(
+    world: World,
+    channel_server: WorldServer,
+    workspace_factory: WorkspaceFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sdist = pypi.index_entry(world, "worldpkg-b", channel_server.url, kind="sdist")
+    ws = workspace_factory(
+        {"default": Env(conda=("python", "pip"), pypi=(sdist,))},
+        platforms=("linux-64", "osx-arm64"),
+    )
+    out = tmp_path / "env-{platform}.tar"
+    code, doc, err = pack(capsys, str(ws.root), "-p", "osx-arm64", "-o", str(out))
+    assert code == 0, err
+    (artifact,) = [a for a in doc["platforms"][0]["artifacts"] if a["kind"] == "wheel"]
+    assert artifact["path"] == "pypi/worldpkg_b-2.0.1-py3-none-any.whl"
+    assert artifact["origin"] == "built"
