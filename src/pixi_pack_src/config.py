@@ -42,6 +42,13 @@ class FetchConfig:
     authentication_override_file: Path | None = None
     source: Path | None = None  # the config file, for messages
 
+    def __post_init__(self) -> None:
+        normalized = {
+            _normalize(prefix, slash=True): tuple(_normalize(m, slash=True) for m in mirrors)
+            for prefix, mirrors in self.mirrors.items()
+        }
+        object.__setattr__(self, "mirrors", MappingProxyType(normalized))
+
     def mirror_urls(self, url: str) -> tuple[str, ...]:
         """The URLs to try for ``url``, in order: its mirrors, or ``(url,)`` when none apply."""
         if not self.mirrors or url.lower().startswith("file:"):

@@ -124,3 +124,11 @@ def test_missing_config_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
     assert info.value.hint is not None
     assert "-c/--config" in info.value.hint
+
+
+def test_direct_construction_is_normalized_too() -> None:
+    cfg = FetchConfig(mirrors={"https://H.test/cf": ("https://m.test/x",)})
+    assert dict(cfg.mirrors) == {"https://h.test/cf/": ("https://m.test/x/",)}
+    assert cfg.mirror_urls("https://h.test/cf/noarch/a.conda") == (
+        "https://m.test/x/noarch/a.conda",
+    )
