@@ -76,6 +76,7 @@ def human_bytes(n: int | None) -> str:
 class _Task:
     label: str
     total: int | None
+    done: int = 0
     started: float = field(default_factory=time.monotonic)
     progress_id: TaskID | None = None
 
@@ -128,6 +129,8 @@ class RichReporter:
     def task_advanced(self, key: str, nbytes: int) -> None:
         with self._lock:
             task = self._tasks.get(key)
+            if task is not None:
+                task.done += nbytes
             if self._progress is not None and task is not None and task.progress_id is not None:
                 self._progress.advance(task.progress_id, nbytes)
                 if self._stage_id is not None:
@@ -138,6 +141,10 @@ class RichReporter:
             task = self._tasks.get(key)
             if self._progress is not None and task is not None and task.progress_id is not None:
                 self._progress.reset(task.progress_id)
+                if self._stage_id is not None:  # the overall bar forgets the retried bytes
+                    self._progress.advance(self._stage_id, -task.done)
+            if task is not None:
+                task.done = 0
 
     def task_finished(self, key: str, *, outcome: Outcome, detail: str = "") -> None:
         with self._lock:
