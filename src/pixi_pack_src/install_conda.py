@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import rattler
-from rattler import Channel, RepoData, RepoDataRecord, Subdir
+from rattler import Channel, PrefixRecord, RepoData, RepoDataRecord, Subdir
 from rattler.exceptions import IoError
 
 from .errors import ArchiveError, InstallError
@@ -164,11 +164,14 @@ def install_records(
     final_prefix: Path,
     cache_dir: Path,
     platform: str,
+    origins: Mapping[str, str] | None = None,
 ) -> None:
     """Install ``records`` into ``staging``, with every embedded path set to ``final_prefix``.
 
     The caller renames ``staging`` to ``final_prefix`` once everything succeeded, so a failed
-    unpack never leaves a half-made environment at the target.
+    unpack never leaves a half-made environment at the target. ``origins`` maps a file name
+    to the URL the package was packed from: ``conda-meta`` records then show that URL rather
+    than the temporary copy they were installed from.
     """
     try:
         run_async(
@@ -192,3 +195,24 @@ def install_records(
     tag = staging / "CACHEDIR.TAG"
     if tag.is_file() and tag.read_bytes().startswith(_CACHEDIR_SIGNATURE):
         tag.unlink()
+    _tidy_conda_meta(staging, records, origins or {})
+
+
+def _tidy_conda_meta(
+    prefix: Path, records: Iterable[RepoDataRecord], origins: Mapping[str, str]
+) -> None:
+    """Drop the temporary cache paths from ``conda-meta/*.json``; show the packed-from URL."""
+    for record in records:
+        path = (
+            prefix / "conda-meta" / f"{record.name.normalized}-{record.version}-{record.build}.json"
+        )
+        if not path.is_file():
+            continue
+        prefix_record = PrefixRecord.from_path(path)
+        prefix_record.extracted_package_dir = None
+        prefix_record.package_tarball_full_path = None
+        origin = origins.get(record.file_name)
+        if origin:
+            prefix_record.url = origin
+            prefix_record.channel = origin.rsplit("/", 2)[0] + "/"
+        prefix_record.write_to_path(path, pretty=True)

@@ -107,7 +107,8 @@ def query_interpreter(prefix: Path, platform: str, shim_dir: Path) -> Interprete
         shutil.copytree(Path(packaging.__file__).parent, shim)
     try:
         result = proc.run(
-            [python, "-I", "-c", _QUERY, shim_dir],
+            # -B: no .pyc with the staging path in them; -I: no user site, no PYTHON* variables
+            [python, "-I", "-B", "-c", _QUERY, shim_dir],
             capture_stdout=True,
             timeout=120,
             what=f"{python} (asking for its wheel tags)",

@@ -274,6 +274,7 @@ def _unpack(
                 final_prefix=prefix,
                 cache_dir=cache_dir,
                 platform=meta.platform,
+                origins=_origins(provenance),
             )
         except BaseException:
             reporter.task_finished("conda", outcome="failed")
@@ -361,6 +362,16 @@ def _install_wheels(
             reporter.task_finished(key, outcome="failed")
             raise
         reporter.task_finished(key, outcome="installed")
+
+
+def _origins(provenance: Provenance | None) -> dict[str, str]:
+    """Package file name -> the URL ``pack`` downloaded it from (when it says)."""
+    found: dict[str, str] = {}
+    for artifact in provenance.artifacts if provenance is not None else ():
+        url = artifact.origin.get("url")
+        if artifact.kind == "conda" and isinstance(url, str) and "://" in url:
+            found[artifact.path.rsplit("/", 1)[-1]] = url
+    return found
 
 
 # -- options and target -----------------------------------------------------------------------
