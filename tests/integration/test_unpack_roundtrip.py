@@ -26,6 +26,7 @@ from tests.world.packdir import (
     PackDir,
     build_pack_dir,
     make_wheel,
+    quantco_repodata,
     write_pack_tar,
 )
 
@@ -252,6 +253,8 @@ def test_cli_summary_and_force(
 
 
 def test_plain_format_1_pack_installs(world: World, tmp_path: Path) -> None:
+    """A pack as Quantco's pixi-pack writes it: no pixi-pack-src.json, and every record (the
+    .tar.bz2 ones too) under ``packages.conda``."""
     plain = build_pack_dir(
         world,
         tmp_path / "plain",
@@ -259,19 +262,18 @@ def test_plain_format_1_pack_installs(world: World, tmp_path: Path) -> None:
         wheels=("worldpkg-a",),
         provenance=False,
     )
+    quantco_repodata(plain.root)
+    assert "channel/linux-64/chain-b-1.2.0-he228093_0.tar.bz2" in plain.conda_files
     assert not (plain.root / "pixi-pack-src.json").exists()
-    result = unpack(
-        UnpackOptions(
-            pack=write_pack_tar(plain.root, tmp_path / "p.tar"), output_dir=tmp_path / "o"
-        ),
-        reporter=NullReporter(),
-    )
+    tar = write_pack_tar(plain.root, tmp_path / "p.tar")
+    result = unpack(UnpackOptions(pack=tar, output_dir=tmp_path / "o"), reporter=NullReporter())
     assert (result.verified, result.verified_against) == (len(plain.records), "repodata.json")
     assert result.warnings == (
-        f"1 wheel(s) in {tmp_path / 'p.tar'} cannot be verified: it has no pixi-pack-src.json "
+        f"1 wheel(s) in {tar} cannot be verified: it has no pixi-pack-src.json "
         "(a plain format-1 archive records no wheel hashes)",
     )
     assert (result.environment / "bin" / "worldpkg-a").exists()
+    assert (result.environment / "bin" / "chain-b").exists()
 
 
 def test_foreign_platform_needs_platform_check_off(world: World, tmp_path: Path) -> None:
@@ -320,3 +322,18 @@ def test_a_failed_unpack_keeps_the_replaced_environment(
         unpack(UnpackOptions(pack=late.root, output_dir=out, force=True), reporter=NullReporter())
     assert _tree(out) == before  # the old environment is back, nothing else is left
     assert (first.environment / "bin" / "worldpkg-a").is_file()
+
+
+def test_cli_subprocess_exits_cleanly_every_time(world: World, tmp_path: Path) -> None:
+    """py-rattler can crash an interpreter at exit (testing-world.md): never with our CLI."""
+    tiny = build_pack_dir(world, tmp_path / "tiny", specs=("chain-a",), wheels=())
+    tar = write_pack_tar(tiny.root, tmp_path / "tiny.tar")
+    command = [sys.executable, "-m", "pixi_pack_src", "-q", "unpack", str(tar), "--force"]
+    codes = [
+        subprocess.run(
+            [*command, "-o", str(tmp_path / "out")], capture_output=True, check=False
+        ).returncode
+        for _ in range(4)
+    ]
+    assert codes == [0, 0, 0, 0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["activate.sh", "env"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import shutil
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -188,6 +189,16 @@ def write_pack_tar(pack_dir: Path, out: Path) -> Path:
     with out.open("wb") as fh:
         write_tar(entries, fh)
     return out
+
+
+def quantco_repodata(pack_dir: Path) -> None:
+    """Rewrite every ``repodata.json`` as pixi-pack does: all records under ``packages.conda``
+    (``.tar.bz2`` included), which pixi-unpack, and so our unpack, must accept."""
+    for path in sorted((pack_dir / "channel").glob("*/repodata.json")):
+        doc = json.loads(path.read_text())
+        doc["packages.conda"].update(doc.get("packages", {}))
+        doc["packages"] = {}
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def edit_pack(pack_dir: Path, dest: Path) -> Path:
