@@ -9,12 +9,12 @@ The steps of pixi-unpack (archive-format.md §8), plus the checks it leaves out:
 2. **Metadata.** ``pixi-pack.json`` read as strictly as pixi-unpack does; the platform must be
    this machine's unless ``platform_check`` is off. ``pixi-pack-src.json``, when present, must
    describe the same platform.
-3. **Channel and wheels.** Only the pack's subdir and ``noarch``; every file listed in its
+3. **Integrity, before anything is installed.** With ``pixi-pack-src.json``: every file of
+   the pack is listed there and matches its sha256 and size (checked before the channel is
+   parsed). A plain format-1 archive has no record of its wheels: a warning says so.
+4. **Channel and wheels.** Only the pack's subdir and ``noarch``; every file listed in its
    subdir's ``repodata.json`` and every listed file present; ``pypi/`` holds only wheels.
-4. **Integrity, before anything is installed.** With ``pixi-pack-src.json``: every file of the
-   pack is listed there and matches its sha256 and size. Always: every package matches its
-   ``repodata.json`` record (sha256, else md5, and size). A plain format-1 archive has no
-   record of its wheels: that is reported as a warning.
+   Every package matches its ``repodata.json`` record too (sha256, else md5, and size).
 5. **Virtual packages** (``__glibc``, ``__osx``, ``__cuda``, ``__linux``): the host must reach
    what the lock assumed and what the packages depend on (:mod:`.virtual_packages`).
 6. **Wheels**: safe paths, ``RECORD`` hashes, ``Requires-Python``, then the interpreter's tags.
@@ -151,7 +151,14 @@ def unpack(
     _check_target(prefix, force=options.force)
 
     created = _make_dirs(output_dir)
-    workdir = Path(tempfile.mkdtemp(prefix=_WORK_PREFIX, dir=output_dir))
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=_WORK_PREFIX, dir=output_dir))
+    except OSError as exc:
+        _remove_created(created)
+        raise InstallError(
+            f"cannot write into {output_dir}: {exc.strerror or exc}",
+            hint="choose a writable -o/--output-directory",
+        ) from exc
     done = False
     try:
         result = _unpack(
@@ -169,11 +176,16 @@ def unpack(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if not done:
-            for directory in reversed(created):
-                try:
-                    directory.rmdir()
-                except OSError:
-                    break
+            _remove_created(created)
+
+
+def _remove_created(created: Sequence[Path]) -> None:
+    """Remove the output directories this run created (innermost first) if still empty."""
+    for directory in reversed(created):
+        try:
+            directory.rmdir()
+        except OSError:
+            break
 
 
 def _unpack(
@@ -225,16 +237,28 @@ def _unpack(
         )
     shell = requested_shell or default_shell(meta.platform)
 
-    # 3. channel and wheels
+    # 3. integrity of every file (pixi-pack-src.json), before anything else is parsed
+    digests = None
+    if provenance is not None:
+        digests = _verify_provenance(root, file_set, provenance, label, reporter)
+
+    # 4. channel and wheels; every package against its repodata record
     packages = read_channel(root, files, platform=meta.platform, label=label)
     wheels = _list_wheels(root, file_set, label)
     for name in sorted(file_set):
         top = name.split("/", 1)[0]
         if top not in ("channel", PYPI_DIR, PIXI_PACK_JSON, PROVENANCE_JSON, "environment.yml"):
             logger.debug("ignoring %s in %s", name, label)
-
-    # 4. integrity
-    verified, against = _verify(root, file_set, packages, wheels, provenance, label, reporter, warn)
+    verified = _verify_packages(root, packages, digests, label, reporter, warn)
+    against: Literal["pixi-pack-src.json", "repodata.json"] = "repodata.json"
+    if provenance is not None:
+        verified += len(wheels)
+        against = "pixi-pack-src.json"
+    elif wheels:
+        warn(
+            f"{len(wheels)} wheel(s) in {label} cannot be verified: it has no "
+            f"{PROVENANCE_JSON} (a plain format-1 archive records no wheel hashes)"
+        )
 
     # 5. virtual packages
     locked_virtual = provenance.platform.virtual_packages if provenance is not None else ()
@@ -554,14 +578,13 @@ def _list_wheels(root: Path, files: set[str], label: str) -> list[Path]:
 # -- integrity --------------------------------------------------------------------------------
 
 
-def _digest(path: Path, on_bytes: Callable[[int], None]) -> tuple[str, int]:
+def _digest(path: Path) -> tuple[str, int]:
     sha = hashlib.sha256()
     size = 0
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             sha.update(chunk)
             size += len(chunk)
-            on_bytes(len(chunk))
     return sha.hexdigest(), size
 
 
@@ -574,24 +597,24 @@ def _md5(path: Path) -> str:
 
 
 def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[str, tuple[str, int]]:
+    """sha256 and size of every file, a few at a time (hashlib releases the GIL)."""
     ordered = sorted(names)
-    total = sum((root / n).stat().st_size for n in ordered)
-    reporter.stage_started("verify", items=len(ordered), total_bytes=total)
-    reporter.task_started("verify", label=f"sha256 of {len(ordered)} files", total_bytes=total)
-    ok = False
+    # No per-file task: the reporter's finished-task line would need an outcome "verified".
+    reporter.stage_started("verify", items=len(ordered))
     try:
         workers = max(1, min(4, os.cpu_count() or 1))
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {
-                n: pool.submit(_digest, root / n, lambda k: reporter.task_advanced("verify", k))
-                for n in ordered
-            }
+            futures = {n: pool.submit(_digest, root / n) for n in ordered}
             digests = {n: f.result() for n, f in futures.items()}
-        ok = True
     finally:
-        reporter.task_finished("verify", outcome="copied" if ok else "failed", detail="verified")
         reporter.stage_finished("verify")
+    total = sum(size for _, size in digests.values())
+    reporter.status(f"✅ checked the sha256 of {len(ordered)} files ({_mib(total)})")
     return digests
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB"
 
 
 def _mismatch(
@@ -603,46 +626,46 @@ def _mismatch(
     )
 
 
-def _verify(
+def _verify_provenance(
+    root: Path, files: set[str], provenance: Provenance, label: str, reporter: Reporter
+) -> dict[str, tuple[str, int]]:
+    """Every file of the pack is listed in ``pixi-pack-src.json`` and matches it."""
+    stray = uncovered(provenance, files)
+    if stray:
+        more = f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
+        raise ArchiveError(
+            f"{label} holds {stray[0]}{more}, which {PROVENANCE_JSON} does not list",
+            hint=_TAMPERED,
+        )
+    expected = provenance.expected()
+    missing = sorted(set(expected) - files)
+    if missing:
+        raise ArchiveError(
+            f"{PROVENANCE_JSON} in {label} lists {missing[0]}, but the archive has no such file",
+            hint=_TAMPERED,
+        )
+    digests = _hash_files(root, expected, reporter)
+    for name, (sha256, size) in sorted(expected.items()):
+        actual_sha, actual_size = digests[name]
+        if actual_sha != sha256.lower():
+            raise _mismatch(name, label, "sha256", sha256, actual_sha, PROVENANCE_JSON)
+        if size is not None and size != actual_size:
+            raise _mismatch(name, label, "size", f"{size} bytes", f"{actual_size}", PROVENANCE_JSON)
+    return digests
+
+
+def _verify_packages(
     root: Path,
-    files: set[str],
     packages: Sequence[ChannelPackage],
-    wheels: Sequence[Path],
-    provenance: Provenance | None,
+    digests: dict[str, tuple[str, int]] | None,
     label: str,
     reporter: Reporter,
     warn: Callable[[str], None],
-) -> tuple[int, Literal["pixi-pack-src.json", "repodata.json"]]:
-    wheel_names = {w.relative_to(root).as_posix() for w in wheels}
-    if provenance is not None:
-        stray = uncovered(provenance, files)
-        if stray:
-            more = f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
-            raise ArchiveError(
-                f"{label} holds {stray[0]}{more}, which {PROVENANCE_JSON} does not list",
-                hint=_TAMPERED,
-            )
-        expected = provenance.expected()
-        missing = sorted(set(expected) - files)
-        if missing:
-            raise ArchiveError(
-                f"{PROVENANCE_JSON} in {label} lists {missing[0]}, but the archive has no such "
-                "file",
-                hint=_TAMPERED,
-            )
-        to_hash = set(expected)
-    else:
-        to_hash = {p.arcname for p in packages}
-    digests = _hash_files(root, to_hash, reporter)
-    if provenance is not None:
-        for name, (sha256, size) in sorted(provenance.expected().items()):
-            actual_sha, actual_size = digests[name]
-            if actual_sha != sha256.lower():
-                raise _mismatch(name, label, "sha256", sha256, actual_sha, PROVENANCE_JSON)
-            if size is not None and size != actual_size:
-                raise _mismatch(
-                    name, label, "size", f"{size} bytes", f"{actual_size}", PROVENANCE_JSON
-                )
+) -> int:
+    """Every package matches its ``repodata.json`` record; returns how many were checked."""
+    by_provenance = digests is not None
+    if digests is None:
+        digests = _hash_files(root, [p.arcname for p in packages], reporter)
     verified = 0
     repodata = "repodata.json"
     for package in packages:
@@ -659,7 +682,7 @@ def _verify(
                 raise _mismatch(
                     package.arcname, label, "md5", record.md5.hex(), actual_md5, repodata
                 )
-        elif provenance is None:
+        elif not by_provenance:
             warn(f"{package.arcname} in {label} cannot be verified: its record has no hash")
             continue
         if record.size is not None and record.size != actual_size:
@@ -667,12 +690,4 @@ def _verify(
                 package.arcname, label, "size", f"{record.size} bytes", f"{actual_size}", repodata
             )
         verified += 1
-    if provenance is not None:
-        verified += len(wheel_names)
-        return verified, "pixi-pack-src.json"
-    if wheel_names:
-        warn(
-            f"{len(wheel_names)} wheel(s) in {label} cannot be verified: it has no "
-            f"{PROVENANCE_JSON} (a plain format-1 archive records no wheel hashes)"
-        )
-    return verified, "repodata.json"
+    return verified
