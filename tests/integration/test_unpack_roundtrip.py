@@ -337,3 +337,20 @@ def test_cli_subprocess_exits_cleanly_every_time(world: World, tmp_path: Path) -
     ]
     assert codes == [0, 0, 0, 0]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["activate.sh", "env"]
+
+
+def test_wheel_tags_come_from_the_interpreter(world: World, tmp_path: Path) -> None:
+    """The lock assumed glibc 2.28, but this machine's python accepts manylinux_2_31: asking
+    the interpreter (not computing from the lock) decides, as pixi-unpack does."""
+    wheel = make_wheel(tmp_path / "w", "glibcish", tag="cp311-cp311-manylinux_2_31_x86_64")
+    pack = build_pack_dir(world, tmp_path / "p", specs=("python",), wheels=(), extra_wheels=[wheel])
+    assert "__glibc=2.28=0" in pack.virtual_packages
+    result = unpack(
+        UnpackOptions(pack=pack.root, output_dir=tmp_path / "o"), reporter=NullReporter()
+    )
+    env = result.environment
+    out = run_in(
+        env, [str(env / "bin" / "python"), "-c", "import glibcish; print(glibcish.__version__)"]
+    )
+    assert out.stdout == "1.0\n"
+    assert result.warnings == ()
