@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from rattler import Subdir
+from rattler import PackageRecord, Subdir
 
 from . import __version__
 from .activation import ShellKind, default_shell, lookup_shell, write_activation_script
@@ -351,7 +351,7 @@ def _install_wheels(
     staging: Path,
     prefix: Path,
     workdir: Path,
-    python: Any,
+    python: PackageRecord,
     platform: str,
     host: str,
     locked_virtual: Sequence[str],

@@ -468,3 +468,12 @@ def test_json_document(tmp_path: Path) -> None:
         "verified_against": "pixi-pack-src.json",
         "warnings": ["w"],
     }
+
+
+def test_an_empty_pack_gives_an_empty_environment(tmp_path: Path) -> None:
+    pack = _small_pack(tmp_path / "pack")
+    result = unpack(UnpackOptions(pack=pack, output_dir=tmp_path / "out"), reporter=NullReporter())
+    assert (result.conda_packages, result.wheels, result.verified) == (0, 0, 0)
+    assert sorted(p.name for p in result.environment.iterdir()) == ["conda-meta"]
+    assert (result.environment / "conda-meta" / "history").is_file()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["activate.sh", "env"]
