@@ -886,7 +886,9 @@ def _write_platform(
         e.source.stat().st_size if isinstance(e.source, Path) else len(e.source) for e in entries
     )
     key = f"archive:{work.env.platform.name}"
-    reporter.task_started(key, label=f"{work.output} ({work.env.platform.name})", total_bytes=total)
+    reporter.task_started(
+        key, label="stdout" if work.output == "-" else work.output, total_bytes=total
+    )
 
     def progress(n: int) -> None:
         reporter.task_advanced(key, n)
@@ -917,7 +919,7 @@ def _write_platform(
     except BaseException:
         reporter.task_finished(key, outcome="failed")
         raise
-    reporter.task_finished(key, outcome="built", detail=_human(size))
+    reporter.task_finished(key, outcome="written", detail=_human(size))
     artifacts = tuple(
         PackedArtifact(
             path=p.path,

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 Outcome = Literal[
-    "downloaded", "cached", "copied", "built", "reused", "installed", "failed", "skipped"
+    "downloaded",
+    "cached",
+    "copied",
+    "built",
+    "reused",
+    "installed",
+    "written",
+    "failed",
+    "skipped",
 ]
 
 

@@ -31,6 +31,7 @@ _OUTCOME_MARK = {
     "built": "✅",
     "reused": "✅",
     "installed": "✅",
+    "written": "✅",
     "skipped": "⏭",
     "failed": "❌",
 }

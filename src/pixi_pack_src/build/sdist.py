@@ -485,7 +485,7 @@ def _build_one(job: WheelBuildJob, ctx: _Context) -> BuiltWheel:
         job, target=target, override_digest=digest, isolated=options.build_isolation, platform="any"
     )
     task = f"wheel:{target.subdir}:{name}"
-    ctx.reporter.task_started(task, label=f"build {job.package.name}")
+    ctx.reporter.task_started(task, label=f"{job.package.name} ({job.kind} -> wheel)")
     if ctx.cache is not None:
         hit = ctx.cache.lookup(key) or ctx.cache.lookup(any_key)
         if hit is not None and len(hit.files) == 1:
