@@ -1,6 +1,47 @@
-"""pixi-pack-src: pack a pixi.lock environment into an archive that installs offline."""
+"""pixi-pack-src: pack a pixi.lock environment into an archive that installs offline.
+
+The library API (lazily imported, so that ``import pixi_pack_src`` stays cheap)::
+
+    from pixi_pack_src import PackOptions, pack, UnpackOptions, unpack
+    result = pack(PackOptions(manifest_path=Path("."), platforms=("linux-64",)))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import PixiPackSrcError
 
-__all__ = ["PixiPackSrcError", "__version__"]
+if TYPE_CHECKING:
+    from .pack import PackOptions, PackResult, pack
+    from .unpack import UnpackOptions, UnpackResult, unpack
+
+_LAZY = {
+    "PackOptions": "pack",
+    "PackResult": "pack",
+    "pack": "pack",
+    "UnpackOptions": "unpack",
+    "UnpackResult": "unpack",
+    "unpack": "unpack",
+}
+
+__all__ = [
+    "PackOptions",
+    "PackResult",
+    "PixiPackSrcError",
+    "UnpackOptions",
+    "UnpackResult",
+    "__version__",
+    "pack",
+    "unpack",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pixi_pack_src' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{module}"), name)

@@ -17,6 +17,7 @@ Outcome = Literal[
     "reused",
     "installed",
     "written",
+    "verified",
     "failed",
     "skipped",
 ]

@@ -32,6 +32,7 @@ _OUTCOME_MARK = {
     "reused": "✅",
     "installed": "✅",
     "written": "✅",
+    "verified": "✅",
     "skipped": "⏭",
     "failed": "❌",
 }
