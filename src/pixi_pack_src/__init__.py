@@ -2,8 +2,14 @@
 
 The library API (lazily imported, so that ``import pixi_pack_src`` stays cheap)::
 
-    from pixi_pack_src import PackOptions, pack, UnpackOptions, unpack
+    from pixi_pack_src import PackOptions, UnpackOptions
+    from pixi_pack_src.pack import pack
+    from pixi_pack_src.unpack import unpack
+
     result = pack(PackOptions(manifest_path=Path("."), platforms=("linux-64",)))
+
+(``pack`` and ``unpack`` are also the names of their modules, so the functions are imported
+from there.)
 """
 
 from __future__ import annotations
@@ -14,16 +20,14 @@ from ._version import __version__
 from .errors import PixiPackSrcError
 
 if TYPE_CHECKING:
-    from .pack import PackOptions, PackResult, pack
-    from .unpack import UnpackOptions, UnpackResult, unpack
+    from .pack import PackOptions, PackResult
+    from .unpack import UnpackOptions, UnpackResult
 
 _LAZY = {
     "PackOptions": "pack",
     "PackResult": "pack",
-    "pack": "pack",
     "UnpackOptions": "unpack",
     "UnpackResult": "unpack",
-    "unpack": "unpack",
 }
 
 __all__ = [
@@ -33,8 +37,6 @@ __all__ = [
     "UnpackOptions",
     "UnpackResult",
     "__version__",
-    "pack",
-    "unpack",
 ]
 
 
