@@ -448,3 +448,41 @@ def test_mirror_and_auth(
         assert b"s3cret" not in out.read_bytes()
         prov = json.loads(members(out)["pixi-pack-src.json"])
         assert {a["origin"]["url"].split("/channel/")[0] for a in prov["artifacts"]} == {dead}
+
+
+def test_roundtrip_pack_then_unpack(
+    full_workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 3's roundtrip: >= 20 conda packages and 3 wheels, packed then unpacked offline."""
+    archive = tmp_path / "environment.tar"
+    assert run(["-q", "pack", str(full_workspace.root), "-o", str(archive)]) == 0
+    target = tmp_path / "somewhere else" / "target"
+    code = run(["unpack", str(archive), "-o", str(target), "-s", "bash", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    result = json.loads(out)
+    env = target / "env"
+    assert result["conda_packages"] >= 20
+    assert result["wheels"] == 3
+    python = env / "bin" / "python"
+    check = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import worldpkg_a, worldpkg_b, worldpkg_c, pyworld_plugins; print(worldpkg_b.hello())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert check.stdout == "hello from worldpkg-b 2.0.1 with hello from worldpkg-a 1.0.0\n"
+    relocated = subprocess.run([str(env / "bin" / "relocme")], capture_output=True, text=True)
+    assert relocated.stdout == f"{env}\n"  # the binary prefix placeholder
+    assert (env / "etc" / "relocme.conf").read_text() == f"prefix={env}\n"  # the text one
+    activated = subprocess.run(
+        ["bash", "-c", f"source '{target / 'activate.sh'}' && echo $CONDA_PREFIX && worldcli"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert activated.stdout.splitlines() == [str(env), "worldcli 1.0.0"]
