@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from tests.world import pypi
 from tests.world.fixtures import WorkspaceFactory
 from tests.world.layout import World
 from tests.world.locks import Env
-from tests.world.scenarios import sdist_workspace
+from tests.world.scenarios import SDIST_GREETINGS, SDIST_MODULES, sdist_workspace
 from tests.world.server import WorldServer
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,23 @@ def test_sdists_trees_and_git_become_wheels_and_are_cached(
     ]
     assert flavor["python"] == "3.11.7"
     assert flavor["isolated"] is True
+    # unpack installs them all as wheels; python imports them and sees the override
+    target = tmp_path / "target"
+    assert run(["-q", "unpack", str(out), "-o", str(target)]) == 0
+    python = target / "env" / "bin" / "python"
+    shown = subprocess.run(
+        [
+            str(python),
+            "-c",
+            f"import {', '.join(SDIST_MODULES)}; "
+            + "; ".join(f"print({m}.hello())" for m in SDIST_MODULES),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert shown[:3] == list(SDIST_GREETINGS)
+    assert shown[3] == "hello from worldpkg-local 0.9.0"
     # a second pack builds nothing and writes the same bytes
     first = hashlib.sha256(out.read_bytes()).hexdigest()
     code, doc, err = pack(capsys, str(ws.root), "-o", str(out), "--use-cache", str(cache))

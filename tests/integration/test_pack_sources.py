@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from pixi_pack_src.cli import run
+from tests.world.gitrepo import make_bare_repo
 from tests.world.layout import World
 from tests.world.locks import Env, Plat, SourceEntry
 from tests.world.pixi_standin import StandIn
-from tests.world.pixi_standin.workspaces import make_bare_repo, write_package
+from tests.world.pixi_standin.workspaces import write_package
 from tests.world.server import WorldServer
 from tests.world.workspace import Workspace, write_workspace
 
@@ -150,6 +151,21 @@ def test_source_packages_pack_for_two_platforms_and_hit_the_cache(
         assert builder["argv"][builder["argv"].index("--target-platform") + 1] == subdir
         assert str(sw.root) not in json.dumps(prov)  # no absolute workspace paths
         assert str(cache) not in json.dumps(prov)
+    # the linux-64 archive unpacks into an environment with the built packages' files
+    target = tmp_path / "target"
+    assert run(["-q", "unpack", str(tmp_path / "out-linux-64.tar"), "-o", str(target)]) == 0
+    env = target / "env"
+    assert (env / "share" / "pkg2" / "hello.txt").read_text() == "hello\n"
+    assert (env / "share" / "main" / "hello.txt").read_text() == "hello from main\n"
+    assert (env / "share" / "gitpkg" / "VERSION").read_text() == "0.1.0\n"
+    assert {p.name.rsplit("-", 2)[0] for p in (env / "conda-meta").glob("*.json")} >= {
+        "main",
+        "pkg",
+        "pkg2",
+        "gitpkg",
+        "python",
+        "chain-a",
+    }
     # the second pack builds nothing and gives the same archives
     first = (tmp_path / "out-linux-64.tar").read_bytes()
     before = len(fake_pixi.builds())
