@@ -24,13 +24,13 @@ from pixi_pack_src.errors import BuildError
 from pixi_pack_src.lockfile import load_lock
 from pixi_pack_src.model import CondaSource
 from pixi_pack_src.reporter import NullReporter
+from tests.world.gitrepo import make_bare_repo
 from tests.world.install import install_records
 from tests.world.layout import World
 from tests.world.locks import Env, Plat, SourceEntry, write_lock
 from tests.world.pixi_standin import StandIn
 from tests.world.pixi_standin.workspaces import (
     conda_source,
-    make_bare_repo,
     write_package,
     write_workspace_manifest,
 )

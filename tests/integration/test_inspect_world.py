@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from pixi_pack_src.lockfile import load_lock
 from tests.world.fixtures import WorkspaceFactory
 from tests.world.layout import World
 from tests.world.locks import Env, Plat, SourceEntry
+from tests.world.pixi_standin.workspaces import write_package
 from tests.world.pypi import index_entry, local_entry, tree_entry
 from tests.world.server import WorldServer
 
@@ -30,12 +32,17 @@ def test_inspect_world_workspace(
     world: World,
     channel_server: WorldServer,
     workspace_factory: WorkspaceFactory,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     wheel_a = index_entry(world, "worldpkg-a", channel_server.url)
     sdist_b = index_entry(world, "worldpkg-b", channel_server.url, kind="sdist")
     local_c, local_paths = local_entry(world, "worldpkg-c")
     tree, tree_paths = tree_entry(world)
+    # The world pins every package's backend; this one is written unpinned on purpose.
+    native = write_package(
+        tmp_path / "native", "native", noarch=False, run=("chain-a",), backend_version="*"
+    )
     env = Env(
         conda=("python", "chain-a"),
         pypi=(wheel_a, sdist_b, local_c, tree),
@@ -47,7 +54,7 @@ def test_inspect_world_workspace(
     ws = workspace_factory(
         {"default": env},
         platforms=[Plat("linux-64"), Plat("lx", subdir="linux-64"), Plat("win-64")],
-        local_paths={**local_paths, **tree_paths},
+        local_paths={**local_paths, **tree_paths, "src/native": native},
     )
     doc = _inspect(capsys, [str(ws.root), "--all-platforms"])
     assert doc["environment"] == "default"
@@ -98,6 +105,7 @@ def test_inspect_world_workspace(
     assert backend["version"] == "*"
     assert backend["pinned"] is False
     assert backend["manifest"] == str(ws.root / "src" / "native" / "pixi.toml")
+    assert builds["path:src/shared|noarch"]["backend"]["pinned"] is True
     assert any(
         w.startswith("source package native: build backend pixi-build-rattler-build is not pinned")
         for w in doc["warnings"]

@@ -33,13 +33,13 @@ from pixi_pack_src.model import Hashes, LockedEnvironment, Platform, PypiPackage
 from pixi_pack_src.reporter import NullReporter, Outcome
 from tests.world.channel import run
 from tests.world.fixtures import LockFactory, WorkspaceFactory
+from tests.world.gitrepo import make_git_repo
 from tests.world.install import install_records, install_wheels, run_in
 from tests.world.layout import World
 from tests.world.locks import Env
 from tests.world.pypi import (
     FLAVOR_ENV,
     FLAVOR_PATCH,
-    make_git_repo,
 )
 from tests.world.python_pkg import PY_VERSION
 from tests.world.scenarios import sdist_workspace

@@ -15,6 +15,7 @@ from pyproject_hooks import BuildBackendHookCaller
 from rattler import PypiLockedPackage
 
 from tests.world.fixtures import LockFactory, WorkspaceFactory
+from tests.world.gitrepo import make_git_repo
 from tests.world.install import install_specs, install_wheels, run_in
 from tests.world.layout import World
 from tests.world.locks import Env
@@ -24,7 +25,6 @@ from tests.world.pypi import (
     git_entry,
     index_entry,
     local_entry,
-    make_git_repo,
     tree_entry,
 )
 from tests.world.server import WorldServer

@@ -11,9 +11,9 @@ from pixi_pack_src.build.conda_source import check_backend, plan_source_builds
 from pixi_pack_src.build.sourcetree import list_tree, tree_sha256
 from pixi_pack_src.errors import BuildError, UnsupportedPackageError
 from pixi_pack_src.model import CondaSource
+from tests.world.gitrepo import git
 from tests.world.pixi_standin.workspaces import (
     conda_source,
-    git,
     write_package,
     write_workspace_manifest,
 )

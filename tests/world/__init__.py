@@ -46,12 +46,15 @@ Library (for the demo, benchmarks and special tests):
   ``worldpkg-flavor`` sdist needing ``FLAVOR_PATCH`` and ``$WORLDPKG_FLAVOR``, source tree
   ``worldpkg-local``); lock entries ``index_entry(world, name, server_url, kind="wheel")``,
   ``local_entry(world, name, kind) -> (PypiEntry, local_paths)``, ``tree_entry(world)``,
-  ``git_entry(name, repo, version)``; ``make_git_repo(tree, dest) -> GitRepo(path, url, sha)``.
+  ``git_entry(name, repo, version)``.
+- :mod:`tests.world.gitrepo` - ``git(args, cwd)`` (fixed author and dates),
+  ``make_git_repo(tree, dest) -> GitRepo(path, url, sha)``, ``make_bare_repo(tree, bare)``.
 - :mod:`tests.world.pep517_backend` - the stdlib-only in-tree backend (``world_backend.py``).
 - :mod:`tests.world.bulk` - ``bulk_world(count=200, total_bytes=1 GiB, seed=0) -> World`` for
   benchmarks (``Env(conda=("bulk-all",))`` locks every package).
 - :mod:`tests.world.workspace` - ``write_workspace(root, world, envs, ...) -> Workspace``,
-  ``write_source_package(dir, name, ...)``.
+  with a pinned minimal package for each path source entry
+  (:func:`tests.world.pixi_standin.workspaces.write_package`).
 - :mod:`tests.world.install` - ``install_specs(world, specs, prefix)``,
   ``install_records(records, prefix)``, ``install_wheels(prefix, wheels)``,
   ``run_in(prefix, argv)``.

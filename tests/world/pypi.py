@@ -21,7 +21,7 @@ Each has an importable module (``worldpkg_a`` ...) with ``__version__`` and ``he
 ``/pypi/simple/<name>/`` (links carry ``#sha256=`` and ``data-requires-python``).
 
 Lock-entry helpers: :func:`index_entry`, :func:`local_entry`, :func:`tree_entry`,
-:func:`git_entry`; :func:`make_git_repo` turns a source tree into a bare git repository.
+:func:`git_entry` (for a repository made by :func:`tests.world.gitrepo.make_git_repo`).
 """
 
 from __future__ import annotations
@@ -29,13 +29,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import html
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.world import pep517_backend
+from tests.world.gitrepo import GitRepo
 from tests.world.layout import PypiDist, World
 from tests.world.locks import PypiEntry
 
@@ -263,49 +261,6 @@ def tree_entry(
     """A source-tree entry (no version) and the ``local_paths`` that copy the tree in."""
     rel = rel_dir or name
     return PypiEntry(name=name, location=f"./{rel}"), {rel: world.project_dir(name)}
-
-
-@dataclass(frozen=True)
-class GitRepo:
-    path: Path  # the bare repository
-    url: str  # file:// URL
-    sha: str  # the commit holding the tree
-    tag: str | None = None
-
-
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "World",
-    "GIT_AUTHOR_EMAIL": "world@example.invalid",
-    "GIT_COMMITTER_NAME": "World",
-    "GIT_COMMITTER_EMAIL": "world@example.invalid",
-    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00+00:00",
-    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00+00:00",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
-
-
-def _git(args: list[str], cwd: Path) -> str:
-    env = {**os.environ, **_GIT_ENV}
-    out = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {out.stderr.strip()}")
-    return out.stdout.strip()
-
-
-def make_git_repo(tree: Path, dest: Path, *, tag: str | None = "v1") -> GitRepo:
-    """A bare repository at ``dest`` whose single commit holds ``tree`` (deterministic sha)."""
-    work = dest.with_name(dest.name + ".work")
-    shutil.copytree(tree, work, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    _git(["init", "-q", "-b", "main"], work)
-    _git(["add", "-A"], work)
-    _git(["commit", "-q", "-m", f"import {tree.name}"], work)
-    if tag:
-        _git(["tag", tag], work)
-    sha = _git(["rev-parse", "HEAD"], work)
-    _git(["clone", "-q", "--bare", str(work), str(dest)], dest.parent)
-    shutil.rmtree(work)
-    return GitRepo(path=dest, url=dest.resolve().as_uri(), sha=sha, tag=tag)
 
 
 def git_entry(name: str, repo: GitRepo, version: str) -> PypiEntry:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from tests.world.fixtures import WorkspaceFactory
+from tests.world.gitrepo import make_git_repo
 from tests.world.layout import World
 from tests.world.locks import Env
 from tests.world.pypi import (
@@ -19,7 +20,6 @@ from tests.world.pypi import (
     git_entry,
     index_entry,
     local_entry,
-    make_git_repo,
     tree_entry,
 )
 from tests.world.workspace import Workspace

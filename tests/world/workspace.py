@@ -3,9 +3,9 @@
 :func:`write_workspace` writes a plausible pixi manifest for the environments it is given
 (``[workspace]`` channels/platforms, ``[dependencies]``, ``[pypi-dependencies]``, features and
 ``[environments]`` for non-default environments, path dependencies for source packages),
-copies local trees in, gives every path ``conda_source`` a minimal package (``pixi.toml`` with
-``[package]`` + ``recipe.yaml``) unless one is there, and writes the lock with
-:func:`tests.world.locks.write_lock`.
+copies local trees in, gives every path ``conda_source`` a minimal package unless one is there
+(:func:`tests.world.pixi_standin.workspaces.write_package`: ``[package]`` with a pinned build
+backend + ``recipe.yaml``), and writes the lock with :func:`tests.world.locks.write_lock`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tests.world.locks import (
     WrittenLock,
     write_lock,
 )
+from tests.world.pixi_standin.workspaces import write_package
 
 
 @dataclass(frozen=True)
@@ -110,62 +111,6 @@ def manifest_text(
     return "\n".join(lines)
 
 
-def package_section(name: str, version: str, depends: Sequence[str] = ()) -> str:
-    """The ``[package]`` tables of a pixi-build package manifest."""
-    return "\n".join(
-        [
-            "[package]",
-            f"name = {_toml_str(name)}",
-            f"version = {_toml_str(version)}",
-            "",
-            "[package.build]",
-            'backend = { name = "pixi-build-rattler-build", version = "*" }',
-            "",
-            "[package.run-dependencies]",
-            *(f"{n} = {_toml_str(v)}" for n, v in map(_split_spec, depends)),
-            "",
-        ]
-    )
-
-
-def write_source_package(
-    directory: Path,
-    name: str,
-    version: str = "0.1.0",
-    *,
-    depends: Sequence[str] = (),
-    noarch: bool = True,
-) -> Path:
-    """A minimal pixi-build package: ``pixi.toml`` ``[package]`` + a ``recipe.yaml``.
-
-    The recipe installs ``share/<name>/VERSION``; it needs no compiler and no channel.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    manifest = directory / "pixi.toml"
-    section = package_section(name, version, depends)
-    if manifest.exists():  # the workspace root itself is the package
-        manifest.write_text(manifest.read_text() + "\n" + section)
-    else:
-        manifest.write_text(section)
-    run_reqs = "".join(f"\n    - {d}" for d in depends)
-    (directory / "recipe.yaml").write_text(
-        f"""\
-package:
-  name: {name}
-  version: "{version}"
-build:
-  number: 0
-{"  noarch: generic" if noarch else ""}
-  script:
-    - mkdir -p $PREFIX/share/{name}
-    - echo {version} > $PREFIX/share/{name}/VERSION
-requirements:
-  run:{run_reqs or " []"}
-"""
-    )
-    return directory
-
-
 def write_workspace(
     root: Path,
     world: World,
@@ -213,10 +158,10 @@ def _ensure_source_package(root: Path, entry: SourceEntry) -> None:
         return
     if pkg_dir != root.resolve() and (pkg_dir / "pixi.toml").exists():
         return
-    write_source_package(
+    write_package(
         pkg_dir,
         entry.name,
         entry.version or "0.1.0",
-        depends=[d for d in entry.depends if not d.startswith("__")],
+        run=[d for d in entry.depends if not d.startswith("__")],
         noarch=entry.noarch,
     )

@@ -6,8 +6,6 @@
   or native, using the given variant keys so they land in ``info/hash_input.json``.
 - :func:`write_workspace_manifest` - a ``pixi.toml`` with only ``[workspace]`` (platforms,
   channels, build variants).
-- :func:`make_bare_repo` - commit a tree to a new git repository and clone it bare; returns
-  the bare repository's ``file://`` URL and the commit.
 - :func:`conda_source` - a :class:`pixi_pack_src.model.CondaSource` for unit and driver tests,
   shaped like :mod:`pixi_pack_src.lockfile` makes them.
 """
@@ -17,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -46,7 +43,11 @@ def write_package(
     use_variants: Sequence[str] = (),
     extra_outputs: Sequence[str] = (),
 ) -> Path:
-    """Write a package directory; returns it. ``source_run``: name -> relative path."""
+    """Write a package directory; returns it. ``source_run``: name -> relative path.
+
+    A ``pixi.toml`` already there with a ``[workspace]`` table (the workspace root is the
+    package) keeps it: the ``[package]`` tables are appended; any other is replaced.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     sources = dict(source_run or {})
     lines = ["[package]", f"name = {_toml(name)}", f"version = {_toml(version)}", ""]
@@ -65,7 +66,12 @@ def write_package(
         lines.append("[package.run-dependencies]")
         lines += [f"{dep} = {{ path = {_toml(rel)} }}" for dep, rel in sources.items()]
         lines.append("")
-    (directory / "pixi.toml").write_text("\n".join(lines))
+    manifest = directory / "pixi.toml"
+    existing = manifest.read_text() if manifest.is_file() else ""
+    if existing.startswith("[workspace]") or "\n[workspace]" in existing:
+        manifest.write_text(existing.rstrip("\n") + "\n\n" + "\n".join(lines))
+    else:
+        manifest.write_text("\n".join(lines))
 
     script = [f"mkdir -p $PREFIX/share/{name}", f"echo {version} > $PREFIX/share/{name}/VERSION"]
     for rel, text in (files or {}).items():
@@ -125,42 +131,6 @@ def write_workspace_manifest(
     manifest = root / "pixi.toml"
     manifest.write_text("\n".join(lines))
     return manifest
-
-
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "world",
-    "GIT_AUTHOR_EMAIL": "world@example.test",
-    "GIT_COMMITTER_NAME": "world",
-    "GIT_COMMITTER_EMAIL": "world@example.test",
-    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(args: Sequence[str], cwd: Path) -> str:
-    env = {**os.environ, **_GIT_ENV, "HOME": str(cwd)}
-    out = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    )
-    return out.stdout.strip()
-
-
-def make_bare_repo(tree: Path, bare: Path) -> tuple[str, str]:
-    """Commit ``tree`` (a git repository is created in it) and clone it to ``bare``.
-
-    Returns ``(file:// URL of the bare repository, commit sha)``. A second commit on top
-    changes a file, so the locked commit is not the branch tip.
-    """
-    git(["init", "--quiet", "--initial-branch", "main"], tree)
-    git(["add", "-A"], tree)
-    git(["commit", "--quiet", "-m", "locked"], tree)
-    sha = git(["rev-parse", "HEAD"], tree)
-    (tree / "CHANGELOG").write_text("after the locked commit\n")
-    git(["add", "-A"], tree)
-    git(["commit", "--quiet", "-m", "later"], tree)
-    git(["clone", "--quiet", "--bare", str(tree), str(bare)], tree.parent)
-    return bare.resolve().as_uri(), sha
 
 
 def conda_source(
