@@ -161,7 +161,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the funnel: every error ends here
         _print_error(exc)
         return exit_code_for(exc)
-    return int(rv) if isinstance(rv, int) else 0
+    code = int(rv) if isinstance(rv, int) else 0
+    if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
+        sys.stderr.write("Interrupted\n")
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
