@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .hashing import hash_stream
 from .model import Hashes
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,6 @@ CACHEDIR_TAG = (
     "# This file is a cache directory tag created by pixi-pack-src.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
-_HASH_CHUNK = 1 << 20
 STALE_TMP_SECONDS = 24 * 3600
 
 try:  # POSIX
@@ -87,20 +87,6 @@ def default_cache_dir() -> Path:
         return Path.home() / "Library" / "Caches" / "pixi-pack-src"
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "pixi-pack-src"
-
-
-def hash_file(path: Path, *, md5: bool = True) -> tuple[str, str | None, int]:
-    """``(sha256, md5 or None, size)`` of ``path``, read in 1 MiB chunks."""
-    sha = hashlib.sha256()
-    mdh = hashlib.md5(usedforsecurity=False) if md5 else None
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            sha.update(chunk)
-            if mdh is not None:
-                mdh.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), (mdh.hexdigest() if mdh is not None else None), size
 
 
 class ContentCache:
@@ -211,19 +197,11 @@ class ContentCache:
             stat = os.fstat(fh.fileno())
             sidecar = self._read_sidecar(path)
             need_md5 = want_md5 is not None or (sidecar is None and lock_md5 is None)
-            sha = hashlib.sha256()
-            mdh = hashlib.md5(usedforsecurity=False) if need_md5 else None
-            got = 0
-            while chunk := fh.read(_HASH_CHUNK):
-                sha.update(chunk)
-                if mdh is not None:
-                    mdh.update(chunk)
-                got += len(chunk)
-        if sha.hexdigest() != sha256:
+            got_sha, computed, got = hash_stream(fh, md5=need_md5)
+        if got_sha != sha256:
             log.warning("cache entry %s is corrupt (sha256 mismatch); removing it", path)
             self._remove_if_same(path, stat)
             return None
-        computed = mdh.hexdigest() if mdh is not None else None
         md5 = computed or sidecar or lock_md5 or ""
         if want_md5 is not None and md5 != want_md5:
             log.debug("cache entry %s does not have md5 %s; a miss", path, want_md5)

@@ -9,22 +9,21 @@ record, get one from their ``info/index.json`` plus hashes of the file (:func:`r
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import hashlib
 import json
 import logging
 import re
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from packaging.utils import canonicalize_name
 from rattler import PackageRecord, RepoDataRecord
 from rattler.exceptions import ValidatePackageRecordsError
 
+from .aio import run_sync
 from .errors import ArchiveError, PixiPackSrcError
+from .hashing import hash_file
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,6 @@ CHANNEL_DIR = "channel"
 PYPI_DIR = "pypi"
 # Fields of RepoDataRecord.to_json() that describe where a file lives, not the package.
 _LOCATION_FIELDS = ("fn", "url", "channel")
-_T = TypeVar("_T")
 
 
 def _record_json(record: PackageRecord) -> dict[str, Any]:
@@ -87,28 +85,6 @@ def channel_files(
     }
 
 
-def _run(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run a py-rattler coroutine from sync code, also when an event loop is already running."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-def file_digests(path: Path) -> tuple[str, str, int]:
-    """(sha256, md5, size) of a file, read in chunks."""
-    sha, md5 = hashlib.sha256(), hashlib.md5()  # noqa: S324 - conda records carry md5
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), md5.hexdigest(), size
-
-
 def record_from_archive(path: Path, *, subdir_hint: str | None = None) -> RepoDataRecord:
     """A repodata record for a built or injected package: its ``info/index.json`` + hashes.
 
@@ -116,9 +92,9 @@ def record_from_archive(path: Path, *, subdir_hint: str | None = None) -> RepoDa
     is refused. The record's URL is the file's ``file://`` URL (not written to repodata).
     """
     _archive_key(path.name)
-    sha256, md5, size = file_digests(path)
+    sha256, md5, size = hash_file(path)
     try:
-        record = _run(RepoDataRecord.from_package_archive(path))
+        record = run_sync(RepoDataRecord.from_package_archive(path))
     except Exception as exc:  # py-rattler raises many unrelated types
         raise ArchiveError(
             f"cannot read the package metadata (info/index.json) of {path}: {exc}",

@@ -29,7 +29,7 @@ from urllib.request import url2pathname
 import httpx
 
 from .auth import AuthStore
-from .cache import ContentCache, hash_file
+from .cache import ContentCache
 from .config import FetchConfig
 from .errors import (
     ChecksumMismatchError,
@@ -38,6 +38,7 @@ from .errors import (
     UsageError,
     WorkspaceError,
 )
+from .hashing import hash_file
 from .http import RetryPolicy, Sleep, download_file, hash_mismatch, make_client, redact_url
 from .model import CondaBinary, Hashes, PypiPackage
 from .reporter import Reporter

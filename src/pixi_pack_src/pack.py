@@ -53,6 +53,8 @@ from .channel import (
 from .config import FetchConfig, load_config
 from .download import Artifact, DownloadSettings, Fetched, fetch_all
 from .errors import ArchiveError, BuildError, PixiPackSrcError, UnsupportedPackageError, UsageError
+from .hashing import hash_file
+from .host import host_subdir
 from .http import RetryPolicy, make_client, redact_url
 from .lockfile import Lock, load_lock
 from .metadata import (
@@ -226,12 +228,6 @@ class _PlatformWork:
 
 
 # -- selection ----------------------------------------------------------------------------------
-
-
-def host_subdir() -> str:
-    from rattler import Subdir
-
-    return str(Subdir.current())
 
 
 def select_platforms(lock: Lock, options: PackOptions) -> list[Platform]:
@@ -543,8 +539,7 @@ async def _build_pypi(
         client=client,
     )
     for wheel in built.values():
-        origin = wheel.provenance.get("origin")
-        builder = wheel.provenance.get("builder")
+        origin, builder = _origin_and_builder(wheel.provenance)
         prov = ArtifactProvenance(
             path=wheel.archive_path,
             kind="wheel",
@@ -552,10 +547,8 @@ async def _build_pypi(
             version=wheel.version,
             sha256=wheel.sha256,
             size=wheel.size,
-            origin=cast("Mapping[str, JsonValue]", origin if isinstance(origin, Mapping) else {}),
-            builder=cast("Mapping[str, JsonValue]", builder)
-            if isinstance(builder, Mapping)
-            else None,
+            origin=origin,
+            builder=builder,
         )
         work.wheels[:] = [w for w in work.wheels if w[3].path != prov.path]
         work.wheels.append((wheel.name, wheel.version, wheel.path, prov))
@@ -597,6 +590,17 @@ def _build_conda_sources(
     return build_sources(jobs, options=build_options, reporter=reporter)
 
 
+def _origin_and_builder(
+    provenance: Mapping[str, object],
+) -> tuple[Mapping[str, JsonValue], Mapping[str, JsonValue] | None]:
+    """A build's ``{"origin": ..., "builder": ...}`` as the archive's provenance fields."""
+    origin, builder = provenance.get("origin"), provenance.get("builder")
+    return (
+        cast("Mapping[str, JsonValue]", origin if isinstance(origin, Mapping) else {}),
+        cast("Mapping[str, JsonValue]", builder) if isinstance(builder, Mapping) else None,
+    )
+
+
 def _collect_built(
     work: _PlatformWork, built: Mapping[str, BuiltArtifact], warn: _Warnings
 ) -> dict[str, BuiltArtifact]:
@@ -612,8 +616,7 @@ def _collect_built(
             continue
         seen.add(artifact.archive_path)
         record = artifact.record
-        origin = artifact.provenance.get("origin")
-        builder = artifact.provenance.get("builder")
+        origin, builder = _origin_and_builder(artifact.provenance)
         prov = ArtifactProvenance(
             path=artifact.archive_path,
             kind="conda",
@@ -622,10 +625,8 @@ def _collect_built(
             build=str(record.build),
             sha256=_hex(record.sha256),
             size=record.size or artifact.path.stat().st_size,
-            origin=cast("Mapping[str, JsonValue]", origin if isinstance(origin, Mapping) else {}),
-            builder=cast("Mapping[str, JsonValue]", builder)
-            if isinstance(builder, Mapping)
-            else None,
+            origin=origin,
+            builder=builder,
         )
         work.conda.append((record, artifact.path, prov))
         work.origins[prov.path] = "built-from-cache" if artifact.from_cache else "built"
@@ -755,7 +756,7 @@ def _collect_injected(work: _PlatformWork, inject: Sequence[Path], warn: _Warnin
                 virtual_packages=work.env.platform.virtual_packages,
             )
             wname, wversion, _, _ = parse_wheel_filename(name)
-            digest, size = _sha256_file(path)
+            digest, _, size = hash_file(path, md5=False)
             arcname = f"{PYPI_DIR}/{name}"
             prov = ArtifactProvenance(
                 path=arcname,
@@ -785,16 +786,6 @@ def _python_record(work: _PlatformWork) -> RepoDataRecord | None:
 
 def _hex(value: bytes | None) -> str:
     return value.hex() if value is not None else ""
-
-
-def _sha256_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -954,6 +945,7 @@ __all__ = [
     "PackedArtifact",
     "PixiPackSrcError",
     "PlatformPack",
+    "host_subdir",
     "pack",
     "pack_async",
 ]

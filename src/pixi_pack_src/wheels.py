@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterable, Sequence
+from email.message import Message
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import PixiPackSrcError
 
+METADATA_LIMIT = 256 * 1024  # the headers come first; a wheel's METADATA can be long
 _LINUX_ARCH = {
     "linux-64": "x86_64",
     "linux-aarch64": "aarch64",
@@ -91,20 +93,27 @@ def is_pure(wheel_name: str) -> bool:
     return all(t.platform == "any" for t in parse_wheel_filename(wheel_name)[3])
 
 
+def metadata_headers(zf: zipfile.ZipFile, *, limit: int | None = METADATA_LIMIT) -> Message | None:
+    """The header block of the wheel's single ``<name>.dist-info/METADATA``, read from its
+    first ``limit`` bytes (``None``: all of it); ``None`` when there is not exactly one."""
+    names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+    if len(names) != 1:
+        return None
+    with zf.open(names[0]) as fh:
+        text = (fh.read() if limit is None else fh.read(limit)).decode("utf-8", "replace")
+    return HeaderParser().parsestr(text.split("\n\n", 1)[0])
+
+
 def requires_python(wheel: Path) -> str | None:
     """The ``Requires-Python`` of a wheel file (read from its METADATA)."""
     try:
         with zipfile.ZipFile(wheel) as zf:
-            names = [
-                n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            if len(names) != 1:
-                raise WheelCompatibilityError(f"{wheel.name} has no single .dist-info/METADATA")
-            with zf.open(names[0]) as fh:
-                head = fh.read(256 * 1024).decode("utf-8", "replace")
+            headers = metadata_headers(zf)
     except (OSError, zipfile.BadZipFile) as exc:
         raise WheelCompatibilityError(f"{wheel} is not a valid wheel: {exc}") from exc
-    value = HeaderParser().parsestr(head.split("\n\n", 1)[0]).get("Requires-Python")
+    if headers is None:
+        raise WheelCompatibilityError(f"{wheel.name} has no single .dist-info/METADATA")
+    value = headers.get("Requires-Python")
     return value.strip() if value else None
 
 

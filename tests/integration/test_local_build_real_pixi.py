@@ -20,7 +20,7 @@ from pixi_pack_src.build import (
     check_environment,
     plan_source_builds,
 )
-from pixi_pack_src.build.conda_source import host_subdir
+from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lockfile import load_lock
 from pixi_pack_src.reporter import NullReporter
 from tests.world.install import install_records

@@ -15,12 +15,12 @@ from rattler.package import BuildString
 from pixi_pack_src.channel import (
     channel_files,
     environment_yml,
-    file_digests,
     record_from_archive,
     repodata_json,
     validate_records,
 )
 from pixi_pack_src.errors import ArchiveError, PixiPackSrcError
+from pixi_pack_src.hashing import hash_file
 from tests.world.packages import PackageSpec, assemble
 
 CF = "https://conda.anaconda.org/conda-forge/"
@@ -195,7 +195,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_record_from_a_conda_archive(built: tuple[Path, Path]) -> None:
     conda, _ = built
     record = record_from_archive(conda, subdir_hint="linux-64")
-    sha, md5, size = file_digests(conda)
+    sha, md5, size = hash_file(conda)
     assert record.sha256 is not None
     assert record.md5 is not None
     assert (record.sha256.hex(), record.md5.hex(), record.size) == (sha, md5, size)

@@ -15,7 +15,6 @@ is verified (size and sha256 of each file); a damaged entry is removed and repor
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import shutil
@@ -25,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,6 @@ class CachedBuild:
     directory: Path
     files: tuple[Path, ...]
     meta: Mapping[str, Any]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class BuildCache:
@@ -84,7 +77,7 @@ class BuildCache:
                 path = directory / str(item["name"])
                 if path.name != item["name"] or not path.is_file():
                     raise ValueError(f"{item['name']} is missing")
-                if path.stat().st_size != int(item["size"]) or _sha256(path) != item["sha256"]:
+                if path.stat().st_size != int(item["size"]) or file_sha256(path) != item["sha256"]:
                     raise ValueError(f"{item['name']} does not match its recorded hash")
                 files.append(path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -105,7 +98,7 @@ class BuildCache:
                 dest = tmp / src.name
                 shutil.copyfile(src, dest)
                 listed.append(
-                    {"name": src.name, "sha256": _sha256(dest), "size": dest.stat().st_size}
+                    {"name": src.name, "sha256": file_sha256(dest), "size": dest.stat().st_size}
                 )
             doc = {"schema": SCHEMA, "key": key, **dict(meta), "files": listed}
             (tmp / ENTRY).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")

@@ -47,10 +47,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rattler import MatchSpec, RepoDataRecord, Subdir
+from rattler import MatchSpec, RepoDataRecord
 
 from ..channel import record_from_archive, validate_records
 from ..errors import BuildError, PixiPackSrcError, UnsupportedPackageError, UsageError
+from ..hashing import file_sha256
+from ..host import host_subdir
 from ..model import CondaSource, GitLocation, SourceLocationKind
 from ..reporter import Reporter
 from ..workspace import BackendSpec, read_build_backend
@@ -245,7 +247,7 @@ class BuildJob:
             ),
             "backend": backend,
             "backend-overrides": {
-                name: _file_sha256(path) for name, path in sorted((backend_overrides or {}).items())
+                name: file_sha256(path) for name, path in sorted((backend_overrides or {}).items())
             },
             "pixi-version": pixi_version,
         }
@@ -267,10 +269,6 @@ class BuildJob:
 
 
 # -- planning -------------------------------------------------------------------------------
-
-
-def host_subdir() -> str:
-    return str(Subdir.current())
 
 
 def _origin_key(src: CondaSource, root: Path) -> str:
@@ -407,7 +405,7 @@ def check_backend(
                 name=spec.name,
                 spec=spec.version,
                 pinned=True,
-                override_sha256=_file_sha256(overrides[spec.name]),
+                override_sha256=file_sha256(overrides[spec.name]),
             ),
             (),
         )
@@ -586,19 +584,11 @@ def _package_dir(path: Path) -> Path:
     return path.parent if path.is_file() else path
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _workspace_manifest_sha256(root: Path) -> str | None:
     for name in ("pixi.toml", "pyproject.toml"):
         candidate = root / name
         if candidate.is_file():
-            return _file_sha256(candidate)
+            return file_sha256(candidate)
     return None
 
 
@@ -612,7 +602,7 @@ def _pin_identity(
         if target.is_dir():
             ident["tree-sha256"] = tree_sha256(target, exclude=exclude)
         elif target.is_file():
-            ident["sha256"] = _file_sha256(target)
+            ident["sha256"] = file_sha256(target)
     return ident
 
 

@@ -31,18 +31,20 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.tags import platform_tags as host_platform_tags
 from packaging.utils import canonicalize_name
-from rattler import RepoDataRecord, Subdir
+from rattler import RepoDataRecord
 
 from .. import proc
+from ..aio import run_sync
 from ..errors import BuildError, CommandError, UnsupportedPackageError
+from ..host import host_subdir
 from ..model import Platform
 
 log = logging.getLogger(__name__)
@@ -139,10 +141,6 @@ def probe(python: Path, *, log_file: Path | None = None) -> InterpreterInfo:
     )
 
 
-def host_subdir() -> str:
-    return str(Subdir.current())
-
-
 def _python_in(prefix: Path) -> Path:
     if os.name == "nt":
         return prefix / "python.exe"
@@ -174,13 +172,6 @@ def dependency_closure(records: Sequence[RepoDataRecord], root: str) -> list[Rep
         out.append(record)
         wanted.extend(_dep_name(d) for d in record.depends)
     return sorted(out, key=lambda r: r.name.normalized)
-
-
-def run_coroutine(coro: Coroutine[Any, Any, _T], loop: asyncio.AbstractEventLoop | None) -> _T:
-    """Run ``coro`` from a worker thread: on ``loop`` if given (and running), else alone."""
-    if loop is not None and loop.is_running():
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-    return asyncio.run(coro)
 
 
 async def _install_prefix(files: Sequence[tuple[str, Path]], prefix: Path, cache_dir: Path) -> None:
@@ -334,7 +325,7 @@ def make_target_interpreter(
             prefix,
         )
         try:
-            run_coroutine(_install_prefix(archives, prefix, root / "pkgs"), loop)
+            run_sync(_install_prefix(archives, prefix, root / "pkgs"), loop)
         except Exception as exc:  # py-rattler raises many unrelated types
             raise BuildError(
                 f"cannot install the environment's python into {prefix}: {exc}",

@@ -20,15 +20,14 @@ artifact's ``depends`` give a warning (§8.7).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import re
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from ..aio import run_sync
 from ..errors import ArchiveError, BuildError
 from ..model import CondaSource
 
@@ -82,15 +81,6 @@ class EntryMatch:
 # -- reading artifacts ----------------------------------------------------------------------
 
 
-def _run(coro: Coroutine[Any, Any, _T]) -> _T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 async def _read_info(path: Path) -> dict[str, bytes | None]:
     from rattler.package_streaming import PackageArchive
 
@@ -101,7 +91,7 @@ async def _read_info(path: Path) -> dict[str, bytes | None]:
 def read_artifact(path: Path) -> ArtifactInfo:
     """Read ``info/index.json`` and ``info/hash_input.json`` (if present) of a package."""
     try:
-        files = _run(_read_info(path))
+        files = run_sync(_read_info(path))
         raw_index = files.get("info/index.json")
         if raw_index is None:
             raise ValueError("no info/index.json")

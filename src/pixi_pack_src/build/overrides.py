@@ -48,6 +48,7 @@ from packaging.utils import canonicalize_name
 from rattler import Subdir
 
 from ..errors import ConfigError
+from ..hashing import file_sha256
 
 SETTINGS_FILE = "settings.toml"
 OS_FAMILIES = ("linux", "osx", "win")
@@ -194,7 +195,7 @@ def _known_subdirs() -> frozenset[str]:
 
 def _file_sha256(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return file_sha256(path)
     except OSError as exc:
         raise ConfigError(f"cannot read patch {path}: {exc.strerror or exc}") from exc
 

@@ -28,7 +28,6 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Protocol
@@ -47,11 +46,14 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from ..aio import run_sync
 from ..auth import AuthStore
 from ..errors import BuildError, DownloadError
+from ..hashing import file_sha256
 from ..http import RetryPolicy, download_file, redact_url
 from ..model import Hashes
-from .env import InterpreterInfo, run_coroutine
+from ..wheels import metadata_headers
+from .env import InterpreterInfo
 
 log = logging.getLogger(__name__)
 
@@ -191,14 +193,14 @@ class IndexClient:
             return links
 
     def links(self, name: str) -> list[Link]:
-        return run_coroutine(self._links(name), self._loop)
+        return run_sync(self._links(name), self._loop)
 
     async def _wheel(self, link: Link) -> Path:
         key = link.sha256 or hashlib.sha256(link.url.encode()).hexdigest()
         async with self._lock(f"wheel:{key}"):
             dest = self._cache / key[:2] / key / link.file_name
             if dest.is_file() and link.sha256 is not None:
-                if _sha256(dest) == link.sha256:
+                if file_sha256(dest) == link.sha256:
                     return dest
                 dest.unlink()
             result = await download_file(
@@ -213,30 +215,18 @@ class IndexClient:
             return result.path
 
     def wheel(self, link: Link) -> Path:
-        return run_coroutine(self._wheel(link), self._loop)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return run_sync(self._wheel(link), self._loop)
 
 
 def wheel_requires(wheel: Path) -> list[str]:
     """``Requires-Dist`` of a wheel."""
     try:
         with zipfile.ZipFile(wheel) as zf:
-            names = [
-                n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            if len(names) != 1:
-                raise BuildError(f"build requirement {wheel.name} has no single METADATA")
-            text = zf.read(names[0]).decode("utf-8", "replace")
+            headers = metadata_headers(zf, limit=None)
     except (OSError, zipfile.BadZipFile) as exc:
         raise BuildError(f"build requirement {wheel.name} is not a valid wheel: {exc}") from exc
-    headers = HeaderParser().parsestr(text.split("\n\n", 1)[0])
+    if headers is None:
+        raise BuildError(f"build requirement {wheel.name} has no single METADATA")
     return [str(v) for v in headers.get_all("Requires-Dist") or []]
 
 
@@ -386,7 +376,7 @@ def resolve(
                 name=str(name),
                 version=str(cand.version),
                 path=wheels[name],
-                sha256=cand.link.sha256 or _sha256(wheels[name]),
+                sha256=cand.link.sha256 or file_sha256(wheels[name]),
                 url=cand.link.url,
             )
             for name, (cand, _) in sorted(chosen.items())

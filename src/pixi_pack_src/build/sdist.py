@@ -63,6 +63,7 @@ from .. import proc
 from .._version import __version__
 from ..auth import AuthStore
 from ..errors import BuildError, CommandError, PixiPackSrcError, UnsupportedPackageError
+from ..hashing import file_sha256
 from ..http import RetryPolicy, make_client, redact_url
 from ..model import PypiPackage
 from ..reporter import NullReporter, Reporter
@@ -153,14 +154,6 @@ class BuiltWheel:
         return f"pypi/{self.file_name}"
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _relative(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix() or "."
@@ -183,7 +176,7 @@ def job_for(
     if package.kind in ("sdist", "local-sdist"):
         if sdist_file is None:
             raise ValueError(f"the sdist of {package.name} must be fetched before building")
-        sha = _file_sha256(sdist_file)
+        sha = file_sha256(sdist_file)
         origin: dict[str, object] = {"type": "sdist", "sha256": sha}
         if package.url is not None:
             origin["url"] = redact_url(package.url)
@@ -508,7 +501,7 @@ def _build_one(job: WheelBuildJob, ctx: _Context) -> BuiltWheel:
                 file_name=wheel.name,
                 name=info.name,
                 version=info.version,
-                sha256=_file_sha256(wheel),
+                sha256=file_sha256(wheel),
                 size=wheel.stat().st_size,
                 from_cache=True,
                 provenance={"origin": dict(job.origin), "builder": builder},
@@ -678,7 +671,7 @@ def _build_fresh(
         file_name=final.name,
         name=info.name,
         version=info.version,
-        sha256=_file_sha256(final),
+        sha256=file_sha256(final),
         size=final.stat().st_size,
         from_cache=False,
         provenance={"origin": dict(job.origin), "builder": builder},

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .. import proc
 from ..errors import CommandError
+from ..hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +142,6 @@ def tree_sha256(root: Path, *, exclude: Iterable[Path] = ()) -> str:
             content = hashlib.sha256(str(full.readlink()).encode()).hexdigest()
         else:
             kind, mode = "F", "x" if st.st_mode & stat.S_IXUSR else "-"
-            content = _file_sha256(full)
+            content = file_sha256(full)
         digest.update(f"{rel}\0{kind}\0{mode}\0{content}\n".encode())
     return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

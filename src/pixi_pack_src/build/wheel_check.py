@@ -18,7 +18,6 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from pathlib import Path
 
 from packaging.utils import (
@@ -30,7 +29,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from ..errors import BuildError, UnsupportedPackageError
-from ..wheels import WheelCompatibilityError, check_wheel_for_target, is_pure
+from ..wheels import WheelCompatibilityError, check_wheel_for_target, is_pure, metadata_headers
 
 RUNNER_HINT = "build it on a {subdir} runner (see examples/ci)"
 
@@ -55,15 +54,11 @@ def read_metadata_headers(wheel: Path) -> tuple[str, str]:
     """``Name`` and ``Version`` from the wheel's ``*.dist-info/METADATA``."""
     try:
         with zipfile.ZipFile(wheel) as zf:
-            names = [
-                n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            if len(names) != 1:
-                raise BuildError(f"the built wheel {wheel.name} has no single .dist-info/METADATA")
-            head = zf.read(names[0])[: 256 * 1024].decode("utf-8", "replace")
+            headers = metadata_headers(zf)
     except (OSError, zipfile.BadZipFile) as exc:
         raise BuildError(f"the built wheel {wheel.name} is not a valid zip file: {exc}") from exc
-    headers = HeaderParser().parsestr(head.split("\n\n", 1)[0])
+    if headers is None:
+        raise BuildError(f"the built wheel {wheel.name} has no single .dist-info/METADATA")
     return str(headers.get("Name", "")).strip(), str(headers.get("Version", "")).strip()
 
 
