@@ -1,0 +1,389 @@
+"""Chaos for the hardening suite: the real CLI as a subprocess, stopped at a chosen moment.
+
+Nothing here hooks into the product. A run is interrupted from the outside, when something
+*observable* happens -- a file appears or grows (:func:`file_appears`), the server has answered
+N requests (:func:`server_saw`) -- so the moment is reproducible without test code in
+``pixi_pack_src``:
+
+- :func:`start_cli` runs ``python -m pixi_pack_src ARGV`` in its own session (process group),
+  with ``TMPDIR`` pointed where the test wants, stdout/stderr in files;
+- :func:`kill_when` waits for a condition, then ``SIGKILL`` s the whole group at once (as a
+  CI runner cancelling a job or the OOM killer would: no cleanup code runs, and no build
+  subprocess survives to write after the test);
+- :func:`interrupt_when` sends ``SIGINT`` to the CLI process alone (Ctrl-C);
+- :func:`litter` lists the temporary files a run left behind (every naming scheme the
+  product uses for temporary names); :func:`snapshot` records a whole tree so that a test can
+  prove nothing was written.
+
+:class:`RedirectServer` answers every request with a redirect to another base URL and logs the
+headers it got (for credential tests: a redirect must not carry the first host's secrets).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+
+from tests.world.server import WorldServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLI: tuple[str, ...] = (sys.executable, "-m", "pixi_pack_src")
+
+#: Name patterns of the product's temporary files and directories (see archive.atomic_output,
+#: http.download_file, pack._work_dir, unpack's work directory and safe_extract's spool file).
+TEMP_PATTERNS: tuple[str, ...] = (
+    ".*.tmp",
+    ".*.old",
+    ".*.part",
+    "*.part",
+    "pixi-pack-src-*",
+    ".pixi-pack-src-*",
+)
+
+Condition = Callable[[], bool]
+
+
+# -- running the CLI ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A CLI run that ended: exit code (negative: killed by that signal), its output."""
+
+    code: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The ``error:``/``help:`` lines and anything that looks like a traceback."""
+        return [
+            line
+            for line in self.stderr.splitlines()
+            if line.startswith(("error:", "help:", "Traceback", "  File "))
+        ]
+
+
+@dataclass
+class CliRun:
+    """A running ``python -m pixi_pack_src`` (see :func:`start_cli`)."""
+
+    proc: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+    argv: tuple[str, ...]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stderr_so_far(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait(self, timeout: float = 120.0) -> Finished:
+        """Wait for the end (kill the group and fail after ``timeout`` seconds)."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"{' '.join(self.argv)} still ran after {timeout} s; stderr:\n"
+                + self.stderr_so_far()[-3000:]
+            ) from None
+        return Finished(code, self.stdout_path.read_bytes(), self.stderr_so_far())
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the CLI and whatever it started)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def interrupt(self) -> None:
+        """SIGINT to the CLI process only (what Ctrl-C does to the foreground process)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGINT)
+
+
+def start_cli(
+    argv: Sequence[str],
+    *,
+    logs: Path,
+    env: Mapping[str, str] | None = None,
+    tmpdir: Path | None = None,
+    cwd: Path | None = None,
+    stdin: int | None = subprocess.DEVNULL,
+) -> CliRun:
+    """Start ``python -m pixi_pack_src *argv`` in a new session.
+
+    stdout and stderr go to files under ``logs`` (created); ``env`` is laid over the current
+    environment (which the test isolation already scrubbed); ``tmpdir`` becomes ``TMPDIR``.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    n = len(list(logs.glob("run-*.err")))
+    out_path, err_path = logs / f"run-{n}.out", logs / f"run-{n}.err"
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    if tmpdir is not None:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        full_env["TMPDIR"] = str(tmpdir)
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [*CLI, *argv],
+            stdout=out,
+            stderr=err,
+            stdin=stdin,
+            env=full_env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    return CliRun(proc, out_path, err_path, tuple(argv))
+
+
+def run_cli(
+    argv: Sequence[str],
+    *,
+    logs: Path,
+    env: Mapping[str, str] | None = None,
+    tmpdir: Path | None = None,
+    timeout: float = 120.0,
+) -> Finished:
+    """Run the CLI as a subprocess to the end."""
+    return start_cli(argv, logs=logs, env=env, tmpdir=tmpdir).wait(timeout)
+
+
+def _wait_for(run: CliRun, condition: Condition, timeout: float, poll: float) -> bool:
+    """True when ``condition`` held while the process still ran; False if it ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return run.running()
+        if not run.running():
+            return False
+        time.sleep(poll)
+    run.kill()
+    raise AssertionError(
+        f"the condition never came true within {timeout} s; stderr:\n" + run.stderr_so_far()[-3000:]
+    )
+
+
+def kill_when(
+    run: CliRun, condition: Condition, *, timeout: float = 60.0, poll: float = 0.0005
+) -> bool:
+    """SIGKILL the process group as soon as ``condition()`` is true.
+
+    Returns ``True`` when the kill hit a running process, ``False`` when the process had
+    already ended (the moment was missed: the caller decides whether that is a failure).
+    """
+    hit = _wait_for(run, condition, timeout, poll)
+    run.kill()
+    return hit
+
+
+def interrupt_when(
+    run: CliRun, condition: Condition, *, timeout: float = 60.0, poll: float = 0.0005
+) -> bool:
+    """SIGINT the CLI process as soon as ``condition()`` is true (see :func:`kill_when`)."""
+    hit = _wait_for(run, condition, timeout, poll)
+    if hit:
+        run.interrupt()
+    return hit
+
+
+# -- conditions ---------------------------------------------------------------------------------
+
+
+def file_appears(directory: Path, pattern: str, *, min_size: int = 0) -> Condition:
+    """True once a file or directory matching ``pattern`` exists below ``directory``
+    (``pattern`` may contain ``/`` for nested matches: ``pixi-pack-src-*/wheel-builds``) and,
+    for a file, holds at least ``min_size`` bytes."""
+    parts = pattern.split("/")
+
+    def check() -> bool:
+        level = [directory]
+        for part in parts:
+            nxt: list[Path] = []
+            for d in level:
+                try:
+                    children = list(d.iterdir())
+                except OSError:
+                    continue
+                nxt.extend(c for c in children if fnmatch.fnmatchcase(c.name, part))
+            if not nxt:
+                return False
+            level = nxt
+        if min_size <= 0:
+            return True
+        for path in level:
+            try:
+                if path.stat().st_size >= min_size:
+                    return True
+            except OSError:
+                continue
+        return False
+
+    return check
+
+
+def server_saw(server: WorldServer, count: int, path: str = "*") -> Condition:
+    """True once ``server`` has logged ``count`` GET requests for paths matching ``path``."""
+
+    def check() -> bool:
+        return server.hits(path) >= count
+
+    return check
+
+
+# -- what was left behind -----------------------------------------------------------------------
+
+
+def litter(root: Path, *, patterns: Iterable[str] = TEMP_PATTERNS) -> list[str]:
+    """Paths (relative, sorted) below ``root`` whose names look like the product's
+    temporary files or directories."""
+    pats = tuple(patterns)
+    found: list[str] = []
+    for directory, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            if any(fnmatch.fnmatchcase(name, p) for p in pats):
+                found.append((Path(directory) / name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+def listing(directory: Path) -> list[str]:
+    """The names in ``directory`` (not recursive), sorted; ``[]`` if it does not exist."""
+    try:
+        return sorted(p.name for p in directory.iterdir())
+    except FileNotFoundError:
+        return []
+
+
+Snapshot = dict[str, tuple[int, int, int]]
+
+
+def snapshot(root: Path, *, skip: Iterable[Path] = ()) -> Snapshot:
+    """Every path below ``root`` (links not followed): mode, and size and mtime of non-dirs.
+
+    ``skip``: subtrees left out (e.g. the directory a test lets the product write).
+    """
+    skipped = {Path(s) for s in skip}
+    out: Snapshot = {}
+    for directory, dirs, files in os.walk(root):
+        here = Path(directory)
+        dirs[:] = [d for d in dirs if here / d not in skipped]
+        for name in dirs:
+            out[str(here / name)] = ((here / name).lstat().st_mode, 0, 0)
+        for name in files:
+            path = here / name
+            if path in skipped:
+                continue
+            st = path.lstat()
+            out[str(path)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def valid_cache_entries(cache_root: Path) -> list[str]:
+    """sha256 names of the content-addressed entries of a ``--use-cache`` directory whose
+    bytes really hash to their name (what a next run can use)."""
+    valid: list[str] = []
+    for path in sorted((cache_root / "pkgs" / "sha256").glob("*/*")):
+        name = path.name
+        if len(name) != 64 or not path.is_file():
+            continue
+        if hashlib.sha256(path.read_bytes()).hexdigest() == name:
+            valid.append(name)
+    return valid
+
+
+# -- a redirecting server -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class _RedirectState:
+    target: str
+    status: int
+    seen: list[SeenRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _RedirectHandler(BaseHTTPRequestHandler):
+    server: _RedirectHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        st = self.server.state
+        with st.lock:
+            st.seen.append(SeenRequest(self.path, {k.lower(): v for k, v in self.headers.items()}))
+        self.send_response(st.status)
+        self.send_header("Location", st.target.rstrip("/") + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+
+class _RedirectHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: _RedirectState, host: str) -> None:
+        super().__init__((host, 0), _RedirectHandler)
+        self.state = state
+
+
+class RedirectServer:
+    """``with RedirectServer(target_url) as r:`` every ``GET r.url + path`` is answered with
+    ``status`` (302) and ``Location: target_url + path``; ``r.seen`` logs the requests."""
+
+    def __init__(self, target: str, *, status: int = 302, host: str = "127.0.0.1") -> None:
+        self._state = _RedirectState(target, status)
+        self._host = host
+        self._server: _RedirectHTTPServer | None = None
+
+    def __enter__(self) -> RedirectServer:
+        self._server = _RedirectHTTPServer(self._state, self._host)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "server not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def seen(self) -> list[SeenRequest]:
+        with self._state.lock:
+            return list(self._state.seen)
