@@ -12,8 +12,15 @@ from rattler import BuildString, PackageRecord, RepoDataRecord
 from pixi_pack_src.build.env import InterpreterInfo, TargetInterpreter, dependency_closure
 from pixi_pack_src.build.overrides import Overrides, load_overrides
 from pixi_pack_src.build.pyindex import Link, parse_simple_page, resolve
-from pixi_pack_src.build.sdist import WheelBuildJob, cache_key, describe_build, job_for
+from pixi_pack_src.build.sdist import (
+    WheelBuildJob,
+    cache_key,
+    describe_build,
+    job_for,
+    source_hash,
+)
 from pixi_pack_src.build.wheel_check import check_wheel, find_built_wheel
+from pixi_pack_src.build.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError, UnsupportedPackageError
 from pixi_pack_src.model import GitLocation, Hashes, PypiPackage
 
@@ -221,6 +228,41 @@ def test_describe_build_for_inspect(tmp_path: Path) -> None:
         "source": "./d/f.tar.gz",
         "overrides": {"env": ["A"], "patches": ["p.patch"], "config-settings": []},
     }
+
+
+def test_describe_build_says_whether_the_wheel_cache_has_it(tmp_path: Path) -> None:
+    """The key inspect computes without fetching is the key a pack stores the wheel under."""
+    sdist = tmp_path / "foo_bar-1.0.tar.gz"
+    sdist.write_bytes(b"sdist bytes")
+    sha = "d3d5861e9ea6cbf19696b47dd712a900fbb326192e16813e3e2114bb8117e6ec"
+    remote = _pkg("sdist", url="https://example.test/foo_bar-1.0.tar.gz", hashes=Hashes(sha))
+    assert source_hash(remote) == sha  # from the lock: nothing is fetched
+    assert source_hash(_pkg("sdist", url="https://example.test/f.tar.gz")) is None
+    job = job_for(remote, workspace_root=tmp_path, sdist_file=sdist)
+    target = TargetInterpreter(version="3.11.7", subdir="linux-64", is_host=True, python=Path("p"))
+    key = cache_key(
+        job,
+        target=target,
+        override_digest=Overrides()
+        .for_package("foo-bar", subdir="linux-64", python_version="3.11.7")
+        .digest(),
+        isolated=True,
+    )
+    cache_root = tmp_path / "cache"
+    shown = {
+        "overrides": Overrides(),
+        "subdir": "linux-64",
+        "python_version": "3.11.7",
+        "cache_root": cache_root,
+    }
+    assert describe_build(remote, **shown)["cached"] is False  # type: ignore[arg-type]
+    WheelCache(cache_root).store(key, [sdist], {})
+    assert describe_build(remote, **shown)["cached"] is True  # type: ignore[arg-type]
+    assert describe_build(remote, **{**shown, "python_version": "3.12.1"})["cached"] is False  # type: ignore[arg-type]
+    assert describe_build(remote, **{**shown, "python_version": None})["cached"] is None  # type: ignore[arg-type]
+    assert "cached" not in describe_build(
+        remote, overrides=Overrides(), subdir="linux-64", python_version="3.11.7"
+    )
 
 
 # -- index pages and resolution -------------------------------------------------------------

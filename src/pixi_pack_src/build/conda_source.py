@@ -370,6 +370,74 @@ def _line_to_write(spec: BackendSpec) -> str:
     return 'version = "==X.Y.Z"'
 
 
+def declared_backend(package: Path) -> BackendSpec | None:
+    """The backend spec ``package`` (a directory or manifest) declares, with a version
+    inherited from ``[workspace.dependencies]`` resolved; ``None`` when it declares none (a
+    ``recipe.yaml`` or ``package.xml`` manifest never does)."""
+    readable = package.is_dir() or package.name in ("pixi.toml", "pyproject.toml")
+    spec = read_build_backend(package) if readable else None
+    if spec is not None and spec.workspace:
+        spec = _resolve_workspace_backend(spec)
+    return spec
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What a pack would make of a job's build backend, found without building (``inspect``).
+
+    ``checked`` is false for git locations (their manifest is read from the checkout at build
+    time); ``problem`` is what would make the pack fail (the rule is :func:`check_backend`).
+    """
+
+    checked: bool
+    spec: BackendSpec | None = None
+    use: BackendUse | None = None
+    warnings: tuple[str, ...] = ()
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, object] | None:
+        if self.spec is None and self.problem is None:
+            return None
+        doc: dict[str, object] = {}
+        if self.spec is not None:
+            doc.update(
+                name=self.spec.name,
+                spec=self.spec.version,
+                pinned=self.use.pinned if self.use is not None else False,
+                where=self.spec.where,
+            )
+        if self.use is not None and self.use.override_sha256 is not None:
+            doc["override-sha256"] = self.use.override_sha256
+        if self.problem is not None:
+            doc["problem"] = self.problem
+        return doc
+
+
+def backend_status(
+    job: BuildJob, *, allow_unpinned: bool, overrides: Mapping[str, Path]
+) -> BackendStatus:
+    """:func:`check_backend` for a job, as data: never raises for the user's manifests."""
+    if job.path is None:
+        return BackendStatus(checked=False)
+    if not job.path.exists():
+        return BackendStatus(
+            checked=True,
+            problem=f"source package {', '.join(job.names)}: directory {job.path} (location "
+            f"{job.location!r} in the lock) does not exist",
+        )
+    try:
+        spec = declared_backend(job.path)
+    except PixiPackSrcError as exc:  # an unreadable manifest
+        return BackendStatus(checked=True, problem=exc.message)
+    try:
+        use, warnings = check_backend(
+            job.path, label=job.label, allow_unpinned=allow_unpinned, overrides=overrides
+        )
+    except PixiPackSrcError as exc:
+        return BackendStatus(checked=True, spec=spec, problem=exc.message)
+    return BackendStatus(checked=True, spec=spec, use=use, warnings=warnings)
+
+
 def check_backend(
     package: Path,
     *,
@@ -382,8 +450,7 @@ def check_backend(
     ``package`` is a directory or a manifest; a ``recipe.yaml`` or ``package.xml`` manifest
     declares no backend (pixi picks one), which counts as unpinned.
     """
-    readable = package.is_dir() or package.name in ("pixi.toml", "pyproject.toml")
-    spec = read_build_backend(package) if readable else None
+    spec = declared_backend(package)
     if spec is None:
         message = (
             f"cannot tell which build backend {label} uses: {package} declares no "
@@ -397,8 +464,6 @@ def check_backend(
                 'name = "…" and version = "==X.Y.Z", or pass --allow-unpinned-backends',
             )
         return BackendUse(name=None, spec=None, pinned=False), (message,)
-    if spec.workspace:
-        spec = _resolve_workspace_backend(spec)
     if spec.name in overrides:
         return (
             BackendUse(
@@ -495,21 +560,11 @@ def inspect_jobs(
         doc["argv"] = list(job.preview_argv(info.command if info else "build"))
         identity = job.source_identity(exclude=_excludes(options))
         doc["source"] = identity
-        backend: dict[str, object] | None = None
-        if job.path is not None:
-            try:
-                spec = read_build_backend(_package_dir(job.path))
-            except PixiPackSrcError as exc:  # reported, not fatal, in a dry run
-                backend = {"error": exc.message}
-            else:
-                if spec is not None:
-                    backend = {
-                        "name": spec.name,
-                        "spec": spec.version,
-                        "pinned": spec.is_pinned or spec.name in options.backend_overrides,
-                        "where": spec.where,
-                    }
-        doc["backend"] = backend
+        doc["backend"] = backend_status(
+            job,
+            allow_unpinned=options.allow_unpinned_backends,
+            overrides=options.backend_overrides,
+        ).to_json()
         cached: bool | None = None
         key: str | None = None
         if info is not None:

@@ -232,7 +232,7 @@ class TargetInterpreter:
 
     @property
     def python_tag(self) -> str:
-        return "cp" + self.major_minor.replace(".", "")
+        return python_tag(self.version)
 
     def python(self, loop: asyncio.AbstractEventLoop | None = None) -> Path:
         """The interpreter's path, made now if needed (``loop``: the caller's event loop)."""
@@ -264,6 +264,20 @@ def pick_host_python(major_minor: str) -> Path:
     return Path(sys.executable)
 
 
+def environment_fingerprint(records: Sequence[RepoDataRecord]) -> str:
+    """What a ``--no-build-isolation`` build sees of the environment (part of its cache key)."""
+    return hashlib.sha256(
+        "\n".join(
+            sorted(f"{r.file_name} {r.sha256.hex() if r.sha256 else ''}" for r in records)
+        ).encode()
+    ).hexdigest()
+
+
+def python_tag(version: str) -> str:
+    """``"3.12.4"`` -> ``"cp312"``."""
+    return "cp" + "".join(version.split(".")[:2])
+
+
 def make_target_interpreter(
     *,
     conda: Sequence[tuple[RepoDataRecord, Path]],
@@ -291,11 +305,7 @@ def make_target_interpreter(
     is_host = platform.subdir == host_subdir()
     files = {id(r): p for r, p in conda}
     chosen = records if environment_packages else dependency_closure(records, "python")
-    fingerprint = hashlib.sha256(
-        "\n".join(
-            sorted(f"{r.file_name} {r.sha256.hex() if r.sha256 else ''}" for r in chosen)
-        ).encode()
-    ).hexdigest()
+    fingerprint = environment_fingerprint(chosen)
     if not is_host:
         if environment_packages:
             raise UnsupportedPackageError(

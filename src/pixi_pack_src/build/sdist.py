@@ -65,7 +65,7 @@ from ..auth import AuthStore
 from ..errors import BuildError, CommandError, PixiPackSrcError, UnsupportedPackageError
 from ..hashing import file_sha256
 from ..http import RetryPolicy, make_client, redact_url
-from ..model import PypiPackage
+from ..model import GitLocation, PypiPackage
 from ..reporter import NullReporter, Reporter
 from . import git as git_checkout
 from .env import (
@@ -75,6 +75,7 @@ from .env import (
     environment_of,
     install_wheels,
     installed_names,
+    python_tag,
 )
 from .overrides import Overrides, PackageOverride
 from .patch import apply_patch
@@ -176,7 +177,8 @@ def job_for(
     if package.kind in ("sdist", "local-sdist"):
         if sdist_file is None:
             raise ValueError(f"the sdist of {package.name} must be fetched before building")
-        sha = file_sha256(sdist_file)
+        sha = source_hash(package, sdist_file=sdist_file)
+        assert sha is not None
         origin: dict[str, object] = {"type": "sdist", "sha256": sha}
         if package.url is not None:
             origin["url"] = redact_url(package.url)
@@ -189,7 +191,7 @@ def job_for(
         origin = {"type": "pypi-git", "url": redact_url(g.url), "rev": g.rev}
         if g.subdirectory:
             origin["subdirectory"] = g.subdirectory
-        return WheelBuildJob(package, "git", None, f"{g.rev}:{g.subdirectory or ''}", origin)
+        return WheelBuildJob(package, "git", None, _git_hash(g), origin)
     if package.kind == "source-tree":
         assert package.path is not None
         if not package.path.is_dir():
@@ -197,7 +199,8 @@ def job_for(
                 f"the source tree of {package.name} is missing: {package.path}",
                 hint="check the `pypi:` location in pixi.lock (relative to the workspace)",
             )
-        digest = tree_sha256(package.path, exclude=exclude)
+        digest = source_hash(package, exclude=exclude)
+        assert digest is not None
         origin = {
             "type": "pypi-source-tree",
             "path": _relative(package.path, workspace_root),
@@ -209,6 +212,53 @@ def job_for(
     raise ValueError(f"{package.name} is a {package.kind}, not something to build")
 
 
+def _git_hash(g: GitLocation) -> str:
+    return f"{g.rev}:{g.subdirectory or ''}"
+
+
+def source_hash(
+    package: PypiPackage, *, sdist_file: Path | None = None, exclude: Sequence[Path] = ()
+) -> str | None:
+    """What a wheel build's cache key says of its source: the sdist's sha256, the git commit
+    (and subdirectory) or the source tree's hash; ``None`` when it cannot be known without
+    fetching (a remote sdist whose lock entry has no sha256). ``sdist_file``: the verified
+    sdist (else a local sdist is read where it is, a remote one taken from the lock)."""
+    if package.kind in ("sdist", "local-sdist"):
+        if sdist_file is None and package.path is not None and package.path.is_file():
+            sdist_file = package.path
+        return file_sha256(sdist_file) if sdist_file is not None else package.hashes.sha256
+    if package.kind == "git" and package.git is not None:
+        return _git_hash(package.git)
+    if package.kind == "source-tree" and package.path is not None:
+        return tree_sha256(package.path, exclude=exclude)
+    return None
+
+
+def wheel_cache_key(
+    *,
+    kind: SourceKind,
+    source: str,
+    python_version: str,
+    platform: str,
+    override_digest: str,
+    isolated: bool,
+    environment_fingerprint: str = "",
+) -> str:
+    """The build-cache key of a wheel build from plain values (see :func:`cache_key`)."""
+    doc = {
+        "schema": CACHE_SCHEMA,
+        "tool": __version__,
+        "kind": kind,
+        "source": source,
+        "python": python_tag(python_version),
+        "platform": platform,
+        "overrides": override_digest,
+        "isolated": isolated,
+        "environment": "" if isolated else environment_fingerprint,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
 def cache_key(
     job: WheelBuildJob,
     *,
@@ -218,18 +268,15 @@ def cache_key(
     platform: str | None = None,
 ) -> str:
     """The build-cache key (``platform`` defaults to the target's; ``"any"`` for pure)."""
-    doc = {
-        "schema": CACHE_SCHEMA,
-        "tool": __version__,
-        "kind": job.kind,
-        "source": job.source_hash,
-        "python": target.python_tag,
-        "platform": platform or target.subdir,
-        "overrides": override_digest,
-        "isolated": isolated,
-        "environment": "" if isolated else target.environment_fingerprint,
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    return wheel_cache_key(
+        kind=job.kind,
+        source=job.source_hash,
+        python_version=target.version,
+        platform=platform or target.subdir,
+        override_digest=override_digest,
+        isolated=isolated,
+        environment_fingerprint=target.environment_fingerprint,
+    )
 
 
 # -- sources ------------------------------------------------------------------------------------
@@ -774,14 +821,36 @@ def build_wheels_sync(
     return asyncio.run(build_wheels(jobs, target=target, options=options, reporter=reporter))
 
 
+_SOURCE_KINDS: dict[str, SourceKind] = {
+    "sdist": "sdist",
+    "local-sdist": "sdist",
+    "git": "git",
+    "source-tree": "source-tree",
+}
+
+
 def describe_build(
-    package: PypiPackage, *, overrides: Overrides, subdir: str, python_version: str | None
+    package: PypiPackage,
+    *,
+    overrides: Overrides,
+    subdir: str,
+    python_version: str | None,
+    cache_root: Path | None = None,
+    isolated: bool = True,
+    environment_fingerprint: str = "",
+    exclude: Sequence[Path] = (),
 ) -> dict[str, object]:
-    """What ``inspect`` shows for a PyPI entry that will be built (no I/O)."""
-    source = {"sdist": "sdist", "local-sdist": "sdist", "git": "git", "source-tree": "source-tree"}
+    """What ``inspect`` shows for a PyPI entry that will be built.
+
+    No I/O without ``cache_root``; with it, ``cached`` tells whether the wheel cache already
+    holds the wheel (the key is :func:`cache_key`'s: the source is hashed - a local sdist or a
+    source tree is read, a git source is its commit - never fetched or checked out; ``None``
+    when it cannot be known without fetching or without the locked python's version).
+    """
+    kind = _SOURCE_KINDS.get(package.kind)
     override = overrides.for_package(package.name, subdir=subdir, python_version=python_version)
     doc: dict[str, object] = {
-        "build": f"{source.get(package.kind, package.kind)} -> wheel",
+        "build": f"{kind or package.kind} -> wheel",
         "source": package.git.short if package.git is not None else package.location,
     }
     if not override.empty:
@@ -790,4 +859,24 @@ def describe_build(
             "patches": [p.label for p in override.patches],
             "config-settings": sorted(override.config_settings),
         }
+    if cache_root is not None:
+        source = source_hash(package, exclude=exclude) if kind is not None else None
+        cached: bool | None = None
+        if kind is not None and source is not None and python_version is not None:
+            cache = WheelCache(cache_root)
+            cached = any(
+                cache.contains(
+                    wheel_cache_key(
+                        kind=kind,
+                        source=source,
+                        python_version=python_version,
+                        platform=platform,
+                        override_digest=override.digest(),
+                        isolated=isolated,
+                        environment_fingerprint=environment_fingerprint,
+                    )
+                )
+                for platform in (subdir, "any")
+            )
+        doc["cached"] = cached
     return doc
