@@ -29,7 +29,7 @@ import httpx
 from packaging.utils import parse_wheel_filename
 from rattler import PackageRecord, RepoDataRecord
 
-from . import __version__
+from . import __version__, plan
 from .archive import BinaryWriter, Entry, WrittenEntry, atomic_output, write_directory, write_tar
 from .auth import AuthStore
 from .build import (
@@ -232,17 +232,9 @@ class _PlatformWork:
 
 def select_platforms(lock: Lock, options: PackOptions) -> list[Platform]:
     """``-p`` values (names or subdirs), ``--all-platforms``, or the host's platform."""
-    if options.all_platforms:
-        if options.platforms:
-            raise UsageError("--all-platforms and -p/--platform cannot be combined")
-        return lock.platforms(options.environment)
-    values = list(options.platforms) or [host_subdir()]
-    chosen: list[Platform] = []
-    for value in values:
-        platform = lock.resolve_platform(options.environment, value)
-        if platform not in chosen:
-            chosen.append(platform)
-    return chosen
+    return plan.select_platforms(
+        lock, options.environment, options.platforms, all_platforms=options.all_platforms
+    )
 
 
 def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Platform) -> str:

@@ -1,9 +1,14 @@
 """What a pack would do: ordered, de-duplicated work items for one environment and platform.
 
-:func:`make_plan` turns a :class:`~pixi_pack_src.model.LockedEnvironment` into a
-:class:`PackPlan`; :func:`make_plans` does it for several platforms and merges the ``pixi build``
-invocations they share (a noarch source package is built once for all platforms). No network,
-no builds: the only I/O is reading source packages' manifests for their build backend.
+:func:`make_plans` turns :class:`~pixi_pack_src.model.LockedEnvironment` s (one per platform)
+into :class:`PackPlans`; :func:`make_plan` does it for one. The ``pixi build`` invocations
+come from the build engine itself (:func:`pixi_pack_src.build.conda_source.plan_source_builds`
+groups the source entries of every platform into :class:`~pixi_pack_src.build.BuildJob` s, a
+noarch package once for all platforms; :func:`~pixi_pack_src.build.conda_source.backend_status`
+applies the backend pin rule), so ``inspect`` shows what ``pack`` runs. PyPI entries that are
+built are described by :func:`pixi_pack_src.build.sdist.describe_build`. Without
+:class:`InspectOptions` nothing runs and nothing is fetched: the only I/O is reading source
+packages' manifests; with them, ``pixi --version`` may run and the caches are looked at.
 
 Actions: ``download`` (conda package or wheel from a URL), ``copy`` (a local ``.conda`` or
 wheel), ``build-conda`` (a ``conda_source`` entry, built by ``pixi build``), ``build-wheel`` (an
@@ -26,25 +31,34 @@ sdist, git checkout or source tree, built into a wheel), ``skip`` (with a reason
 ``item``: ``{"action", "kind", "name", "version", "file-name", "source", "archive-path",
 "sha256", "md5", "size", "reason"}``, plus for ``conda-source`` items ``"conda-source":
 {"lock-id", "location", "location-kind", "record": "full"|"partial", "variants", "build",
-"build-number", "subdir", "noarch", "build-source", "source-depends", "build-key"}`` and for
-PyPI items ``"index"``. ``build``: ``{"key", "location", "location-kind", "origin",
-"target-platform", "noarch", "argv", "lock-ids", "names", "platforms", "backend"}`` where
-``argv`` uses the placeholders ``{workspace}``, ``{checkout}`` and ``{outdir}`` and ``backend``
-is ``null`` or ``{"name", "version", "pinned", "manifest", "line"}``.
+"build-number", "subdir", "noarch", "build-source", "source-depends", "build-key"}``, for
+PyPI items ``"index"`` and for ``build-wheel`` items ``"wheel-build": {"build": "sdist ->
+wheel" | "git -> wheel" | "source-tree -> wheel", "source", "overrides"?: {"env",
+"patches", "config-settings"}, "cached"?: bool|null}`` (``cached`` with a cache only).
+
+``build``: ``{"key", "location", "location-kind", "origin", "target-platform", "noarch",
+"argv", "lock-ids", "names", "platforms", "backend", "target", "subdirs", "path", "git",
+"backend-checked", "backend-problem", "cached", "cache-key", "pixi", "command"}``: ``argv`` uses the placeholders
+``{workspace}``, ``{checkout}`` and ``{outdir}``; ``command`` is ``argv`` with the pixi that
+would run (``pixi`` when none was found); ``platforms`` are lock platform names, ``subdirs``
+the conda subdirs; ``git`` is ``null`` or ``{"url", "rev", "subdirectory"}``; ``backend`` is
+``null`` or ``{"name", "version", "pinned", "manifest", "line"}`` (a git package's backend is
+read from its checkout at build time: ``backend-checked`` is false); ``cached`` is ``null``
+without a cache or a usable pixi (the key includes pixi's version); ``pixi`` is ``null`` when
+not looked for, else ``{"path", "version", "command", "why"}`` or ``{"error"}``.
 
 ``PackPlans.to_json(tool_version)``: ``{"version": 1, "tool": {"name", "version"},
 "environment": str, "lock": {...}, "platforms": [plan], "builds": [build], "totals": {...},
-"warnings": [str], "problems": [str]}`` (``builds`` merged across platforms).
+"warnings": [str], "problems": [str]}`` (``builds``: every invocation, once).
 
-``problems`` are what would make a pack fail (unsupported entries, missing source directories);
-``warnings`` are what a pack would warn about.
+``problems`` are what would make a pack fail (unsupported entries, missing source directories,
+unpinned build backends); ``warnings`` are what a pack would warn about.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import posixpath
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,18 +68,28 @@ from urllib.request import url2pathname
 
 from packaging.utils import canonicalize_name
 
-from .errors import WorkspaceError
+from .build.conda_source import (
+    BackendStatus,
+    BuildJob,
+    SourceBuildOptions,
+    backend_status,
+    inspect_jobs,
+    plan_source_builds,
+)
+from .build.env import environment_fingerprint
+from .build.overrides import Overrides, unused_packages
+from .build.sdist import describe_build
+from .errors import SelectionError, UsageError
+from .host import host_subdir
+from .lockfile import Lock
 from .model import (
     CondaBinary,
     CondaSource,
-    GitLocation,
     Hashes,
     LockedEnvironment,
     Platform,
     PypiPackage,
-    SourceLocationKind,
 )
-from .workspace import BackendSpec, read_build_backend
 
 log = logging.getLogger(__name__)
 
@@ -76,79 +100,128 @@ ItemKind = Literal[
     "conda", "conda-source", "wheel", "local-wheel", "sdist", "local-sdist", "git", "source-tree"
 ]
 ACTIONS: tuple[Action, ...] = ("download", "copy", "build-conda", "build-wheel", "skip")
-PLACEHOLDER_WORKSPACE = "{workspace}"
-PLACEHOLDER_CHECKOUT = "{checkout}"
-PLACEHOLDER_OUTDIR = "{outdir}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InspectOptions:
+    """What ``inspect`` looks at beyond the lock (pack's options of the same names)."""
+
+    cache_dir: Path | None = None  # --use-cache: say whether builds are cached
+    pixi: str | None = None  # --pixi (else $PIXI_PACK_SRC_PIXI, else PATH)
+    probe_pixi: bool = True  # find pixi and run `pixi --version` (never a build)
+    allow_unpinned_backends: bool = False
+    backend_overrides: Mapping[str, Path] = field(default_factory=dict)
+    build_isolation: bool = True
+    overrides: Overrides = field(default_factory=Overrides)
 
 
 @dataclass(frozen=True)
 class SourceBuild:
-    """One ``pixi build`` invocation: a package location built for one target.
+    """One ``pixi build`` invocation: the engine's :class:`BuildJob` and what inspect adds.
 
-    Every lock entry at one location on one platform shares an invocation (pixi builds every
-    output and variant in one go); when all of them are noarch, the invocation is shared across
-    platforms too (``target_key == "noarch"``).
+    Every lock entry at one location on one subdir shares an invocation (pixi builds every
+    output and variant in one go); a noarch package's is shared by all platforms.
     """
 
-    key: str  # "<origin key>|<target key>": equal keys = one invocation
-    location: str  # the lock location (after "@")
-    location_kind: SourceLocationKind
-    origin: str  # human: the absolute directory, or "url@commit#subdirectory"
-    path: Path | None  # the package directory, for path locations
-    git: GitLocation | None  # for git locations (check out git.rev, then git.subdirectory)
-    target_platform: str  # the conda subdir passed to --target-platform
-    noarch: bool
-    argv: tuple[str, ...]  # with {workspace}, {checkout}, {outdir} placeholders
-    lock_ids: tuple[str, ...]  # every lock entry this build satisfies
-    names: tuple[str, ...]
+    job: BuildJob
     platforms: tuple[str, ...]  # lock platform names whose entries it satisfies
-    backend: BackendSpec | None = None
+    backend: BackendStatus
+    status: Mapping[str, object] | None = None  # build.inspect_jobs: pixi, cache, argv
 
-    def command(
-        self,
-        *,
-        workspace: Path,
-        outdir: Path,
-        checkout: Path | None = None,
-        pixi: str = "pixi",
-    ) -> list[str]:
-        """The argv with placeholders replaced (``checkout`` is required for git locations)."""
-        if self.git is not None and checkout is None:
-            raise ValueError(f"{self.location} is a git location: pass checkout=")
-        values = {
-            PLACEHOLDER_WORKSPACE: str(workspace),
-            PLACEHOLDER_OUTDIR: str(outdir),
-            PLACEHOLDER_CHECKOUT: str(checkout) if checkout is not None else "",
-        }
-        out = [pixi]
-        for previous, arg in zip(self.argv, self.argv[1:], strict=False):
-            for placeholder, value in values.items():
-                arg = arg.replace(placeholder, value)
-            out.append(os.path.normpath(arg) if previous == "--path" else arg)
-        return out
+    @property
+    def key(self) -> str:
+        return self.job.key
+
+    @property
+    def location(self) -> str:
+        return self.job.location
+
+    @property
+    def target_platform(self) -> str:
+        return self.job.target_platform
+
+    @property
+    def noarch(self) -> bool:
+        return self.job.is_noarch
+
+    @property
+    def lock_ids(self) -> tuple[str, ...]:
+        return self.job.lock_ids
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.job.names
+
+    @property
+    def origin(self) -> str:
+        """The absolute package directory, or ``url@commit`` (+ ``#subdirectory``)."""
+        git = self.job.git
+        if git is not None:
+            sub = (git.subdirectory or "").strip("/")
+            return f"{git.short}#{sub}" if sub else git.short
+        return str(self.job.path)
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """What a pack runs, with ``{workspace}``/``{checkout}``/``{outdir}`` placeholders."""
+        shown = self.status.get("argv") if self.status is not None else None
+        if isinstance(shown, list):
+            return tuple(str(a) for a in shown)
+        return self.job.argv_preview
+
+    @property
+    def pixi(self) -> Mapping[str, object] | None:
+        found = self.status.get("pixi") if self.status is not None else None
+        return found if isinstance(found, Mapping) else None
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """:attr:`argv` with the pixi that would run (``pixi`` when none was found)."""
+        path = self.pixi.get("path") if self.pixi is not None else None
+        return (str(path) if path else "pixi", *self.argv[1:])
+
+    @property
+    def cached(self) -> bool | None:
+        value = self.status.get("cached") if self.status is not None else None
+        return value if isinstance(value, bool) else None
 
     def to_json(self) -> dict[str, object]:
+        job, spec, use = self.job, self.backend.spec, self.backend.use
         backend: dict[str, object] | None = None
-        if self.backend is not None:
+        if spec is not None:
             backend = {
-                "name": self.backend.name,
-                "version": self.backend.version,
-                "pinned": self.backend.is_pinned,
-                "manifest": str(self.backend.manifest),
-                "line": self.backend.version_line or self.backend.backend_line,
+                "name": spec.name,
+                "version": spec.version,
+                "pinned": use.pinned if use is not None else False,
+                "manifest": str(spec.manifest),
+                "line": spec.version_line or spec.backend_line,
             }
+        git: dict[str, object] | None = None
+        if job.git is not None:
+            git = {"url": job.git.url, "rev": job.git.rev, "subdirectory": job.git.subdirectory}
+        status = self.status or {}
         return {
             "key": self.key,
-            "location": self.location,
-            "location-kind": self.location_kind,
+            "location": job.location,
+            "location-kind": job.location_kind,
             "origin": self.origin,
-            "target-platform": self.target_platform,
-            "noarch": self.noarch,
+            "target-platform": job.target_platform,
+            "noarch": job.is_noarch,
             "argv": list(self.argv),
-            "lock-ids": list(self.lock_ids),
-            "names": list(self.names),
+            "lock-ids": list(job.lock_ids),
+            "names": list(job.names),
             "platforms": list(self.platforms),
             "backend": backend,
+            "target": job.target,
+            "subdirs": list(job.platforms),
+            "path": str(job.path) if job.path is not None else None,
+            "git": git,
+            "backend-checked": self.backend.checked,
+            "backend-problem": self.backend.problem,
+            "cached": self.cached,
+            "cache-key": status.get("cache-key"),
+            "pixi": dict(self.pixi) if self.pixi is not None else None,
+            "command": list(self.command),
         }
 
 
@@ -167,6 +240,7 @@ class PlanItem:
     entry: CondaBinary | CondaSource | PypiPackage = field(compare=False, repr=False)
     reason: str | None = None  # for skip
     build_key: str | None = None  # for build-conda: the SourceBuild.key
+    wheel_build: Mapping[str, object] | None = None  # for build-wheel: sdist.describe_build
 
     @property
     def is_pypi(self) -> bool:
@@ -204,6 +278,8 @@ class PlanItem:
             }
         elif isinstance(entry, PypiPackage):
             out["index"] = entry.index
+            if self.wheel_build is not None:
+                out["wheel-build"] = dict(self.wheel_build)
         return out
 
 
@@ -314,18 +390,99 @@ class PackPlans:
 # --------------------------------------------------------------------------------------------
 
 
+def select_platforms(
+    lock: Lock, environment: str, values: Sequence[str], *, all_platforms: bool = False
+) -> list[Platform]:
+    """``-p`` values (lock platform names or subdirs), ``--all-platforms``, or this machine's
+    platform; in the order given, each once."""
+    if all_platforms:
+        if values:
+            raise UsageError("--all-platforms and -p/--platform exclude each other")
+        return lock.platforms(environment)
+    if values:
+        chosen: dict[str, Platform] = {}
+        for value in values:
+            resolved = lock.resolve_platform(environment, value)
+            chosen.setdefault(resolved.name, resolved)
+        return list(chosen.values())
+    host = host_subdir()
+    try:
+        return [lock.resolve_platform(environment, host)]
+    except SelectionError as exc:
+        locked = lock.platforms(environment)
+        names = ", ".join(p.name for p in locked) or "none"
+        raise SelectionError(
+            f"this machine's platform {host} is not locked for environment "
+            f"'{environment}' in {lock.path.name}; locked: {names}",
+            hint="pass -p PLATFORM or --all-platforms",
+        ) from exc
+
+
 def make_plan(
     env: LockedEnvironment,
     *,
     ignore_pypi_non_wheel: bool = False,
     read_backends: bool = True,
+    host: str | None = None,
+    inspect: InspectOptions | None = None,
 ) -> PackPlan:
-    """The plan for one environment on one platform (pure, except reading package manifests).
+    """The plan for one environment on one platform (see :func:`make_plans`)."""
+    return make_plans(
+        [env],
+        ignore_pypi_non_wheel=ignore_pypi_non_wheel,
+        read_backends=read_backends,
+        host=host,
+        inspect=inspect,
+    ).plans[0]
+
+
+def make_plans(
+    envs: Sequence[LockedEnvironment],
+    *,
+    ignore_pypi_non_wheel: bool = False,
+    read_backends: bool = True,
+    host: str | None = None,
+    inspect: InspectOptions | None = None,
+) -> PackPlans:
+    """Plans for several platforms of one environment, with their ``pixi build`` invocations.
 
     ``ignore_pypi_non_wheel`` skips sdists, git and source-tree PyPI entries (with a warning)
-    instead of building them; ``read_backends`` reads path packages' build-backend specs.
+    instead of building them; ``read_backends`` applies the backend pin rule to path packages
+    (reading their manifests); ``host`` is the subdir a noarch package is built on when it is
+    one of the platforms (default: this machine's). ``inspect`` adds what is not in the lock:
+    overrides, the pixi that would run, and whether the caches have the builds.
     """
-    warnings: list[str] = []
+    builds = _source_builds(envs, read_backends=read_backends, host=host, inspect=inspect)
+    built_names = {
+        p.name for env in envs for p in env.pypi if not p.is_wheel and not ignore_pypi_non_wheel
+    }
+    shared_warnings: list[str] = []
+    if inspect is not None:
+        for name in unused_packages(inspect.overrides, built_names):
+            shared_warnings.append(
+                f"build overrides for {name} match no PyPI package that is built from source"
+            )
+    plans = tuple(
+        _plan(
+            env,
+            [b for b in builds if env.platform.name in b.platforms],
+            ignore_pypi_non_wheel=ignore_pypi_non_wheel,
+            inspect=inspect,
+            warnings=list(shared_warnings),
+        )
+        for env in envs
+    )
+    return PackPlans(plans=plans, builds=tuple(builds))
+
+
+def _plan(
+    env: LockedEnvironment,
+    builds: Sequence[SourceBuild],
+    *,
+    ignore_pypi_non_wheel: bool,
+    inspect: InspectOptions | None,
+    warnings: list[str],
+) -> PackPlan:
     problems: list[str] = []
     items: list[PlanItem] = []
 
@@ -336,17 +493,45 @@ def make_plan(
         seen_urls.add(pkg.url)
         items.append(_conda_item(pkg))
 
-    builds = _source_builds(env, read_backends=read_backends, warnings=warnings, problems=problems)
-    build_of = {lock_id: b for b in builds for lock_id in b.lock_ids}
+    subdir = env.platform.subdir
+    build_of = {e.source.lock_id: b for b in builds for e in b.job.entries if e.platform == subdir}
+    for src in env.sources:
+        if _unsupported(src):
+            problems.append(
+                f"source package {src.name} at {src.location}: URL-located source packages "
+                "are not supported (pixi does not write them)"
+            )
+    _source_warnings(env.sources, env.workspace_root, warnings)
+    for build in builds:
+        warnings.extend(build.backend.warnings)
+        if build.backend.problem is not None:
+            problems.append(build.backend.problem)
     for src in sorted(env.sources, key=lambda s: (s.name, s.lock_id)):
         items.append(_source_item(src, build_of.get(src.lock_id)))
 
+    python = next((c.version for c in env.conda if c.name == "python"), None)
+    fingerprint = ""
+    if inspect is not None and not inspect.build_isolation:
+        fingerprint = environment_fingerprint([c.record for c in env.conda])
     seen_pypi: set[str] = set()
     for pypi in sorted(env.pypi, key=lambda p: (canonicalize_name(p.name), p.location)):
         if pypi.location in seen_pypi:
             continue
         seen_pypi.add(pypi.location)
-        items.append(_pypi_item(pypi, ignore_pypi_non_wheel, warnings, problems))
+        item = _pypi_item(pypi, ignore_pypi_non_wheel, warnings, problems)
+        if item.action == "build-wheel":
+            wheel = describe_build(
+                pypi,
+                overrides=inspect.overrides if inspect is not None else Overrides(),
+                subdir=subdir,
+                python_version=python,
+                cache_root=inspect.cache_dir if inspect is not None else None,
+                isolated=inspect.build_isolation if inspect is not None else True,
+                environment_fingerprint=fingerprint,
+                exclude=tuple(p for p in [inspect.cache_dir if inspect else None] if p),
+            )
+            item = replace(item, wheel_build=wheel)
+        items.append(item)
 
     _check_pypi_installable(env, items, warnings)
     _check_hashes(items, warnings)
@@ -387,39 +572,63 @@ def make_plan(
     )
 
 
-def make_plans(
+def _unsupported(src: CondaSource) -> bool:
+    return src.location_kind == "url" or (src.path is None and src.git is None)
+
+
+def _source_builds(
     envs: Sequence[LockedEnvironment],
     *,
-    ignore_pypi_non_wheel: bool = False,
-    read_backends: bool = True,
-) -> PackPlans:
-    """Plans for several platforms; noarch ``pixi build`` invocations are merged across them."""
-    plans = tuple(
-        make_plan(e, ignore_pypi_non_wheel=ignore_pypi_non_wheel, read_backends=read_backends)
-        for e in envs
+    read_backends: bool,
+    host: str | None,
+    inspect: InspectOptions | None,
+) -> list[SourceBuild]:
+    """The engine's build jobs for every platform at once (as ``pack`` makes them)."""
+    by_subdir: dict[str, list[CondaSource]] = {}
+    for env in envs:
+        supported = [s for s in env.sources if not _unsupported(s)]
+        if supported:
+            by_subdir.setdefault(env.platform.subdir, []).extend(supported)
+    if not by_subdir:
+        return []
+    jobs = plan_source_builds(
+        by_subdir, workspace_root=envs[0].workspace_root, host=host or host_subdir()
     )
-    return PackPlans(plans=plans, builds=merge_builds(plans))
-
-
-def merge_builds(plans: Sequence[PackPlan]) -> tuple[SourceBuild, ...]:
-    """Every distinct ``pixi build`` invocation across ``plans``, in first-seen order."""
-    merged: dict[str, SourceBuild] = {}
-    for plan in plans:
-        for build in plan.builds:
-            previous = merged.get(build.key)
-            if previous is None:
-                merged[build.key] = build
-            else:
-                merged[build.key] = replace(
-                    previous,
-                    lock_ids=_unique((*previous.lock_ids, *build.lock_ids)),
-                    names=_unique((*previous.names, *build.names)),
-                    platforms=_unique((*previous.platforms, *build.platforms)),
-                )
-    return tuple(merged.values())
-
-
-# --------------------------------------------------------------------------------------------
+    options = inspect or InspectOptions(probe_pixi=False)
+    statuses: list[Mapping[str, object] | None] = [None] * len(jobs)
+    if inspect is not None and inspect.probe_pixi:
+        statuses = list(
+            inspect_jobs(
+                jobs,
+                options=SourceBuildOptions(
+                    work_dir=Path(tempfile.gettempdir()) / "pixi-pack-src-inspect",
+                    pixi=inspect.pixi,
+                    allow_unpinned_backends=inspect.allow_unpinned_backends,
+                    backend_overrides=dict(inspect.backend_overrides),
+                    cache_root=inspect.cache_dir,
+                ),
+            )
+        )
+    builds = []
+    for job, status in zip(jobs, statuses, strict=True):
+        lock_ids = set(job.lock_ids)
+        platforms = tuple(
+            env.platform.name
+            for env in envs
+            if env.platform.subdir in job.platforms
+            and any(s.lock_id in lock_ids for s in env.sources)
+        )
+        backend = (
+            backend_status(
+                job,
+                allow_unpinned=options.allow_unpinned_backends,
+                overrides=options.backend_overrides,
+            )
+            if read_backends
+            else BackendStatus(checked=False)
+        )
+        builds.append(SourceBuild(job, _unique(platforms), backend, status))
+    return builds
 
 
 def _unique(values: Iterable[object]) -> tuple[str, ...]:
@@ -449,130 +658,7 @@ def _file_url_path(url: str) -> str:
     return url2pathname(urlsplit(url).path)
 
 
-def _origin_key(src: CondaSource, root: Path) -> str:
-    if src.git is not None:
-        sub = src.git.subdirectory or ""
-        return f"git:{src.git.url}@{src.git.rev}#{sub}"
-    if src.path is not None:
-        try:
-            rel = src.path.relative_to(root).as_posix()
-        except ValueError:
-            rel = posixpath.normpath(os.path.relpath(src.path, root).replace(os.sep, "/"))
-        return f"path:{rel or '.'}"
-    return f"url:{src.location}"
-
-
-def _path_arg(src: CondaSource, root: Path) -> str:
-    if src.git is not None:
-        sub = src.git.subdirectory
-        return f"{PLACEHOLDER_CHECKOUT}/{sub}" if sub else PLACEHOLDER_CHECKOUT
-    assert src.path is not None
-    rel = os.path.relpath(src.path, root).replace(os.sep, "/")
-    return PLACEHOLDER_WORKSPACE if rel == "." else f"{PLACEHOLDER_WORKSPACE}/{rel}"
-
-
-def _origin(src: CondaSource) -> str:
-    if src.git is not None:
-        return src.git.short
-    if src.path is not None:
-        return str(src.path)
-    return src.location
-
-
-def _source_builds(
-    env: LockedEnvironment,
-    *,
-    read_backends: bool,
-    warnings: list[str],
-    problems: list[str],
-) -> list[SourceBuild]:
-    """Group the environment's source entries into ``pixi build`` invocations."""
-    root = env.workspace_root
-    groups: dict[str, list[CondaSource]] = {}
-    for src in sorted(env.sources, key=lambda s: (s.location, s.name, s.lock_id)):
-        if src.location_kind == "url":
-            problems.append(
-                f"source package {src.name} at {src.location}: URL-located source packages "
-                "are not supported (pixi does not write them)"
-            )
-            continue
-        groups.setdefault(_origin_key(src, root), []).append(src)
-
-    builds: list[SourceBuild] = []
-    for origin_key, entries in groups.items():
-        first = entries[0]
-        noarch = all(e.is_noarch for e in entries)
-        target_key = "noarch" if noarch else env.platform.subdir
-        backend = _backend_for(first, root, read_backends, warnings, problems)
-        _source_warnings(entries, root, warnings)
-        argv = (
-            "pixi",
-            "build",
-            "--path",
-            _path_arg(first, root),
-            "--output-dir",
-            PLACEHOLDER_OUTDIR,
-            "--target-platform",
-            env.platform.subdir,
-        )
-        builds.append(
-            SourceBuild(
-                key=f"{origin_key}|{target_key}",
-                location=first.location,
-                location_kind=first.location_kind,
-                origin=_origin(first),
-                path=first.path,
-                git=first.git,
-                target_platform=env.platform.subdir,
-                noarch=noarch,
-                argv=argv,
-                lock_ids=tuple(e.lock_id for e in entries),
-                names=_unique(e.name for e in entries),
-                platforms=(env.platform.name,),
-                backend=backend,
-            )
-        )
-    return builds
-
-
-def _backend_for(
-    src: CondaSource,
-    root: Path,
-    read_backends: bool,
-    warnings: list[str],
-    problems: list[str],
-) -> BackendSpec | None:
-    if src.path is None or not read_backends:
-        return None
-    if not src.path.is_dir():
-        problems.append(
-            f"source package {src.name}: directory {src.path} (location {src.location!r} "
-            "in the lock) does not exist"
-        )
-        return None
-    try:
-        spec = read_build_backend(src.path)
-    except WorkspaceError as exc:
-        warnings.append(f"source package {src.name}: {exc.message}")
-        return None
-    if spec is None:
-        return None
-    if spec.workspace:
-        warnings.append(
-            f"source package {src.name}: build backend {spec.name} is inherited from "
-            f"[workspace.dependencies] ({spec.where}); make sure it is pinned there "
-            '(version = "==x.y.z")'
-        )
-    elif not spec.is_pinned:
-        shown = f"version {spec.version!r}" if spec.version else "no version"
-        warnings.append(
-            f"source package {src.name}: build backend {spec.name} is not pinned ({shown}); "
-            f'pin it in {spec.where}: version = "==x.y.z"'
-        )
-    return spec
-
-
-def _source_warnings(entries: list[CondaSource], root: Path, warnings: list[str]) -> None:
+def _source_warnings(entries: Iterable[CondaSource], root: Path, warnings: list[str]) -> None:
     for src in entries:
         if src.path is not None and not src.path.is_relative_to(root):
             warnings.append(

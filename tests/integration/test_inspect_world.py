@@ -57,6 +57,10 @@ def test_inspect_world_workspace(
         local_paths={**local_paths, **tree_paths, "src/native": native},
     )
     doc = _inspect(capsys, [str(ws.root), "--all-platforms"])
+    unpinned = (
+        "the build backend pixi-build-rattler-build of native (src/native) is not pinned "
+        f"(version '*') in {ws.root / 'src' / 'native' / 'pixi.toml'}, line 6"
+    )
     assert doc["environment"] == "default"
     assert doc["lock"]["sha256"] == load_lock(ws.lock_path).sha256
     plans = {p["platform"]["name"]: p for p in doc["platforms"]}
@@ -86,7 +90,7 @@ def test_inspect_world_workspace(
         wheel = next(i for i in plan["items"] if i["name"] == "worldpkg-a")
         assert wheel["sha256"] == wheel_a.sha256
         assert wheel["archive-path"] == f"pypi/{world.dist('worldpkg-a', 'wheel').file_name}"
-        assert plan["problems"] == []
+        assert plan["problems"] == [unpinned]
 
     # One invocation per location and target: the noarch package once for all three platforms,
     # the native one once per subdir (linux-64 and lx share it).
@@ -106,10 +110,10 @@ def test_inspect_world_workspace(
     assert backend["pinned"] is False
     assert backend["manifest"] == str(ws.root / "src" / "native" / "pixi.toml")
     assert builds["path:src/shared|noarch"]["backend"]["pinned"] is True
-    assert any(
-        w.startswith("source package native: build backend pixi-build-rattler-build is not pinned")
-        for w in doc["warnings"]
-    )
+    assert doc["problems"] == [unpinned]  # a pack refuses it (without --allow-unpinned-backends)
+    again = _inspect(capsys, [str(ws.root), "-p", "win-64", "--allow-unpinned-backends"])
+    assert again["problems"] == []
+    assert f"{unpinned}; the built package may differ from what was locked" in again["warnings"]
     assert "pip" not in ws.lock.names("default", "linux-64")
     assert (
         "PyPI packages are locked but pip is not: conda and micromamba cannot install the "

@@ -35,6 +35,15 @@ def pack(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str,
     return code, (json.loads(captured.out) if code == 0 else {}), captured.err
 
 
+def inspect_wheels(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    """``inspect --json``: the ``wheel-build`` of every PyPI package a pack would build."""
+    code = run(["inspect", *argv, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    (plan,) = json.loads(captured.out)["platforms"]
+    return {i["name"]: i["wheel-build"] for i in plan["items"] if i["action"] == "build-wheel"}
+
+
 def provenance(tar: Path) -> dict[str, Any]:
     with tarfile.open(tar) as tf:
         fh = tf.extractfile("pixi-pack-src.json")
@@ -52,9 +61,24 @@ def test_sdists_trees_and_git_become_wheels_and_are_cached(
 ) -> None:
     ws = sdist_workspace(world, workspace_factory, channel_server.url, tmp_path)
     cache, out = tmp_path / "cache", tmp_path / "env.tar"
+    before = inspect_wheels(capsys, str(ws.root), "--use-cache", str(cache))
+    assert {n: (w["build"], w["cached"]) for n, w in before.items()} == {
+        "worldpkg-a": ("sdist -> wheel", False),
+        "worldpkg-c": ("git -> wheel", False),
+        "worldpkg-flavor": ("sdist -> wheel", False),
+        "worldpkg-local": ("source-tree -> wheel", False),
+    }
+    assert before["worldpkg-flavor"]["overrides"] == {
+        "env": ["WORLDPKG_FLAVOR"],
+        "patches": ["patches/worldpkg-flavor-fix-package-name.patch"],
+        "config-settings": [],
+    }
+    assert "overrides" not in before["worldpkg-a"]
     code, doc, err = pack(capsys, str(ws.root), "-o", str(out), "--use-cache", str(cache))
     assert code == 0, err
     assert doc["stats"]["built"] == 4
+    after = inspect_wheels(capsys, str(ws.root), "--use-cache", str(cache))
+    assert {n: w["cached"] for n, w in after.items()} == dict.fromkeys(before, True)
     wheels = sorted(a["path"] for a in doc["platforms"][0]["artifacts"] if a["kind"] == "wheel")
     assert wheels == WHEELS
     prov = {a["name"]: a for a in provenance(out)["artifacts"] if a["kind"] == "wheel"}

@@ -103,6 +103,14 @@ def pack(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str,
     return code, (json.loads(captured.out) if code == 0 else {}), captured.err
 
 
+def inspect_builds(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, Any]]:
+    code = run(["inspect", *argv, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    builds: list[dict[str, Any]] = json.loads(captured.out)["builds"]
+    return builds
+
+
 def test_source_packages_pack_for_two_platforms_and_hit_the_cache(
     fake_pixi: StandIn,
     world: World,
@@ -113,11 +121,30 @@ def test_source_packages_pack_for_two_platforms_and_hit_the_cache(
     sw = make_source_workspace(tmp_path, world, channel_server)
     cache = tmp_path / "cache"
     out = tmp_path / "out-{platform}.tar"
+    shown = inspect_builds(capsys, str(sw.root), "--all-platforms", "--use-cache", str(cache))
+    assert fake_pixi.builds() == []  # inspect runs `pixi --version`, never a build
+    assert [(b["names"], b["target"], b["cached"]) for b in shown] == [
+        (["gitpkg"], "linux-64", False),
+        (["gitpkg"], "osx-arm64", False),
+        (["main"], "linux-64", False),
+        (["main"], "osx-arm64", False),
+        (["pkg"], "linux-64", False),
+        (["pkg"], "osx-arm64", False),
+        (["pkg2"], "noarch", False),
+    ]
+    assert shown[0]["git"]["rev"] == sw.git_rev
+    assert shown[0]["git"]["subdirectory"] == "gitpkg"
+    assert shown[0]["backend-checked"] is False  # read from the checkout when building
+    assert shown[2]["backend"]["pinned"] is True
+    assert shown[2]["command"][0] == str(fake_pixi.exe)
+    assert shown[2]["command"][1:4] == ["build", "--path", "{workspace}/src/main"]
     code, doc, err = pack(
         capsys, str(sw.root), "--all-platforms", "-o", str(out), "--use-cache", str(cache)
     )
     assert code == 0, err
     assert doc["stats"]["built"] == 7
+    shown = inspect_builds(capsys, str(sw.root), "--all-platforms", "--use-cache", str(cache))
+    assert [b["cached"] for b in shown] == [True] * 7
     calls = sorted((c.package, c.target_platform) for c in fake_pixi.builds())
     assert calls == [
         ("gitpkg", "linux-64"),

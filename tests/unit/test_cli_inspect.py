@@ -12,14 +12,19 @@ from typing import Any
 
 import pytest
 
-from pixi_pack_src import __version__
-from pixi_pack_src.cli import inspect as inspect_cli
+from pixi_pack_src import __version__, plan
 from pixi_pack_src.cli import run
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLES = DATA / "lock-samples"
 REPO = Path(__file__).resolve().parents[2]
 PIXI_TOML = '[workspace]\nname = "sample"\nchannels = ["conda-forge"]\nplatforms = []\n'
+
+
+@pytest.fixture(autouse=True)
+def _no_pixi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever pixi this machine has, inspect finds none (the output must not depend on it)."""
+    monkeypatch.setenv("PIXI_PACK_SRC_PIXI", "/nonexistent/pixi")
 
 
 def _workspace(tmp_path: Path, sample: str) -> Path:
@@ -114,11 +119,17 @@ def test_platform_by_subdir_and_repeated(
         {"name": "linux-64-foobar", "subdir": "linux-64", "virtual-packages": ["__libc >= 32"]},
         {"name": "win-64", "subdir": "win-64", "virtual-packages": []},
     ]
-    assert [b["key"] for b in doc["builds"]] == [
-        "path:../minimal-project|linux-64",
+    assert [b["key"] for b in doc["builds"]] == [  # the build engine's order
         "path:../a-python-project|noarch",
+        "path:../minimal-project|linux-64",
         "path:../minimal-project|win-64",
     ]
+    noarch = doc["builds"][0]
+    assert (noarch["platforms"], noarch["subdirs"]) == (["win-64"], ["win-64"])
+    assert noarch["pixi"] == {"error": "--pixi: /nonexistent/pixi is not an executable file"}
+    assert noarch["cached"] is None
+    assert noarch["command"] == noarch["argv"]
+    assert noarch["argv"][:4] == ["pixi", "build", "--path", "{workspace}/../a-python-project"]
 
 
 def test_default_platform_is_the_host(
@@ -133,7 +144,7 @@ def test_default_platform_is_the_host(
         def current(cls) -> str:
             return cls.value
 
-    monkeypatch.setattr(inspect_cli, "Subdir", Host)
+    monkeypatch.setattr(plan, "host_subdir", Host.current)
     doc = _json(capsys, ["inspect", str(root), "--json"])
     platforms = doc["platforms"]
     assert isinstance(platforms, list)
@@ -193,7 +204,7 @@ def test_missing_lock_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["-m", "pixi.toml"], "pass MANIFEST_PATH or --manifest-path, not both"),
+        (["-m", "pixi.toml"], "two manifests given: "),
         (
             ["--all-platforms", "-p", "win-64"],
             "--all-platforms and -p/--platform exclude each other",
@@ -209,7 +220,10 @@ def test_usage_errors(
     assert f"error: {message}" in err
 
 
-def test_table_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_table_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan, "host_subdir", lambda: "win-64")  # noarch builds run on the host
     root = _workspace(tmp_path, "v7-pixi-real-partial-source-variants.lock")
     assert run(["inspect", str(root), "-p", "win-64", "-p", "linux-64"]) == 0
     out, err = capsys.readouterr()
@@ -227,6 +241,8 @@ def test_table_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         in err
     )
     assert "2 pixi build invocation(s) in all; 2 noarch build(s) shared across platforms" in err
+    assert "  root [noarch] for win-64, linux-64\n    from: ./src/root\n" in err
+    assert "pixi was not found (--pixi: /nonexistent/pixi is not an executable file)" in err
     assert "warning: a pack would fail: source package root: directory" in err
 
 

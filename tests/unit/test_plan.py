@@ -8,8 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from pixi_pack_src.lockfile import load_lock
 from pixi_pack_src.model import LockedEnvironment
 from pixi_pack_src.plan import PackPlan, make_plan, make_plans
@@ -75,6 +73,9 @@ def test_partial_source_plan(tmp_path: Path) -> None:
             "{outdir}",
             "--target-platform",
             "linux-64",
+            "--color",
+            "never",
+            "--no-progress",
         ),
         (
             "pixi",
@@ -85,19 +86,24 @@ def test_partial_source_plan(tmp_path: Path) -> None:
             "{outdir}",
             "--target-platform",
             "linux-64",
+            "--color",
+            "never",
+            "--no-progress",
         ),
     ]
     depend_build, root_build = plan.builds
     assert root_build.noarch
-    assert root_build.backend is not None
-    assert root_build.backend.version == "==0.5.0"
-    assert depend_build.backend is not None
-    assert not depend_build.backend.is_pinned
-    assert plan.warnings == (
-        "source package depend: build backend pixi-build-python is not pinned (version '>=0.4'); "
-        f'pin it in {tmp_path / "src" / "depend" / "pixi.toml"}:5: version = "==x.y.z"',
+    assert root_build.backend.spec is not None
+    assert root_build.backend.spec.version == "==0.5.0"
+    assert root_build.backend.use is not None
+    assert root_build.backend.use.pinned
+    assert depend_build.backend.spec is not None
+    assert depend_build.backend.use is None  # a pack refuses it (the rule of check_backend)
+    assert plan.warnings == ()
+    assert plan.problems == (
+        "the build backend pixi-build-python of depend (src/depend) is not pinned (version "
+        f"'>=0.4') in {tmp_path / 'src' / 'depend' / 'pixi.toml'}, line 5",
     )
-    assert plan.problems == ()
 
 
 def test_noarch_builds_are_shared_across_platforms(tmp_path: Path) -> None:
@@ -126,7 +132,7 @@ def test_native_builds_per_platform_with_git_build_source() -> None:
     plans = make_plans([lock.select("default", p) for p in ("linux-64", "osx-arm64", "win-64")])
     assert [b.key for b in plans.builds] == ["path:.|linux-64", "path:.|osx-arm64", "path:.|win-64"]
     assert [b.argv[3] for b in plans.builds] == ["{workspace}"] * 3
-    assert [b.argv[-1] for b in plans.builds] == ["linux-64", "osx-arm64", "win-64"]
+    assert [b.argv[7] for b in plans.builds] == ["linux-64", "osx-arm64", "win-64"]
     assert [p.totals.by_action["download"] for p in plans.plans] == [56, 14, 8]
     item = plans.plans[0].items_for("build-conda")[0]
     conda_source = item.to_json()["conda-source"]
@@ -142,9 +148,13 @@ def test_native_builds_per_platform_with_git_build_source() -> None:
         "c_stdlib_version": "2.28",
         "target_platform": "linux-64",
     }
-    # "." is the sample directory itself: it exists, without a package manifest.
-    assert plans.builds[0].backend is None
-    assert plans.problems == ()
+    # "." is the sample directory itself: it exists, without a package manifest, so a pack
+    # cannot tell which backend pixi would pick (unpinned): it refuses the build.
+    assert plans.builds[0].backend.spec is None
+    assert plans.problems == (
+        f"cannot tell which build backend sdl_example (.) uses: {SAMPLES} declares no "
+        "[package.build.backend] in a pixi.toml or pyproject.toml, so pixi picks one (unpinned)",
+    )
     assert plans.warnings == ()
 
 
@@ -155,16 +165,8 @@ def test_multi_output_location_is_one_invocation_and_outside_workspace_warns() -
         ("path:../minimal-project|win-64", ("minimal-project",), False),
     ]
     assert plan.builds[0].argv[3] == "{workspace}/../a-python-project"
-    assert plan.builds[0].command(workspace=SAMPLES, outdir=Path("/tmp/out")) == [
-        "pixi",
-        "build",
-        "--path",
-        str(SAMPLES.parent / "a-python-project"),
-        "--output-dir",
-        "/tmp/out",
-        "--target-platform",
-        "win-64",
-    ]
+    assert plan.builds[0].origin == str(SAMPLES.parent / "a-python-project")
+    assert plan.builds[0].target_platform == "win-64"
     items = plan.items_for("build-conda")
     assert [(i.name, i.version) for i in items] == [
         ("a-python-project", "0.1"),
@@ -188,12 +190,12 @@ def test_git_located_sources_use_a_checkout_and_unhashed_binaries_warn() -> None
     )
     assert inner.argv[3] == "{checkout}"
     assert inner.origin == "https://github.com/example/inner.git@000000000000"
-    assert inner.backend is None
-    with pytest.raises(ValueError, match="checkout"):
-        inner.command(workspace=SAMPLES, outdir=Path("/o"))
-    assert inner.command(workspace=SAMPLES, outdir=Path("/o"), checkout=Path("/c/inner"))[3] == (
-        "/c/inner"
-    )
+    assert not inner.backend.checked  # read from the checkout at build time
+    assert inner.to_json()["git"] == {
+        "url": "https://github.com/example/inner.git",
+        "rev": "0000000000000000000000000000000000000011",
+        "subdirectory": None,
+    }
     assert plan.items[3].version == "2.0.0"
     assert plan.totals.unknown_size == 2
     assert plan.warnings == (

@@ -7,18 +7,118 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import UsageError
 
-
-def manifest_argument() -> Any:
-    return typer.Argument(
-        help="pixi.toml, pyproject.toml or a workspace directory [default: .]",
+# Options that several commands take, spelled once: same flags, help text and env var.
+ManifestPath = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="MANIFEST_PATH",
+        help="pixi.toml, pyproject.toml, pixi.lock or workspace directory [default: .]",
         show_default=False,
-    )
+    ),
+]
+ManifestOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-m",
+        "--manifest-path",
+        metavar="PATH",
+        help="Alias of MANIFEST_PATH (pixi's spelling).",
+        show_default=False,
+    ),
+]
+EnvironmentOption = Annotated[
+    str,
+    typer.Option(
+        "-e",
+        "--environment",
+        metavar="ENV",
+        envvar="PIXI_PACK_SRC_ENVIRONMENT",
+        show_envvar=True,
+        help="The environment of the lock.",
+    ),
+]
+PlatformOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "-p",
+        "--platform",
+        metavar="PLATFORM",
+        envvar="PIXI_PACK_SRC_PLATFORM",
+        show_envvar=True,
+        help="A lock platform name or conda subdir (repeatable) [default: this machine's].",
+        show_default=False,
+    ),
+]
+AllPlatformsOption = Annotated[
+    bool,
+    typer.Option("--all-platforms", help="Every platform locked for the environment."),
+]
+CacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--use-cache",
+        "--cache-dir",
+        metavar="DIR",
+        envvar="PIXI_PACK_SRC_CACHE_DIR",
+        show_envvar=True,
+        help="Content-addressed cache of verified downloads (and builds).",
+    ),
+]
+IgnorePypiNonWheelOption = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-pypi-non-wheel",
+        envvar="PIXI_PACK_SRC_IGNORE_PYPI_NON_WHEEL",
+        show_envvar=True,
+        help="Skip PyPI entries that are not wheels (sdists, git, paths) with a warning.",
+    ),
+]
+PixiOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pixi",
+        metavar="PATH",
+        envvar="PIXI_PACK_SRC_PIXI",
+        show_envvar=True,
+        help="The pixi executable for conda source builds [default: pixi on PATH].",
+    ),
+]
+AllowUnpinnedBackendsOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unpinned-backends",
+        help="Warn instead of failing when a build backend is not pinned to ==x.y.z.",
+    ),
+]
+BackendOverrideOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backend-override",
+        metavar="NAME=PATH",
+        help="Run build backend NAME from PATH (PIXI_BUILD_BACKEND_OVERRIDE); repeatable.",
+    ),
+]
+BuildIsolationOption = Annotated[
+    bool,
+    typer.Option(
+        "--build-isolation/--no-build-isolation",
+        help="Build wheels in isolated environments (else with the environment's packages).",
+    ),
+]
+OverridesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--overrides",
+        metavar="DIR",
+        help="Per-package build overrides: DIR/<package>/*.patch and settings.toml.",
+    ),
+]
 
 
 def resolve_manifest(positional: Path | None, option: Path | None) -> Path | None:

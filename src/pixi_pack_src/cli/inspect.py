@@ -1,7 +1,9 @@
 """`pixi-pack-src inspect`: what a pack would download, copy and build, and from where.
 
-Reads the lock only: no network, no builds. A table per platform goes to stderr; ``--json``
-prints one versioned document on stdout instead (see :mod:`pixi_pack_src.plan`).
+Reads the lock, the package manifests and (with ``--use-cache``) the caches; may run
+``pixi --version`` to show the exact ``pixi build`` command; never downloads, clones or builds.
+A table per platform and the build invocations go to stderr; ``--json`` prints one versioned
+document on stdout instead (see :mod:`pixi_pack_src.plan`).
 """
 
 from __future__ import annotations
@@ -9,24 +11,48 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-from rattler.platform import Subdir
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from .. import __version__
-from ..errors import SelectionError, UsageError
-from ..lockfile import Lock, load_lock
-from ..model import CondaSource, Platform
-from ..plan import PackPlan, PackPlans, PlanItem, make_plans
+from ..build.overrides import load_overrides, read_manifest_table
+from ..lockfile import load_lock
+from ..model import CondaSource
+from ..plan import (
+    InspectOptions,
+    PackPlan,
+    PackPlans,
+    PlanItem,
+    SourceBuild,
+    make_plans,
+    select_platforms,
+)
 from ..ui import human_bytes, make_console, resolve_color
 from ..workspace import locate_workspace
 from . import STATE, app
+from .common import (
+    AllowUnpinnedBackendsOption,
+    AllPlatformsOption,
+    BackendOverrideOption,
+    BuildIsolationOption,
+    CacheOption,
+    EnvironmentOption,
+    IgnorePypiNonWheelOption,
+    ManifestOption,
+    ManifestPath,
+    OverridesOption,
+    PixiOption,
+    PlatformOption,
+    parse_overrides,
+    resolve_manifest,
+)
 
 log = logging.getLogger("pixi_pack_src.cli.inspect")
 
@@ -35,127 +61,115 @@ _ACTIONS = ("download", "copy", "build-conda", "build-wheel", "skip")
 
 @app.command("inspect")
 def inspect_command(
-    manifest_path: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="MANIFEST_PATH",
-            help="pixi.toml, pyproject.toml, pixi.lock or workspace directory [default: .]",
-            show_default=False,
-        ),
-    ] = None,
-    manifest_option: Annotated[
-        Path | None,
-        typer.Option(
-            "-m",
-            "--manifest-path",
-            metavar="PATH",
-            help="Alias of MANIFEST_PATH (as in pixi).",
-            show_default=False,
-        ),
-    ] = None,
-    environment: Annotated[
-        str,
-        typer.Option(
-            "-e",
-            "--environment",
-            metavar="ENV",
-            envvar="PIXI_PACK_SRC_ENVIRONMENT",
-            show_envvar=True,
-            help="The environment to inspect.",
-        ),
-    ] = "default",
-    platform: Annotated[
-        list[str] | None,
-        typer.Option(
-            "-p",
-            "--platform",
-            metavar="PLATFORM",
-            envvar="PIXI_PACK_SRC_PLATFORM",
-            show_envvar=True,
-            help="A lock platform name or conda subdir (repeatable) [default: this machine's].",
-            show_default=False,
-        ),
-    ] = None,
-    all_platforms: Annotated[
-        bool,
-        typer.Option("--all-platforms", help="Every platform locked for the environment."),
-    ] = False,
-    ignore_pypi_non_wheel: Annotated[
-        bool,
-        typer.Option(
-            "--ignore-pypi-non-wheel",
-            envvar="PIXI_PACK_SRC_IGNORE_PYPI_NON_WHEEL",
-            show_envvar=True,
-            help="Plan to skip PyPI sdists, git and directory entries instead of building them.",
-        ),
-    ] = False,
+    manifest_path: ManifestPath = None,
+    manifest_option: ManifestOption = None,
+    environment: EnvironmentOption = "default",
+    platform: PlatformOption = None,
+    all_platforms: AllPlatformsOption = False,
+    ignore_pypi_non_wheel: IgnorePypiNonWheelOption = False,
+    use_cache: CacheOption = None,
+    pixi: PixiOption = None,
+    allow_unpinned_backends: AllowUnpinnedBackendsOption = False,
+    backend_override: BackendOverrideOption = None,
+    build_isolation: BuildIsolationOption = True,
+    overrides: OverridesOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout instead.")
     ] = False,
 ) -> None:
-    """Show what a pack would download, copy and build (no network, no builds)."""
-    if manifest_path is not None and manifest_option is not None:
-        raise UsageError(
-            "pass MANIFEST_PATH or --manifest-path, not both",
-            hint="drop one of them",
-        )
-    if all_platforms and platform:
-        raise UsageError("--all-platforms and -p/--platform exclude each other")
-    workspace = locate_workspace(manifest_path or manifest_option)
+    """Show what a pack would download, copy and build (no downloads, no builds)."""
+    workspace = locate_workspace(resolve_manifest(manifest_path, manifest_option))
     lock = load_lock(workspace.lock_path)
-    environment_platforms = lock.platforms(environment)  # also checks the environment
-    targets = _targets(lock, environment, platform or [], all_platforms, environment_platforms)
-    envs = [lock.select(environment, p) for p in targets]
-    plans = make_plans(envs, ignore_pypi_non_wheel=ignore_pypi_non_wheel)
+    lock.platforms(environment)  # checks the environment first
+    targets = select_platforms(lock, environment, platform or [], all_platforms=all_platforms)
+    manifest = workspace.manifest
+    options = InspectOptions(
+        cache_dir=use_cache,
+        pixi=pixi,
+        allow_unpinned_backends=allow_unpinned_backends,
+        backend_overrides=parse_overrides(backend_override or ()),
+        build_isolation=build_isolation,
+        overrides=load_overrides(
+            manifest_table=read_manifest_table(manifest) if manifest is not None else {},
+            manifest_path=manifest,
+            overrides_dir=overrides,
+        ),
+    )
+    plans = make_plans(
+        [lock.select(environment, p) for p in targets],
+        ignore_pypi_non_wheel=ignore_pypi_non_wheel,
+        inspect=options,
+    )
 
     if json_output:
         sys.stdout.write(json.dumps(plans.to_json(tool_version=__version__), indent=2) + "\n")
     elif STATE.verbosity > -2:
-        _render(make_console(resolve_color(STATE.color)), plans, workspace.root)
+        _render(make_console(resolve_color(STATE.color)), plans, workspace.root, options)
     for warning in plans.warnings:
         log.warning("%s", warning)
     for problem in plans.problems:
         log.warning("a pack would fail: %s", problem)
 
 
-def _targets(
-    lock: Lock,
-    environment: str,
-    values: list[str],
-    all_platforms: bool,
-    environment_platforms: list[Platform],
-) -> list[Platform]:
-    if all_platforms:
-        return environment_platforms
-    if values:
-        chosen: dict[str, Platform] = {}
-        for value in values:
-            resolved = lock.resolve_platform(environment, value)
-            chosen.setdefault(resolved.name, resolved)
-        return list(chosen.values())
-    host = str(Subdir.current())
-    try:
-        return [lock.resolve_platform(environment, host)]
-    except SelectionError as exc:
-        names = ", ".join(p.name for p in environment_platforms) or "none"
-        raise SelectionError(
-            f"this machine's platform {host} is not locked for environment "
-            f"'{environment}' in {lock.path.name}; locked: {names}",
-            hint="pass -p PLATFORM or --all-platforms",
-        ) from exc
-
-
-def _render(console: Console, plans: PackPlans, root: Path) -> None:
+def _render(console: Console, plans: PackPlans, root: Path, options: InspectOptions) -> None:
     for plan in plans.plans:
         _render_plan(console, plan, root)
-    if len(plans.plans) > 1 and plans.builds:
-        shared = [b for b in plans.builds if len(b.platforms) > 1]
-        if shared:
-            console.print(
-                f"{len(plans.builds)} pixi build invocation(s) in all; "
-                f"{len(shared)} noarch build(s) shared across platforms",
-                soft_wrap=True,
-            )
+    if not plans.builds:
+        return
+    shared = [b for b in plans.builds if len(b.platforms) > 1]
+    console.print(
+        f"{len(plans.builds)} pixi build invocation(s) in all"
+        + (f"; {len(shared)} noarch build(s) shared across platforms" if shared else ""),
+        soft_wrap=True,
+    )
+    for build in plans.builds:
+        _render_build(console, build, root, cache=options.cache_dir is not None)
+    pixi = plans.builds[0].pixi
+    if pixi is not None and "error" in pixi:
+        console.print(
+            f"pixi was not found ({pixi['error']}); the commands show `pixi`", soft_wrap=True
+        )
+    elif pixi is not None:
+        console.print(
+            f"pixi {pixi.get('version')} at {pixi.get('path')}: {pixi.get('why')}", soft_wrap=True
+        )
+    console.print("")
+
+
+def _render_build(console: Console, build: SourceBuild, root: Path, *, cache: bool) -> None:
+    job = build.job
+    console.print(
+        f"  {', '.join(job.names)} [{job.target}] for {', '.join(build.platforms)}",
+        soft_wrap=True,
+    )
+    if job.git is not None:
+        sub = f", subdirectory {job.git.subdirectory}" if job.git.subdirectory else ""
+        origin = f"git {job.git.url} at {job.git.rev}{sub}"
+    else:
+        origin = _shorten(build.origin, root)
+    console.print(f"    from: {origin}", soft_wrap=True)
+    console.print(f"    backend: {_backend_text(build)}", soft_wrap=True)
+    if cache:
+        cached = build.cached
+        shown = "unknown (no usable pixi)" if cached is None else ("yes" if cached else "no")
+        console.print(f"    cached: {shown}", soft_wrap=True)
+    console.print(f"    $ {' '.join(build.command)}", soft_wrap=True)
+
+
+def _backend_text(build: SourceBuild) -> str:
+    status = build.backend
+    if not status.checked:
+        return "read from the checkout when building (git)"
+    spec, use = status.spec, status.use
+    text = "not declared (pixi picks one)"
+    if spec is not None:
+        pin = "pinned" if use is not None and use.pinned else "not pinned"
+        if use is not None and use.override_sha256 is not None:
+            pin = "overridden"
+        text = f"{spec.name} {spec.version or '(any version)'} ({pin})"
+    if status.problem is not None:
+        text += " - a pack would fail"
+    return text
 
 
 def _render_plan(console: Console, plan: PackPlan, root: Path) -> None:
@@ -173,15 +187,6 @@ def _render_plan(console: Console, plan: PackPlan, root: Path) -> None:
         size = human_bytes(item.hashes.size) if item.action in ("download", "copy") else ""
         table.add_row(_action_label(item), item.name, item.version or "", size, _from(item, root))
     console.print(table)
-    for build in plan.builds:
-        console.print(f"  $ {' '.join(build.argv)}", soft_wrap=True)
-        if build.backend is not None:
-            backend = build.backend
-            pin = "pinned" if backend.is_pinned else "not pinned"
-            console.print(
-                f"    backend: {backend.name} {backend.version or '(any version)'} ({pin})",
-                soft_wrap=True,
-            )
     totals = plan.totals
     parts = [f"{totals.by_action[a]} {a}" for a in _ACTIONS if totals.by_action.get(a)]
     unknown = f" + {totals.unknown_size} of unknown size" if totals.unknown_size else ""
@@ -223,9 +228,31 @@ def _from(item: PlanItem, root: Path) -> str:
         text = f"{parts.netloc}{directory}" if item.kind == "conda" else parts.netloc
     else:
         text = _shorten(item.source, root)
+    if item.wheel_build is not None:
+        text += f" [{_wheel_build_text(item.wheel_build)}]"
     if item.action == "skip" and item.reason:
         text += f" (skipped: {item.reason})"
     return text
+
+
+def _wheel_build_text(doc: Mapping[str, object]) -> str:
+    parts = [str(doc.get("build"))]
+    overrides = doc.get("overrides")
+    if isinstance(overrides, Mapping):
+        applied = [
+            f"{label} {', '.join(str(v) for v in values)}"
+            for label, values in (
+                ("patches", overrides.get("patches")),
+                ("env", overrides.get("env")),
+                ("config-settings", overrides.get("config-settings")),
+            )
+            if isinstance(values, list) and values
+        ]
+        parts.append("overrides: " + "; ".join(applied))
+    if "cached" in doc:
+        cached = doc["cached"]
+        parts.append("cached" if cached else "not cached" if cached is False else "cache unknown")
+    return ", ".join(parts)
 
 
 def _shorten(source: str, root: Path) -> str:

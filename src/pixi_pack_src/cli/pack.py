@@ -12,30 +12,32 @@ import typer
 from ..pack import PackOptions, PackResult, pack
 from ..ui import human_bytes
 from . import STATE, app
-from .common import manifest_argument, parse_overrides, resolve_manifest, write_report
+from .common import (
+    AllowUnpinnedBackendsOption,
+    AllPlatformsOption,
+    BackendOverrideOption,
+    BuildIsolationOption,
+    CacheOption,
+    EnvironmentOption,
+    IgnorePypiNonWheelOption,
+    ManifestOption,
+    ManifestPath,
+    OverridesOption,
+    PixiOption,
+    PlatformOption,
+    parse_overrides,
+    resolve_manifest,
+    write_report,
+)
 
 
 @app.command("pack", no_args_is_help=False)
 def pack_command(
-    manifest_path: Annotated[Path | None, manifest_argument()] = None,
-    manifest_option: Annotated[
-        Path | None,
-        typer.Option("-m", "--manifest-path", help="Alias of MANIFEST_PATH (pixi's spelling)."),
-    ] = None,
-    environment: Annotated[
-        str, typer.Option("-e", "--environment", help="The environment to pack.")
-    ] = "default",
-    platform: Annotated[
-        list[str] | None,
-        typer.Option(
-            "-p",
-            "--platform",
-            help="Platform (lock name or conda subdir); repeatable. Default: this machine's.",
-        ),
-    ] = None,
-    all_platforms: Annotated[
-        bool, typer.Option("--all-platforms", help="Pack every platform of the environment.")
-    ] = False,
+    manifest_path: ManifestPath = None,
+    manifest_option: ManifestOption = None,
+    environment: EnvironmentOption = "default",
+    platform: PlatformOption = None,
+    all_platforms: AllPlatformsOption = False,
     output_file: Annotated[
         str | None,
         typer.Option(
@@ -48,16 +50,7 @@ def pack_command(
     directory_only: Annotated[
         bool, typer.Option("--directory-only", help="Write a folder instead of a tar.")
     ] = False,
-    use_cache: Annotated[
-        Path | None,
-        typer.Option(
-            "--use-cache",
-            "--cache-dir",
-            envvar="PIXI_PACK_SRC_CACHE_DIR",
-            show_envvar=True,
-            help="Content-addressed cache of verified downloads (and builds).",
-        ),
-    ] = None,
+    use_cache: CacheOption = None,
     auth_file: Annotated[
         Path | None,
         typer.Option(
@@ -105,13 +98,7 @@ def pack_command(
         list[Path] | None,
         typer.Option("-i", "--inject", help="Extra .conda/.tar.bz2/.whl to add (repeatable)."),
     ] = None,
-    ignore_pypi_non_wheel: Annotated[
-        bool,
-        typer.Option(
-            "--ignore-pypi-non-wheel",
-            help="Skip PyPI entries that are not wheels (sdists, git, paths) with a warning.",
-        ),
-    ] = False,
+    ignore_pypi_non_wheel: IgnorePypiNonWheelOption = False,
     build_sdist: Annotated[
         bool,
         typer.Option(
@@ -119,30 +106,9 @@ def pack_command(
             help="Build PyPI sdists, git and path entries into wheels (else refuse them).",
         ),
     ] = True,
-    pixi: Annotated[
-        str | None,
-        typer.Option(
-            "--pixi",
-            envvar="PIXI_PACK_SRC_PIXI",
-            show_envvar=True,
-            help="The pixi executable for conda source builds [default: pixi on PATH].",
-        ),
-    ] = None,
-    allow_unpinned_backends: Annotated[
-        bool,
-        typer.Option(
-            "--allow-unpinned-backends",
-            help="Warn instead of failing when a build backend is not pinned to ==x.y.z.",
-        ),
-    ] = False,
-    backend_override: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--backend-override",
-            metavar="NAME=PATH",
-            help="Run build backend NAME from PATH (PIXI_BUILD_BACKEND_OVERRIDE); repeatable.",
-        ),
-    ] = None,
+    pixi: PixiOption = None,
+    allow_unpinned_backends: AllowUnpinnedBackendsOption = False,
+    backend_override: BackendOverrideOption = None,
     allow_drift: Annotated[
         bool,
         typer.Option(
@@ -167,13 +133,7 @@ def pack_command(
     keep_build_dir: Annotated[
         bool, typer.Option("--keep-build-dir", help="Keep build directories and logs.")
     ] = False,
-    build_isolation: Annotated[
-        bool,
-        typer.Option(
-            "--build-isolation/--no-build-isolation",
-            help="Build wheels in isolated environments (else with the environment's packages).",
-        ),
-    ] = True,
+    build_isolation: BuildIsolationOption = True,
     pypi_index: Annotated[
         str | None,
         typer.Option(
@@ -184,14 +144,7 @@ def pack_command(
             help="Simple index for build requirements [default: the lock's index].",
         ),
     ] = None,
-    overrides: Annotated[
-        Path | None,
-        typer.Option(
-            "--overrides",
-            metavar="DIR",
-            help="Per-package build overrides: DIR/<package>/*.patch and settings.toml.",
-        ),
-    ] = None,
+    overrides: OverridesOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
