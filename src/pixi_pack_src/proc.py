@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from .errors import CommandError
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 40
+_CANCEL_POLL = 0.05  # seconds between checks of a ``cancel`` event while waiting
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,15 @@ def run(
     capture_stdout: bool = False,
     check: bool = True,
     what: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Run ``argv`` (never through a shell).
 
     stderr (and stdout unless ``capture_stdout``) goes line by line to ``log_file`` when given,
     to the DEBUG log when ``stream`` is set, and the last lines are kept for error messages.
     ``env_overlay`` is applied on top of ``env`` (default: ``os.environ``) and logged.
+    ``cancel``: when this event is set (from another thread, e.g. on Ctrl-C) the process is
+    killed and :class:`CommandError` raised, so that a worker thread never outlives the job.
     """
     args = [os.fspath(a) for a in argv]
     full_env = dict(os.environ if env is None else env)
@@ -105,7 +110,19 @@ def run(
         for t in threads:
             t.start()
         try:
-            returncode = proc.wait(timeout=timeout)
+            returncode = _wait(proc, timeout, cancel)
+        except _CancelledError:
+            proc.kill()
+            proc.wait()
+            for t in threads:
+                t.join()
+            raise CommandError(
+                f"{what or args[0]} was cancelled",
+                argv=args,
+                returncode=-9,
+                output_tail="\n".join(tail),
+                log_file=log_file,
+            ) from None
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -141,3 +158,29 @@ def run(
             log_file=log_file,
         )
     return result
+
+
+class _CancelledError(Exception):
+    pass
+
+
+def _wait(
+    proc: subprocess.Popen[str], timeout: float | None, cancel: threading.Event | None
+) -> int:
+    """``proc.wait(timeout)``, checking ``cancel`` every few milliseconds when given."""
+    if cancel is None:
+        return proc.wait(timeout=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if cancel.is_set():
+            raise _CancelledError
+        step = _CANCEL_POLL
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout or 0.0)
+            step = min(step, left)
+        try:
+            return proc.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            continue

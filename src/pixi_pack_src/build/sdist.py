@@ -642,6 +642,7 @@ def _build_fresh(
                 stream=options.verbosity >= 3,
                 timeout=options.timeout,
                 what=f"{current['hook']} of {pkg.name}",
+                cancel=ctx.cancelled,
             )
         finally:
             blog.append_file(step_log)
@@ -773,7 +774,15 @@ async def build_wheels(
     warnings.simplefilter("always", pyproject_hooks.BuildBackendWarning)
     try:
         futures = {loop.run_in_executor(executor, _build_one, job, ctx): job for job in jobs}
-        done, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+        try:
+            done, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+        except asyncio.CancelledError:
+            # Ctrl-C: stop the running hooks and the jobs not started, and wait for the
+            # workers with the loop still running -- they may be waiting for a coroutine on
+            # it (run_sync); blocking the loop in executor.shutdown(wait=True) deadlocks.
+            ctx.cancelled.set()
+            await _settle(list(futures))
+            raise
         failed = [f for f in done if f.exception() is not None]
         if failed:
             ctx.cancelled.set()
@@ -798,7 +807,9 @@ async def build_wheels(
             raise exc
         return {futures[f].package.name: f.result() for f in futures}
     finally:
-        executor.shutdown(wait=True)
+        # Every worker has ended on the paths above; never block the loop here (a second
+        # Ctrl-C cancels _settle, and a worker may still wait for this loop).
+        executor.shutdown(wait=False, cancel_futures=True)
         caught.__exit__(None, None, None)
         for w in recorded:
             if issubclass(w.category, pyproject_hooks.BuildBackendWarning):
@@ -808,6 +819,16 @@ async def build_wheels(
         reporter.stage_finished("build-wheels")
         if own_client:
             await http.aclose()
+
+
+async def _settle(futures: Sequence[asyncio.Future[BuiltWheel]]) -> None:
+    """Wait until every worker has ended; their results and errors are dropped."""
+    running = [f for f in futures if not f.done()]
+    if running:
+        await asyncio.wait(running)
+    for f in futures:
+        if not f.cancelled():
+            f.exception()  # retrieved: no "exception was never retrieved" at exit
 
 
 def build_wheels_sync(
