@@ -19,7 +19,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -359,8 +359,12 @@ async def pack_async(
             )
         stats = _stats(fetched.values(), built.values(), wheels_built)
 
+        interrupted = _interrupt_check()
         packs = [
-            _write_platform(work, lock, options, reporter=reporter, stdout=stdout) for work in works
+            _write_platform(
+                work, lock, options, reporter=reporter, stdout=stdout, interrupted=interrupted
+            )
+            for work in works
         ]
     return PackResult(
         environment=options.environment,
@@ -856,6 +860,19 @@ def _check_written(written: Sequence[WrittenEntry], expected: Mapping[str, str])
             )
 
 
+def _interrupt_check() -> Callable[[], None]:
+    """For the synchronous writing steps: raise ``CancelledError`` once Ctrl-C has asked to
+    cancel the running task. (asyncio's SIGINT handler cancels the task, but that would only
+    land at the next ``await`` -- after the archive was complete and renamed into place.)"""
+    task = asyncio.current_task()
+
+    def check() -> None:
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+
+    return check
+
+
 def _write_platform(
     work: _PlatformWork,
     lock: Lock,
@@ -863,6 +880,7 @@ def _write_platform(
     *,
     reporter: Reporter,
     stdout: BinaryIO | None,
+    interrupted: Callable[[], None] = lambda: None,
 ) -> PlatformPack:
     entries, expected = _entries(work, lock, options)
     total = sum(
@@ -874,6 +892,7 @@ def _write_platform(
     )
 
     def progress(n: int) -> None:
+        interrupted()
         reporter.task_advanced(key, n)
 
     try:
@@ -890,6 +909,7 @@ def _write_platform(
             with atomic_output(target) as tmp:
                 written = write_directory(entries, tmp)
                 _check_written(written, expected)
+                interrupted()  # the last moment before the rename
             digest, size = "", sum(w.size for w in written)
         else:
             target = Path(work.output)
@@ -898,6 +918,7 @@ def _write_platform(
                 writer = _HashingWriter(fh)
                 written = write_tar(entries, writer, on_bytes=progress)
                 _check_written(written, expected)
+                interrupted()  # the last moment before the rename
             digest, size = writer.sha.hexdigest(), writer.size
     except BaseException:
         reporter.task_finished(key, outcome="failed")
