@@ -333,16 +333,7 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a fresh temporary path next to ``path``; rename it to ``path`` on success.
-
-    The yielded path does not exist: create a file or a directory there. On any exception
-    (Ctrl-C included) it is removed and ``path`` is left as it was. An existing file is
-    replaced; an existing directory only if it is empty or holds a ``pixi-pack.json`` (a
-    previous pack), so ``-o ~`` can never wipe a home directory.
-    """
-    path = path.absolute()
+def _check_output(path: Path) -> None:
     parent = path.parent
     if not parent.is_dir():
         raise ArchiveError(
@@ -354,25 +345,93 @@ def atomic_output(path: Path) -> Iterator[Path]:
             f"{path} is a non-empty directory that is not a pack; refusing to replace it",
             hint="choose another output path or remove the directory",
         )
-    tmp = parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+
+
+def _tmp_name(path: Path, suffix: str) -> Path:
+    return path.parent / f".{path.name}.{secrets.token_hex(6)}.{suffix}"
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` to ``path``, replacing a file or (via a ``.old`` name) a directory."""
+    if path.is_dir() or (path.exists() and tmp.is_dir()):
+        old = _tmp_name(path, "old")
+        path.rename(old)
+        try:
+            tmp.rename(path)
+        except BaseException:
+            old.rename(path)
+            raise
+        _remove(old)
+    else:
+        tmp.replace(path)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a fresh temporary path next to ``path``; rename it to ``path`` on success.
+
+    The yielded path does not exist: create a file or a directory there. On any exception
+    (Ctrl-C included) it is removed and ``path`` is left as it was. An existing file is
+    replaced; an existing directory only if it is empty or holds a ``pixi-pack.json`` (a
+    previous pack), so ``-o ~`` can never wipe a home directory. (A process killed with
+    SIGKILL leaves the temporary name behind: for files, prefer :func:`atomic_file`.)
+    """
+    path = path.absolute()
+    _check_output(path)
+    tmp = _tmp_name(path, "tmp")
     try:
         yield tmp
         if not tmp.exists():
             raise ArchiveError(f"nothing was written to {path}")
-        if path.is_dir() or (path.exists() and tmp.is_dir()):
-            old = parent / f".{path.name}.{secrets.token_hex(6)}.old"
-            path.rename(old)
-            try:
-                tmp.rename(path)
-            except BaseException:
-                old.rename(path)
-                raise
-            _remove(old)
-        else:
-            tmp.replace(path)
+        _move_into_place(tmp, path)
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _anonymous_file(directory: Path) -> int | None:
+    """A descriptor of a nameless new file in ``directory`` (Linux ``O_TMPFILE``), or
+    ``None`` where the OS or the file system cannot make one."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not Path("/proc/self/fd").is_dir():
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY, 0o666)
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Yield a binary file that becomes ``path`` when the block ends without an exception.
+
+    Where the OS allows (Linux ``O_TMPFILE``), the data goes to a file without a name in
+    ``path``'s directory, which gets its name only when complete: a failure, Ctrl-C and even
+    ``kill -9`` leave nothing behind. Elsewhere this is :func:`atomic_output` with a file.
+    The same rules as :func:`atomic_output` apply to an existing ``path``.
+    """
+    path = path.absolute()
+    _check_output(path)
+    fd = _anonymous_file(path.parent)
+    if fd is None:
+        with atomic_output(path) as tmp, tmp.open("wb") as fh:
+            yield fh
+        return
+    with os.fdopen(fd, "wb") as fh:
+        yield fh
+        fh.flush()
+        tmp = _tmp_name(path, "tmp")
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the anonymous file (a dir fd
+            # makes Python call linkat rather than link, which would not follow the link)
+            os.link(f"/proc/self/fd/{fd}", tmp.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+            _move_into_place(tmp, path)
+        except BaseException:
+            _remove(tmp)
+            raise
+        finally:
+            os.close(dir_fd)
 
 
 # -- reading ----------------------------------------------------------------------------------

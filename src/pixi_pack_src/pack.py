@@ -30,7 +30,15 @@ from packaging.utils import parse_wheel_filename
 from rattler import PackageRecord, RepoDataRecord
 
 from . import __version__, plan
-from .archive import BinaryWriter, Entry, WrittenEntry, atomic_output, write_directory, write_tar
+from .archive import (
+    BinaryWriter,
+    Entry,
+    WrittenEntry,
+    atomic_file,
+    atomic_output,
+    write_directory,
+    write_tar,
+)
 from .auth import AuthStore
 from .build import (
     BuiltArtifact,
@@ -914,7 +922,7 @@ def _write_platform(
         else:
             target = Path(work.output)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(target) as tmp, tmp.open("wb") as fh:
+            with atomic_file(target) as fh:  # nameless until complete: even kill -9 is clean
                 writer = _HashingWriter(fh)
                 written = write_tar(entries, writer, on_bytes=progress)
                 _check_written(written, expected)
