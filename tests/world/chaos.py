@@ -5,6 +5,8 @@ Nothing here hooks into the product. A run is interrupted from the outside, when
 N requests (:func:`server_saw`) -- so the moment is reproducible without test code in
 ``pixi_pack_src``:
 
+- conditions: :func:`file_appears`, :func:`writing_in` (the process has a file open in a
+  directory, even a nameless one), :func:`server_saw`;
 - :func:`start_cli` runs ``python -m pixi_pack_src ARGV`` in its own session (process group),
   with ``TMPDIR`` pointed where the test wants, stdout/stderr in files;
 - :func:`kill_when` waits for a condition, then ``SIGKILL`` s the whole group at once (as a
@@ -231,6 +233,29 @@ def file_appears(directory: Path, pattern: str, *, min_size: int = 0) -> Conditi
         for path in level:
             try:
                 if path.stat().st_size >= min_size:
+                    return True
+            except OSError:
+                continue
+        return False
+
+    return check
+
+
+def writing_in(run: CliRun, directory: Path, *, min_size: int = 0) -> Condition:
+    """True once the CLI process holds open a file in ``directory`` (named or not: an
+    ``O_TMPFILE`` file shows as ``<directory>/#<inode> (deleted)`` in ``/proc/<pid>/fd``)
+    of at least ``min_size`` bytes. Linux only."""
+    fd_dir = Path(f"/proc/{run.pid}/fd")
+    prefix = str(directory.resolve()) + "/"
+
+    def check() -> bool:
+        try:
+            fds = list(fd_dir.iterdir())
+        except OSError:
+            return False
+        for fd in fds:
+            try:
+                if str(fd.readlink()).startswith(prefix) and fd.stat().st_size >= min_size:
                     return True
             except OSError:
                 continue

@@ -1,0 +1,313 @@
+"""Hardening, interruptions: ``kill -9`` and Ctrl-C at chosen moments of real CLI runs.
+
+Every run is a subprocess of ``python -m pixi_pack_src`` with its own ``TMPDIR``; it is
+stopped when something observable happens (the server answered N requests, a temporary file
+appeared or grew: :mod:`tests.world.chaos`), at points drawn from a seeded generator. After
+a kill nothing may be half-written next to the output, and the next run must take what the
+cache holds only after verifying it; after Ctrl-C the exit code is 130, ``Interrupted`` is
+printed and no temporary file is left anywhere (output directory, ``$TMPDIR``, cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.world import pypi
+from tests.world.bulk import MIB, bulk_world
+from tests.world.chaos import (
+    CliRun,
+    Finished,
+    file_appears,
+    interrupt_when,
+    kill_when,
+    listing,
+    litter,
+    run_cli,
+    server_saw,
+    start_cli,
+    valid_cache_entries,
+    writing_in,
+)
+from tests.world.layout import World
+from tests.world.locks import Env
+from tests.world.server import WorldServer
+from tests.world.workspace import Workspace, write_workspace
+
+pytestmark = pytest.mark.integration
+
+SEED = 20261123
+BULK_COUNT = 200
+
+
+@pytest.fixture(scope="module")
+def bulk() -> World:
+    return bulk_world(count=BULK_COUNT, total_bytes=20 * MIB, max_size=4 * MIB)
+
+
+@pytest.fixture(scope="module")
+def bulk_server(bulk: World) -> Iterator[WorldServer]:
+    with WorldServer(bulk.root) as server:
+        yield server
+
+
+@pytest.fixture
+def server(bulk_server: WorldServer) -> Iterator[WorldServer]:
+    bulk_server.clear_faults()
+    bulk_server.reset_log()
+    bulk_server.latency = 0.0
+    yield bulk_server
+    bulk_server.clear_faults()
+    bulk_server.reset_log()
+    bulk_server.latency = 0.0
+
+
+@pytest.fixture
+def bulk_ws(bulk: World, server: WorldServer, tmp_path: Path) -> Workspace:
+    return write_workspace(
+        tmp_path / "ws",
+        bulk,
+        {"default": Env(conda=("bulk-all",))},
+        channel_url=server.url + "/channel",
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _interrupted_cleanly(result: Finished) -> None:
+    assert result.code == 130, result.stderr[-3000:]
+    assert result.stderr.splitlines()[-1] == "Interrupted"
+    assert "Traceback" not in result.stderr
+
+
+# -- kill -9 --------------------------------------------------------------------------------------
+
+
+def test_kill_9_at_seeded_points_then_the_cache_is_verified_and_reused(
+    bulk: World, server: WorldServer, bulk_ws: Workspace, tmp_path: Path
+) -> None:
+    rng = random.Random(SEED)
+    out_dir, cache, tmp, logs = (tmp_path / d for d in ("out", "cache", "tmp", "logs"))
+    out_dir.mkdir()
+    out = out_dir / "environment.tar"
+    argv = ["-q", "pack", str(bulk_ws.root), "-o", str(out), "--use-cache", str(cache)]
+    # four downloads at a time, 20 ms per answer: the download phase lasts about a second
+    slow = [*argv, "--concurrent-downloads", "4"]
+    server.latency = 0.02
+    total = BULK_COUNT + 1
+
+    # 1-2: during the downloads, after a seeded number of answers
+    for _ in range(2):
+        before = len(valid_cache_entries(cache))
+        after = rng.randint(before + 10, min(before + 60, total - 20))
+        run = start_cli(slow, logs=logs, tmpdir=tmp)
+        assert kill_when(run, server_saw(server, after, "/channel/*"))
+        assert listing(out_dir) == []  # no environment.tar, no temporary name either
+    # 3: while the tar is written, at a seeded size: this run first downloads exactly what
+    # the killed runs had not completed (their verified entries are reused)
+    partial = valid_cache_entries(cache)
+    assert total - 20 > len(partial) >= 20
+    server.latency = 0.0
+    server.reset_log()
+    run = start_cli(argv, logs=logs, tmpdir=tmp)
+    at = rng.randint(1 * MIB, 10 * MIB)
+    assert kill_when(run, writing_in(run, out_dir, min_size=at))
+    assert listing(out_dir) == []
+    counts = server.counts()
+    assert set(counts.values()) == {1}
+    assert len(counts) == total - len(partial)
+    # what the kills leave: partial downloads in the cache's tmp/ (removed by a later run
+    # after a day) and pack's work directory in $TMPDIR -- nothing next to the output
+    assert [n for n in listing(tmp) if not n.startswith("pixi-pack-src-")] == []
+
+    # the next run verifies every cache entry it uses: corrupt one on purpose
+    valid = valid_cache_entries(cache)
+    assert len(valid) == total
+    victim = cache / "pkgs" / "sha256" / valid[0][:2] / valid[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    victim.write_bytes(bytes(data))
+    stale = cache / "tmp" / "0123456789abcdef-stale.conda.part"
+    stale.write_bytes(b"partial")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    server.reset_log()
+
+    done = run_cli(argv, logs=logs, tmpdir=tmp / "final")
+    assert done.code == 0, done.stderr[-3000:]
+    by_sha = {p.sha256: f"/channel/{p.subdir}/{p.file_name}" for p in bulk}
+    assert server.counts() == {by_sha[valid[0]]: 1}  # only the corrupted entry
+    assert "is corrupt (sha256 mismatch); removing it" in done.stderr
+    assert listing(out_dir) == ["environment.tar"]
+    assert not stale.exists()
+    assert listing(tmp / "final") == []
+    # and the archive is the one a clean run writes
+    server.reset_log()
+    clean = run_cli(
+        ["-q", "pack", str(bulk_ws.root), "-o", str(tmp_path / "clean.tar")],
+        logs=logs,
+        tmpdir=tmp / "clean",
+    )
+    assert clean.code == 0, clean.stderr[-3000:]
+    assert _sha256(out) == _sha256(tmp_path / "clean.tar")
+
+
+def test_kill_9_during_a_wheel_build_then_resume(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {
+            "default": Env(
+                conda=("python",),
+                pypi=(pypi.index_entry(world, "worldpkg-a", channel_server.url, kind="sdist"),),
+            )
+        },
+        channel_url=channel_server.url + "/channel",
+    )
+    out_dir, cache, tmp, logs = (tmp_path / d for d in ("out", "cache", "tmp", "logs"))
+    out_dir.mkdir()
+    out = out_dir / "environment.tar"
+    argv = ["-q", "pack", str(ws.root), "-o", str(out), "--use-cache", str(cache)]
+    run = start_cli(argv, logs=logs, tmpdir=tmp)
+    assert kill_when(run, file_appears(tmp, "pixi-pack-src-*/wheel-builds/wheel-builds/*/src"))
+    assert listing(out_dir) == []
+    assert not list(cache.rglob("*.whl"))  # no wheel reached the build cache
+
+    done = run_cli(argv, logs=logs, tmpdir=tmp / "again")
+    assert done.code == 0, done.stderr[-3000:]
+    assert listing(out_dir) == ["environment.tar"]
+    assert listing(tmp / "again") == []
+    # the downloads of the killed run were verified and reused
+    assert channel_server.hits("/channel/*") == 1
+    assert channel_server.hits("/pypi/*") == 1
+
+
+def test_three_packs_share_one_cache_while_one_is_killed(
+    bulk: World, server: WorldServer, bulk_ws: Workspace, tmp_path: Path
+) -> None:
+    """Two packs fill one cache while a third, on the same cache, dies by kill -9 mid-way;
+    the server drops 10 % of the answers. Both survivors succeed with the same archive."""
+    cache, logs = tmp_path / "cache", tmp_path / "logs"
+    server.latency = 0.01
+    server.random_faults(0.1, seed=SEED, kinds=("status", "reset", "truncate"))
+
+    def start(name: str) -> CliRun:
+        out = tmp_path / name / "environment.tar"
+        out.parent.mkdir()
+        argv = ["-q", "pack", str(bulk_ws.root), "-o", str(out), "--use-cache", str(cache)]
+        return start_cli(
+            [*argv, "--concurrent-downloads", "8"], logs=logs, tmpdir=tmp_path / f"t-{name}"
+        )
+
+    victim = start("victim")
+    runs = [start("a"), start("b")]
+    assert kill_when(victim, server_saw(server, 80, "/channel/*"))
+    results = [r.wait(120) for r in runs]
+    assert [r.code for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    assert _sha256(tmp_path / "a" / "environment.tar") == _sha256(
+        tmp_path / "b" / "environment.tar"
+    )
+    assert listing(tmp_path / "victim") == []
+    assert listing(tmp_path / "t-a") == listing(tmp_path / "t-b") == []
+    assert len(valid_cache_entries(cache)) == BULK_COUNT + 1
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_mid_download(
+    bulk: World, server: WorldServer, bulk_ws: Workspace, tmp_path: Path
+) -> None:
+    biggest = max(bulk, key=lambda p: p.size)
+    assert biggest.size > 512 * 1024
+    # 64 KiB every 0.2 s: the body takes seconds
+    path = f"/channel/{biggest.subdir}/{biggest.file_name}"
+    server.add_fault(path, "slow", times=None, delay=0.2)
+    out_dir, cache, tmp = tmp_path / "out", tmp_path / "cache", tmp_path / "tmp"
+    out_dir.mkdir()
+    argv = ["pack", str(bulk_ws.root), "-o", str(out_dir / "environment.tar")]
+    run = start_cli([*argv, "--use-cache", str(cache)], logs=tmp_path / "logs", tmpdir=tmp)
+    # the slow body is on its way into the cache's tmp/
+    assert interrupt_when(run, file_appears(cache / "tmp", ".*.part", min_size=128 * 1024))
+    result = run.wait(60)
+    _interrupted_cleanly(result)
+    assert listing(out_dir) == []
+    assert listing(tmp) == []
+    assert listing(cache / "tmp") == []
+    assert litter(tmp_path) == []
+
+
+def test_ctrl_c_during_a_wheel_build(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """Found: Ctrl-C while the build python was being prepared deadlocked (the worker waited
+    for the event loop, which waited for the worker); a running build hook now stops too."""
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {
+            "default": Env(
+                conda=("python",),
+                pypi=(pypi.index_entry(world, "worldpkg-a", channel_server.url, kind="sdist"),),
+            )
+        },
+        channel_url=channel_server.url + "/channel",
+    )
+    out_dir, cache, tmp, logs = (tmp_path / d for d in ("out", "cache", "tmp", "logs"))
+    out_dir.mkdir()
+    argv = ["pack", str(ws.root), "-o", str(out_dir / "environment.tar"), "--use-cache", str(cache)]
+    # while the build python is prepared; while a build hook runs (its log appeared)
+    for point in (
+        "pixi-pack-src-*/wheel-builds",
+        "pixi-pack-src-*/wheel-builds/wheel-builds/*/hook-*.log",
+    ):
+        run = start_cli(argv, logs=logs, tmpdir=tmp)
+        assert interrupt_when(run, file_appears(tmp, point))
+        _interrupted_cleanly(run.wait(60))
+        assert listing(out_dir) == []
+        assert listing(tmp) == []
+        assert litter(tmp_path) == []
+    done = run_cli(argv, logs=logs, tmpdir=tmp)
+    assert done.code == 0, done.stderr[-3000:]
+    assert listing(out_dir) == ["environment.tar"]
+
+
+def test_ctrl_c_while_the_archive_is_written(
+    bulk: World, server: WorldServer, bulk_ws: Workspace, tmp_path: Path
+) -> None:
+    """Found: Ctrl-C during the tar writing let the archive complete and be renamed into
+    place, then exited 130 -- an 'interrupted' run that left an environment.tar."""
+    out_dir, cache, logs = tmp_path / "out", tmp_path / "cache", tmp_path / "logs"
+    out_dir.mkdir()
+    argv = ["pack", str(bulk_ws.root), "-o", str(out_dir / "environment.tar")]
+    argv += ["--use-cache", str(cache)]
+    assert run_cli(["-q", *argv, "-o", str(tmp_path / "warm.tar")], logs=logs).code == 0
+    run = start_cli(argv, logs=logs, tmpdir=tmp_path / "tmp")
+    assert interrupt_when(run, writing_in(run, out_dir, min_size=MIB))
+    _interrupted_cleanly(run.wait(60))
+    assert listing(out_dir) == []
+    assert listing(tmp_path / "tmp") == []
+
+
+def test_ctrl_c_during_unpack(
+    bulk: World, server: WorldServer, bulk_ws: Workspace, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    tar = tmp_path / "environment.tar"
+    assert run_cli(["-q", "pack", str(bulk_ws.root), "-o", str(tar)], logs=logs).code == 0
+    target = tmp_path / "target" / "deeper"
+    run = start_cli(["unpack", str(tar), "-o", str(target)], logs=logs, tmpdir=tmp_path / "tmp")
+    assert interrupt_when(run, file_appears(target, ".pixi-pack-src-unpack-*/pack/channel"))
+    _interrupted_cleanly(run.wait(60))
+    assert not (tmp_path / "target").exists()  # the directories it created are gone again
+    assert listing(tmp_path / "tmp") == []
