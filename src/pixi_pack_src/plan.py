@@ -705,22 +705,10 @@ def _pypi_item(
     pkg: PypiPackage, ignore_non_wheel: bool, warnings: list[str], problems: list[str]
 ) -> PlanItem:
     source = pkg.url or (str(pkg.path) if pkg.path is not None else pkg.location)
-    if pkg.kind == "wheel":
+    if pkg.kind in ("wheel", "local-wheel"):
         return PlanItem(
-            action="download",
-            kind="wheel",
-            name=pkg.name,
-            version=pkg.version,
-            file_name=pkg.file_name,
-            source=source,
-            archive_path=f"pypi/{pkg.file_name}",
-            hashes=pkg.hashes,
-            entry=pkg,
-        )
-    if pkg.kind == "local-wheel":
-        return PlanItem(
-            action="copy",
-            kind="local-wheel",
+            action="download" if pkg.kind == "wheel" else "copy",
+            kind=pkg.kind,
             name=pkg.name,
             version=pkg.version,
             file_name=pkg.file_name,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pixi_pack_src.cli import run
 from pixi_pack_src.lockfile import load_lock
+from tests.world.cli import inspect_json
 from tests.world.fixtures import WorkspaceFactory
 from tests.world.layout import World
 from tests.world.locks import Env, Plat, SourceEntry
@@ -21,11 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def _inspect(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
-    code = run(["inspect", *argv, "--json"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    doc: dict[str, Any] = json.loads(out)
-    return doc
+    return inspect_json(capsys, *argv)
 
 
 def test_inspect_world_workspace(

@@ -13,6 +13,7 @@ import pytest
 
 from pixi_pack_src.cli import run
 from tests.world import pypi
+from tests.world.cli import inspect_json, run_json
 from tests.world.fixtures import WorkspaceFactory
 from tests.world.layout import World
 from tests.world.locks import Env
@@ -30,17 +31,12 @@ WHEELS = [
 
 
 def pack(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
-    code = run(["pack", *argv, "--json"])
-    captured = capsys.readouterr()
-    return code, (json.loads(captured.out) if code == 0 else {}), captured.err
+    return run_json(capsys, "pack", *argv)
 
 
 def inspect_wheels(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     """``inspect --json``: the ``wheel-build`` of every PyPI package a pack would build."""
-    code = run(["inspect", *argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    (plan,) = json.loads(captured.out)["platforms"]
+    (plan,) = inspect_json(capsys, *argv)["platforms"]
     return {i["name"]: i["wheel-build"] for i in plan["items"] if i["action"] == "build-wheel"}
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pixi_pack_src.cli import run
+from tests.world.cli import inspect_json, run_json
 from tests.world.gitrepo import make_bare_repo
 from tests.world.layout import World
 from tests.world.locks import Env, Plat, SourceEntry
@@ -98,16 +99,11 @@ def tar_members(path: Path) -> dict[str, bytes]:
 
 
 def pack(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
-    code = run(["pack", *argv, "--json"])
-    captured = capsys.readouterr()
-    return code, (json.loads(captured.out) if code == 0 else {}), captured.err
+    return run_json(capsys, "pack", *argv)
 
 
 def inspect_builds(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, Any]]:
-    code = run(["inspect", *argv, "--json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    builds: list[dict[str, Any]] = json.loads(captured.out)["builds"]
+    builds: list[dict[str, Any]] = inspect_json(capsys, *argv)["builds"]
     return builds
 
 

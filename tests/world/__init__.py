@@ -59,4 +59,6 @@ Library (for the demo, benchmarks and special tests):
   ``install_records(records, prefix)``, ``install_wheels(prefix, wheels)``,
   ``run_in(prefix, argv)``.
 - :mod:`tests.world.server` - ``WorldServer(root)`` with fault knobs.
+- :mod:`tests.world.cli` - ``run_json(capsys, *argv)``, ``inspect_json(capsys, *argv)``: the
+  CLI in-process with ``--json``.
 """

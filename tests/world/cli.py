@@ -1,0 +1,25 @@
+"""The CLI run in-process from tests, with ``--json``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pixi_pack_src.cli import run
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
+    """``pixi-pack-src *argv --json``: (exit code, the document or ``{}`` on failure, stderr)."""
+    code = run([*argv, "--json"])
+    captured = capsys.readouterr()
+    doc: dict[str, Any] = json.loads(captured.out) if code == 0 else {}
+    return code, doc, captured.err
+
+
+def inspect_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    """``inspect *argv --json``, which must succeed."""
+    code, doc, err = run_json(capsys, "inspect", *argv)
+    assert code == 0, err
+    return doc
