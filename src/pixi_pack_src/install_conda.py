@@ -14,18 +14,18 @@ first (:mod:`pixi_pack_src.unpack`).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import rattler
 from rattler import Channel, PrefixRecord, RepoData, RepoDataRecord, Subdir
 from rattler.exceptions import IoError
+from rattler.package_streaming import PackageArchive
 
+from .aio import run_sync
 from .errors import ArchiveError, InstallError
 from .metadata import is_valid_subdir
 
@@ -45,16 +45,6 @@ class ChannelPackage:
     arcname: str  # channel/<subdir>/<file name>
     path: Path
     record: RepoDataRecord
-
-
-def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run a py-rattler coroutine to completion, also when an event loop already runs."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def _is_package(name: str) -> bool:
@@ -157,6 +147,118 @@ def _load_repodata(root: Path, subdir: str, label: str) -> list[RepoDataRecord]:
         ) from exc
 
 
+_LINK_INFO = ("info/paths.json", "info/files", "info/link.json")
+
+
+def _path_problem(path: str) -> str | None:
+    """Why a path inside a package cannot be installed safely (``None``: it can)."""
+    if not path or "\x00" in path:
+        return "is empty or has a NUL byte"
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        return "is absolute"
+    parts = path.replace("\\", "/").split("/")
+    if ".." in parts:
+        return "has a '..' component (it would be written outside the environment)"
+    return None
+
+
+async def _read_link_info(path: Path) -> dict[str, bytes | None]:
+    archive = await PackageArchive.from_path(path)
+    found: dict[str, bytes | None] = await archive.read_files(list(_LINK_INFO))
+    return found
+
+
+def check_package_paths(packages: Sequence[ChannelPackage], *, label: str) -> None:
+    """Refuse packages that would write outside the environment when linked.
+
+    py-rattler links every path of ``info/paths.json`` (else ``info/files``) from the
+    extracted package to ``<prefix>/<path>`` without checking it: a hostile pack, whose
+    hashes an attacker can make consistent, could name ``../../x`` or write through a
+    symbolic link another package installs. Checked here, before anything is installed: no
+    absolute path and no ``..`` component; nothing below a path that a package installs as a
+    symbolic link; entry point names (``info/link.json``) that are plain file names.
+    """
+    links: dict[str, str] = {}  # path installed as a symbolic link -> its package
+    declared: list[tuple[str, str]] = []  # (path, package arcname)
+    for package in packages:
+        what = f"{package.arcname} in {label}"
+        try:
+            info = run_async(_read_link_info(package.path))
+        except Exception as exc:  # py-rattler raises many unrelated types
+            raise ArchiveError(
+                f"cannot read the file list of {what}: {exc}",
+                hint="the archive is damaged or was tampered with; do not install it",
+            ) from exc
+        for path, softlink in _paths_of(info, what):
+            problem = _path_problem(path)
+            if problem:
+                raise _unsafe(what, repr(path), problem)
+            normalized = "/".join(p for p in path.split("/") if p not in ("", "."))
+            declared.append((normalized, package.arcname))
+            if softlink:
+                links[normalized] = package.arcname
+        for name in _entry_point_names(info, what):
+            if not name or "/" in name or "\\" in name or name in (".", ".."):
+                raise _unsafe(what, f"entry point {name!r}", "is not a plain file name")
+    for path, arcname in declared:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in links:
+                raise _unsafe(
+                    f"{arcname} in {label}",
+                    repr(path),
+                    f"is inside {parent!r}, which {links[parent]} installs as a symbolic link",
+                )
+
+
+def _unsafe(what: str, member: str, problem: str) -> ArchiveError:
+    return ArchiveError(
+        f"refusing {what}: {member} {problem}",
+        hint="the archive is damaged or was tampered with; do not install it",
+    )
+
+
+def _paths_of(info: Mapping[str, bytes | None], what: str) -> list[tuple[str, bool]]:
+    """``(path, is a symbolic link)`` for every path the package installs."""
+    raw = info.get("info/paths.json")
+    if raw is not None:
+        try:
+            doc = json.loads(raw)
+            return [
+                (str(entry["_path"]), entry.get("path_type") == "softlink")
+                for entry in doc["paths"]
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArchiveError(
+                f"{what} has an unreadable info/paths.json ({exc})",
+                hint="the archive is damaged or was tampered with; do not install it",
+            ) from exc
+    files = info.get("info/files")
+    if files is None:
+        raise ArchiveError(
+            f"{what} has neither info/paths.json nor info/files",
+            hint="the archive is damaged or was tampered with; do not install it",
+        )
+    return [(line, False) for line in files.decode("utf-8", "replace").splitlines() if line]
+
+
+def _entry_point_names(info: Mapping[str, bytes | None], what: str) -> list[str]:
+    raw = info.get("info/link.json")
+    if raw is None:
+        return []
+    try:
+        doc = json.loads(raw)
+        noarch = doc.get("noarch") or {}
+        points = noarch.get("entry_points") or [] if isinstance(noarch, dict) else []
+        return [str(p).split("=", 1)[0].strip() for p in points]
+    except (ValueError, AttributeError) as exc:
+        raise ArchiveError(
+            f"{what} has an unreadable info/link.json ({exc})",
+            hint="the archive is damaged or was tampered with; do not install it",
+        ) from exc
+
+
 def install_records(
     records: list[RepoDataRecord],
     staging: Path,
@@ -174,7 +276,7 @@ def install_records(
     than the temporary copy they were installed from.
     """
     try:
-        run_async(
+        run_sync(
             rattler.install(
                 records,
                 staging,

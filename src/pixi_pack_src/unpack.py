@@ -31,7 +31,6 @@ is used: records are ``file://`` and py-rattler's installer only reads them.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import logging
 import os
 import shutil
@@ -42,13 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from rattler import PackageRecord, Subdir
+from rattler import PackageRecord
 
 from . import __version__
 from .activation import ShellKind, default_shell, lookup_shell, write_activation_script
 from .archive import safe_extract
 from .errors import ArchiveError, InstallError, PackFormatError, UsageError
-from .install_conda import ChannelPackage, install_records, read_channel
+from .hashing import hash_file
+from .host import host_subdir
+from .install_conda import ChannelPackage, check_package_paths, install_records, read_channel
 from .install_wheels import (
     check_requires_python,
     check_tags,
@@ -212,7 +213,7 @@ def _unpack(
 
     # 2. metadata
     meta = _read_metadata(root, file_set, label)
-    host = str(Subdir.current())
+    host = host_subdir()
     if meta.platform != host:
         if options.platform_check:
             try:
@@ -283,6 +284,7 @@ def _unpack(
         check_wheel_safety(wheel)
         if python is not None:
             check_requires_python(wheel, str(python.version))
+    check_package_paths(packages, label=label)  # nothing may be linked outside the prefix
 
     # 7. install
     staging = workdir / "env"
@@ -579,21 +581,12 @@ def _list_wheels(root: Path, files: set[str], label: str) -> list[Path]:
 
 
 def _digest(path: Path) -> tuple[str, int]:
-    sha = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), size
+    sha, _, size = hash_file(path, md5=False)
+    return sha, size
 
 
 def _md5(path: Path) -> str:
-    md5 = hashlib.md5()  # noqa: S324 - conda records carry md5
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            md5.update(chunk)
-    return md5.hexdigest()
+    return hash_file(path)[1]
 
 
 def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[str, tuple[str, int]]:
