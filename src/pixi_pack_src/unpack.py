@@ -77,7 +77,6 @@ JSON_VERSION = 1
 PYPI_DIR = "pypi"
 STDIN_LABEL = "the archive on standard input"
 _WORK_PREFIX = ".pixi-pack-src-unpack-"
-_CHUNK = 1 << 20
 _TAMPERED = "the archive is damaged or was tampered with; do not install it"
 
 
