@@ -287,7 +287,7 @@ def case_warm_pack(ctx: Context) -> list[Row]:
         return ctx.run(argv, label="tar cf")
 
     got = interleave(ctx, ctx.runs, {"pack": pack, "tar": tar}, prepare=prepare)
-    remove(out, base)
+    remove(out, base, cache, ctx.work / "c2-pack.tar")
     row = ratio_row("2", "warm-cache pack vs tar cf", got["pack"], got["tar"], "tar cf")
     row.notes.append(
         "every cache hit is re-hashed (sha256) before use, and every file again while it is "

@@ -4,9 +4,9 @@ Writing (archive-format.md §5): entries sorted by name at each directory level,
 (synthesised directory entries) before children; PAX headers with mtime =
 ``SOURCE_DATE_EPOCH`` or a fixed non-zero constant, uid/gid 0, empty uname/gname, mode 0644
 (0755 for directories and executables); no per-entry times besides mtime and no global header.
-File content is streamed in chunks and hashed on the way, so memory stays flat and the caller
-can compare each written sha256 with what it verified earlier (a file changed underneath is
-caught). The output may be a pipe.
+File content is streamed in chunks and hashed on the way (on a helper thread, overlapping the
+writes), so memory stays flat and the caller can compare each written sha256 with what it
+verified earlier (a file changed underneath is caught). The output may be a pipe.
 
 Reading (:func:`safe_extract`): every member is checked before anything is written. Format 1
 packs hold only regular files and directories, so **every** link (symbolic or hard, escaping or
@@ -20,6 +20,7 @@ filter as a second line of defence. On failure nothing is left in the destinatio
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import io
@@ -189,6 +190,11 @@ def _header(name: str, *, size: int, mtime: int, directory: bool, executable: bo
     return info.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
 
 
+def _hasher() -> concurrent.futures.ThreadPoolExecutor:
+    """The one helper thread that hashes file content while it is written."""
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pixi-pack-src-sha256")
+
+
 class _Source:
     """An open entry source: its size now, and a chunked, hashing reader."""
 
@@ -221,27 +227,55 @@ class _Source:
         self._fh.close()
 
     def copy_to(
-        self, write: Callable[[memoryview], None], on_bytes: Callable[[int], None] | None
+        self,
+        write: Callable[[memoryview], None],
+        on_bytes: Callable[[int], None] | None,
+        hasher: concurrent.futures.Executor | None = None,
     ) -> str:
-        """Copy exactly ``size`` bytes; return their sha256. A shrunk file is an error."""
+        """Copy exactly ``size`` bytes; return their sha256. A shrunk file is an error.
+
+        With a ``hasher`` (one worker thread), a file of several chunks is hashed there while
+        this thread writes the same chunk and reads the next into a second buffer: hashlib
+        releases the GIL, so with a core to spare the sha256 costs no wall time. The hash is
+        still of exactly the bytes written (a buffer is reused only once its hash is done).
+        """
         digest = hashlib.sha256()
-        buf = bytearray(min(CHUNK, max(self.size, 1)))
-        view = memoryview(buf)
+        size = min(CHUNK, max(self.size, 1))
+        if self.size <= CHUNK:
+            hasher = None
+        buffers = [memoryview(bytearray(size)) for _ in range(1 if hasher is None else 2)]
+        pending: concurrent.futures.Future[None] | None = None
         remaining = self.size
-        while remaining:
-            n = self._fh.readinto(view[: min(len(buf), remaining)])
-            if not n:
-                raise ArchiveError(
-                    f"{self.label} changed while being archived as {self.entry.arcname} "
-                    f"(expected {self.size} bytes, got {self.size - remaining})",
-                    hint="do not modify the cache or inputs while packing",
-                )
-            chunk = view[:n]
-            digest.update(chunk)
-            write(chunk)
-            remaining -= n
-            if on_bytes is not None:
-                on_bytes(n)
+        turn = 0
+        try:
+            while remaining:
+                view = buffers[turn]
+                turn = (turn + 1) % len(buffers)
+                n = self._fh.readinto(view[: min(size, remaining)])
+                if not n:
+                    raise ArchiveError(
+                        f"{self.label} changed while being archived as {self.entry.arcname} "
+                        f"(expected {self.size} bytes, got {self.size - remaining})",
+                        hint="do not modify the cache or inputs while packing",
+                    )
+                chunk = view[:n]
+                if pending is not None:
+                    pending.result()  # the previous chunk is hashed: its buffer is free
+                    pending = None
+                if hasher is None:
+                    digest.update(chunk)
+                else:
+                    pending = hasher.submit(digest.update, chunk)
+                write(chunk)
+                remaining -= n
+                if on_bytes is not None:
+                    on_bytes(n)
+            if pending is not None:
+                pending.result()
+        except BaseException:
+            if pending is not None:
+                concurrent.futures.wait([pending])
+            raise
         return digest.hexdigest()
 
 
@@ -268,23 +302,23 @@ def write_tar(
         _write_all(out, data)
         offset += len(data)
 
-    for name, entry in _plan(entries):
-        if entry is None:
-            emit(_header(name, size=0, mtime=when, directory=True, executable=False))
-            continue
-        source = _Source(entry)
-        try:
-            emit(
-                _header(
+    with _hasher() as hasher:
+        for name, entry in _plan(entries):
+            if entry is None:
+                emit(_header(name, size=0, mtime=when, directory=True, executable=False))
+                continue
+            source = _Source(entry)
+            try:
+                header = _header(
                     name, size=source.size, mtime=when, directory=False, executable=entry.executable
                 )
-            )
-            sha = source.copy_to(emit, on_bytes)
-        finally:
-            source.close()
-        if source.size % BLOCK:
-            emit(bytes(BLOCK - source.size % BLOCK))
-        written.append(WrittenEntry(arcname=name, sha256=sha, size=source.size))
+                emit(header)
+                sha = source.copy_to(emit, on_bytes, hasher)
+            finally:
+                source.close()
+            if source.size % BLOCK:
+                emit(bytes(BLOCK - source.size % BLOCK))
+            written.append(WrittenEntry(arcname=name, sha256=sha, size=source.size))
     # End of archive: two zero blocks, then padding to a whole record (as tar does).
     emit(bytes(2 * BLOCK))
     if offset % RECORD:
@@ -304,24 +338,25 @@ def write_directory(entries: Iterable[Entry], dest: Path) -> list[WrittenEntry]:
     dest.mkdir(parents=True, exist_ok=True)
     dest.chmod(0o755)
     written: list[WrittenEntry] = []
-    for name, entry in plan:
-        target = dest.joinpath(*name.split("/"))
-        if entry is None:
-            target.mkdir()
-            target.chmod(0o755)
-            continue
-        source = _Source(entry)
-        try:
-            with target.open("xb") as fh:
+    with _hasher() as hasher:
+        for name, entry in plan:
+            target = dest.joinpath(*name.split("/"))
+            if entry is None:
+                target.mkdir()
+                target.chmod(0o755)
+                continue
+            source = _Source(entry)
+            try:
+                with target.open("xb") as fh:
 
-                def write(chunk: memoryview, fh: BinaryIO = fh) -> None:
-                    _write_all(fh, chunk)
+                    def write(chunk: memoryview, fh: BinaryIO = fh) -> None:
+                        _write_all(fh, chunk)
 
-                sha = source.copy_to(write, None)
-        finally:
-            source.close()
-        target.chmod(0o755 if entry.executable else 0o644)
-        written.append(WrittenEntry(arcname=name, sha256=sha, size=source.size))
+                    sha = source.copy_to(write, None, hasher)
+            finally:
+                source.close()
+            target.chmod(0o755 if entry.executable else 0o644)
+            written.append(WrittenEntry(arcname=name, sha256=sha, size=source.size))
     return written
 
 

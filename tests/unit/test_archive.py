@@ -10,6 +10,7 @@ import tarfile
 import threading
 import tracemalloc
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -289,6 +290,84 @@ def test_a_file_changing_underneath_shows_in_the_returned_hash(tmp_path: Path) -
         actual = fh.read()
     assert written.sha256 == hashlib.sha256(actual).hexdigest()
     assert written.sha256 != hashlib.sha256(original).hexdigest()
+
+
+class _RecordingSha256:
+    """hashlib.sha256 that notes the thread of every update."""
+
+    threads: ClassVar[list[str]] = []
+
+    def __init__(self) -> None:
+        self._real = _REAL_SHA256()
+
+    def update(self, data: bytes | memoryview) -> None:
+        _RecordingSha256.threads.append(threading.current_thread().name)
+        self._real.update(data)
+
+    def hexdigest(self) -> str:
+        return self._real.hexdigest()
+
+
+_REAL_SHA256 = hashlib.sha256
+
+
+def test_multi_chunk_files_are_hashed_on_the_helper_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = random.Random(7).randbytes(3 * archive.CHUNK + 1234)
+    src = tmp_path / "big.conda"
+    src.write_bytes(payload)
+    entries = [Entry("channel/noarch/big.conda", src), Entry("pixi-pack.json", b"{}\n")]
+    monkeypatch.setattr(hashlib, "sha256", _RecordingSha256)
+    expected = [
+        ("channel/noarch/big.conda", _REAL_SHA256(payload).hexdigest(), len(payload)),
+        ("pixi-pack.json", _REAL_SHA256(b"{}\n").hexdigest(), 3),
+    ]
+    main = threading.current_thread().name
+    for target in ("tar", "directory"):
+        _RecordingSha256.threads = []
+        if target == "tar":
+            written = write_tar(entries, io.BytesIO())
+        else:
+            written = write_directory(entries, tmp_path / "dir")
+        assert [(w.arcname, w.sha256, w.size) for w in written] == expected
+        # the big file's four chunks on the helper thread, the one-chunk file inline
+        assert sorted(set(_RecordingSha256.threads)) == sorted({main, "pixi-pack-src-sha256_0"})
+        assert _RecordingSha256.threads.count("pixi-pack-src-sha256_0") == 4
+        assert _RecordingSha256.threads.count(main) == 1
+    buf = io.BytesIO()
+    write_tar(entries, buf)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        fh = tf.extractfile("channel/noarch/big.conda")
+        assert fh is not None
+        assert fh.read() == payload
+
+
+class _FailingWriter(io.RawIOBase):
+    def __init__(self, fail_at: int) -> None:
+        self.calls = 0
+        self.fail_at = fail_at
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise OSError(28, "No space left on device")
+        return memoryview(b).nbytes  # type: ignore[arg-type]
+
+
+def test_a_write_failure_mid_file_propagates_and_stops_the_helper(tmp_path: Path) -> None:
+    src = tmp_path / "big.conda"
+    src.write_bytes(b"y" * (4 * archive.CHUNK))
+    out = _FailingWriter(fail_at=3)  # header, chunk 1, then chunk 2 fails
+    with pytest.raises(OSError, match="No space left on device"):
+        write_tar([Entry("big.conda", src)], out)
+    assert out.calls == 3
+    assert [
+        t.name for t in threading.enumerate() if t.name.startswith("pixi-pack-src-sha256")
+    ] == []
 
 
 # -- write_directory -----------------------------------------------------------------------
