@@ -14,8 +14,9 @@ first (:mod:`pixi_pack_src.unpack`).
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -183,7 +184,7 @@ def check_package_paths(packages: Sequence[ChannelPackage], *, label: str) -> No
     for package in packages:
         what = f"{package.arcname} in {label}"
         try:
-            info = run_async(_read_link_info(package.path))
+            info = run_sync(_read_link_info(package.path))
         except Exception as exc:  # py-rattler raises many unrelated types
             raise ArchiveError(
                 f"cannot read the file list of {what}: {exc}",
