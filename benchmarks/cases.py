@@ -25,6 +25,7 @@ from benchmarks import data
 from benchmarks.common import (
     REPO,
     BenchmarkError,
+    Quiet,
     Row,
     Sample,
     Stats,
@@ -56,6 +57,7 @@ class Context:
     latency: float = 0.0
     offline: bool = False  # never install conda-pack from PyPI
     env: dict[str, str] = field(default_factory=dict)
+    quiet: Quiet = field(default_factory=Quiet)
 
     @property
     def runs(self) -> int:
@@ -66,6 +68,11 @@ class Context:
         remove(path)
         path.mkdir(parents=True)
         return path
+
+    def ready(self) -> None:
+        """Before a timed run: dirty pages flushed, other processes off the CPUs (if they go)."""
+        settle()
+        self.quiet.wait()
 
     def run(self, argv: list[str], *, label: str, capture: bool = False) -> Sample:
         return measure(argv, env=self.env, capture=capture, label=label)
@@ -85,7 +92,7 @@ def make_context(
     # TMPDIR on the work directory's filesystem: the product's temporary downloads and the
     # baselines' files land on the same disk.
     env = child_env({"TMPDIR": str(tmp), "XDG_CACHE_HOME": str(work / "xdg-cache")})
-    return Context(scale, work, log, latency, offline, env)
+    return Context(scale, work, log, latency, offline, env, Quiet(enabled=scale.name == "full"))
 
 
 def interleave(
@@ -102,7 +109,7 @@ def interleave(
         order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
             prepare()
-            settle()
+            ctx.ready()
             sample = sides[name]()
             out[name].append(sample)
             ctx.log(f"    run {i + 1}/{runs} {name}: {sample.seconds:.2f} s, {mib(sample.max_rss)}")
@@ -374,9 +381,9 @@ def case_ship(ctx: Context) -> list[Row]:
 
         def ours() -> Sample:
             remove(pack, target)
-            settle()
+            ctx.ready()
             a = ctx.run(product("pack", str(ws.root), "-o", str(pack)), label="pack")
-            settle()
+            ctx.ready()
             b = ctx.run(product("unpack", str(pack), "-o", str(target)), label="unpack")
             return Sample(a.seconds + b.seconds, max(a.max_rss, b.max_rss))
 
@@ -390,7 +397,7 @@ def case_ship(ctx: Context) -> list[Row]:
         def conda() -> Sample:
             assert exe is not None
             remove(prefix, pkgs, cp_out, cp_dest)
-            settle()
+            ctx.ready()
             create = ctx.run(
                 helper(
                     "baseline_install",
@@ -402,11 +409,11 @@ def case_ship(ctx: Context) -> list[Row]:
                 ),
                 label="create the environment (rattler.install)",
             )
-            settle()
+            ctx.ready()
             cp = ctx.run(
                 [str(exe), "-p", str(prefix), "-o", str(cp_out), "--quiet"], label="conda-pack"
             )
-            settle()
+            ctx.ready()
             cp_dest.mkdir()
             ex = ctx.run(["tar", "xzf", str(cp_out), "-C", str(cp_dest)], label="tar xzf")
             un = ctx.run([str(cp_dest / "bin" / "conda-unpack")], label="conda-unpack")
@@ -494,19 +501,19 @@ def case_memory(ctx: Context) -> list[Row]:
         for i in range(runs):
             remove(out, cache)
             warm([world.channel_dir])
-            settle()
+            ctx.ready()
             results["cold"].append(
                 ctx.run(product("pack", str(ws.root), "-o", str(out)), label="cold pack")
             )
             remove(out)
-            settle()
+            ctx.ready()
             ctx.run(
                 product("pack", str(ws.root), "-o", str(out), "--use-cache", str(cache)),
                 label="pack filling the cache",
             )
             remove(out)
             warm([cache])
-            settle()
+            ctx.ready()
             results["warm"].append(
                 ctx.run(
                     product("pack", str(ws.root), "-o", str(out), "--use-cache", str(cache)),
@@ -515,7 +522,7 @@ def case_memory(ctx: Context) -> list[Row]:
             )
             remove(target)
             warm([out])
-            settle()
+            ctx.ready()
             results["unpack"].append(
                 ctx.run(product("unpack", str(out), "-o", str(target)), label="unpack")
             )

@@ -127,6 +127,67 @@ def measure(
     return Sample(seconds, max_rss, out_bytes.decode(errors="replace"))
 
 
+def _cpu_times() -> tuple[float, float]:
+    """``(busy, total)`` jiffies of all CPUs from /proc/stat."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+def cpu_busy(interval: float = 0.3) -> float:
+    """The fraction of all CPUs busy during the next ``interval`` seconds (0 where unknown)."""
+    try:
+        busy0, total0 = _cpu_times()
+        time.sleep(interval)
+        busy1, total1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
+
+
+@dataclass
+class Quiet:
+    """Waits for other processes to leave the CPUs before a timed run (shared machines).
+
+    At most ``per_run`` seconds before one run and ``budget`` seconds in all; ``busy_runs``
+    counts the runs that started with more than ``threshold`` of the CPUs busy anyway.
+    """
+
+    enabled: bool = True
+    threshold: float = 0.15
+    per_run: float = 20.0
+    budget: float = 120.0
+    waited: float = 0.0
+    busy_runs: int = 0
+    runs: int = 0
+
+    def wait(self) -> float:
+        if not self.enabled:
+            return 0.0
+        start = time.perf_counter()
+        busy = cpu_busy()
+        while busy > self.threshold:
+            spent = time.perf_counter() - start
+            if spent >= self.per_run or self.waited + spent >= self.budget:
+                break
+            busy = cpu_busy()
+        self.waited += time.perf_counter() - start
+        self.runs += 1
+        if busy > self.threshold:
+            self.busy_runs += 1
+        return busy
+
+    def summary(self) -> str:
+        if not self.enabled:
+            return "no waiting for a quiet machine"
+        return (
+            f"{self.busy_runs} of {self.runs} timed runs started while other processes kept "
+            f"more than {self.threshold:.0%} of the CPUs busy; {self.waited:.0f} s spent waiting "
+            "for a quiet machine"
+        )
+
+
 def settle() -> None:
     """Flush dirty pages so a previous run's write-back does not land in this one."""
     os.sync()

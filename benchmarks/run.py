@@ -60,13 +60,15 @@ def machine() -> str:
     )
 
 
-def report(rows: list[Row], *, scale: data.Scale, elapsed: float, runs: int, work: Path) -> str:
+def report(
+    rows: list[Row], *, scale: data.Scale, elapsed: float, runs: int, work: Path, quiet: str
+) -> str:
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     lines = [
         f"Run {today} on {machine()}; scratch files on {filesystem(work)}; "
         f"scale `{scale.name}`, {runs} runs per side "
         f"(median [min-max]; ratios are per interleaved run pair); peak RSS by {rss_method()}; "
-        f"whole run {elapsed / 60:.1f} min.",
+        f"whole run {elapsed / 60:.1f} min; {quiet}.",
         "",
         markdown_table(rows),
         "",
@@ -160,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(Row(case=case, what="(failed)", measured="", status=f"ERROR: {exc}"[:200]))
         log(f"  case {case} took {time.perf_counter() - t:.1f} s")
     text = report(
-        rows, scale=scale, elapsed=time.perf_counter() - start, runs=scale.runs, work=args.work
+        rows,
+        scale=scale,
+        elapsed=time.perf_counter() - start,
+        runs=scale.runs,
+        work=args.work,
+        quiet=ctx.quiet.summary(),
     )
     print(text)
     if args.json:
