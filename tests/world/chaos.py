@@ -17,6 +17,9 @@ N requests (:func:`server_saw`) -- so the moment is reproducible without test co
   product uses for temporary names); :func:`snapshot` records a whole tree so that a test can
   prove nothing was written.
 
+Hostile conda packages (:func:`hostile_conda_package`, :func:`add_package_to_pack`) and a tar
+with a huge member count (:func:`many_members_tar`) complete :mod:`tests.world.hostile`.
+
 :class:`RedirectServer` answers every request with a redirect to another base URL and logs the
 headers it got (for credential tests: a redirect must not carry the first host's secrets).
 """
@@ -26,17 +29,20 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import io
+import json
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 
 from tests.world.server import WorldServer
 
@@ -412,3 +418,128 @@ class RedirectServer:
     def seen(self) -> list[SeenRequest]:
         with self._state.lock:
             return list(self._state.seen)
+
+
+# -- hostile conda packages -----------------------------------------------------------------------
+
+
+def hostile_conda_package(
+    directory: Path,
+    *,
+    name: str,
+    paths: Sequence[Mapping[str, object]],
+    members: Mapping[str, bytes] = MappingProxyType({}),
+    symlinks: Mapping[str, str] = MappingProxyType({}),
+    link_json: Mapping[str, object] | None = None,
+    subdir: str = "linux-64",
+) -> Path:
+    """A ``.tar.bz2`` conda package ``<name>-1.0-0`` written member by member, with the
+    ``info/paths.json`` entries given verbatim (what py-rattler links), regular ``members``
+    and ``symlinks`` (name -> target). Nothing is checked: that is the point."""
+    index = {
+        "name": name,
+        "version": "1.0",
+        "build": "0",
+        "build_number": 0,
+        "subdir": subdir,
+        "depends": [],
+    }
+    info: dict[str, bytes] = {
+        "info/index.json": json.dumps(index).encode(),
+        "info/paths.json": json.dumps({"paths": list(paths), "paths_version": 1}).encode(),
+        "info/files": "".join(f"{p['_path']}\n" for p in paths).encode(),
+    }
+    if link_json is not None:
+        info["info/link.json"] = json.dumps(link_json).encode()
+    path = directory / f"{name}-1.0-0.tar.bz2"
+    with tarfile.open(path, "w:bz2") as tf:
+        for member, data in [*info.items(), *members.items()]:
+            ti = tarfile.TarInfo(member)
+            ti.size, ti.mtime, ti.mode = len(data), 1_700_000_000, 0o644
+            tf.addfile(ti, io.BytesIO(data))
+        for member, target in symlinks.items():
+            ti = tarfile.TarInfo(member)
+            ti.type, ti.linkname, ti.mtime = tarfile.SYMTYPE, target, 1_700_000_000
+            tf.addfile(ti)
+    return path
+
+
+def hardlink_entry(path: str, data: bytes) -> dict[str, object]:
+    """A ``paths.json`` entry for a regular file."""
+    return {
+        "_path": path,
+        "path_type": "hardlink",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_in_bytes": len(data),
+    }
+
+
+def add_package_to_pack(pack_dir: Path, package: Path) -> str:
+    """Put ``package`` into a pack directory as an attacker would: its record in the
+    subdir's ``repodata.json`` and ``pixi-pack-src.json`` made consistent with its bytes.
+    Returns the archive path."""
+    with tarfile.open(package) as tf:
+        fh = tf.extractfile("info/index.json")
+        assert fh is not None
+        index = json.loads(fh.read())
+    data = package.read_bytes()
+    subdir = index["subdir"]
+    arcname = f"channel/{subdir}/{package.name}"
+    (pack_dir / arcname).write_bytes(data)
+    repodata_path = pack_dir / "channel" / subdir / "repodata.json"
+    repodata = json.loads(repodata_path.read_bytes())
+    table = "packages" if package.name.endswith(".tar.bz2") else "packages.conda"
+    repodata[table][package.name] = {
+        **index,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        "size": len(data),
+    }
+    repodata_path.write_text(json.dumps(repodata, indent=2, sort_keys=True) + "\n")
+    prov_path = pack_dir / "pixi-pack-src.json"
+    if prov_path.is_file():
+        prov = json.loads(prov_path.read_bytes())
+        rd = repodata_path.read_bytes()
+        for entry in prov["generated"]:
+            if entry["path"] == f"channel/{subdir}/repodata.json":
+                entry.update(sha256=hashlib.sha256(rd).hexdigest(), size=len(rd))
+        prov["artifacts"].append(
+            {
+                "path": arcname,
+                "kind": "conda",
+                "name": index["name"],
+                "version": index["version"],
+                "build": index["build"],
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "origin": {"type": "injected", "file": package.name},
+            }
+        )
+        prov["artifacts"].sort(key=lambda a: a["path"])
+        prov_path.write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
+    return arcname
+
+
+def many_members_tar(path: Path, count: int) -> Path:
+    """A tar of ``pixi-pack.json`` and ``count`` empty files (``pypi/fNNNNNNN.whl``), written
+    from one patched ustar header (about 0.5 s per 100,000 members)."""
+    template = bytearray(_ustar_header("pypi/f00000000.whl", 0))
+    name_at = template.index(b"f00000000")
+    with path.open("wb") as fh:
+        meta = b'{"version": "1", "platform": "linux-64"}\n'
+        fh.write(_ustar_header("pixi-pack.json", len(meta)))
+        fh.write(meta + bytes(-len(meta) % 512))
+        for i in range(count):
+            block = bytearray(template)
+            block[name_at : name_at + 9] = f"f{i:08d}".encode()
+            block[148:156] = b"        "
+            block[148:156] = f"{sum(block):06o}\x00 ".encode()
+            fh.write(block)
+        fh.write(bytes(1024))
+    return path
+
+
+def _ustar_header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, 1_700_000_000, 0o644
+    return info.tobuf(tarfile.USTAR_FORMAT)
