@@ -19,6 +19,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -216,7 +217,7 @@ def test_repodata_names_a_file_not_in_the_archive(
     ids=["v2", "v1.0", "number", "missing", "win-64", "bad-subdir"],
 )
 def test_wrong_format_version_or_platform(
-    fields: dict[str, object],
+    fields: dict[str, Any],
     fragment: str,
     real_pack: Path,
     sandbox: Path,
