@@ -8,6 +8,8 @@ import sys
 from rich.console import Console
 from rich.logging import RichHandler
 
+from .redact import redact_text
+
 # verbosity = (#-v) - (#-q):  -2 errors only, -1 no status/progress, 0 default, 1 info,
 # 2 debug (every command line), 3 debug + live subprocess output.
 LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.WARNING, 1: logging.INFO}
@@ -33,7 +35,7 @@ class _PlainFormatter(logging.Formatter):
         text = prefix + msg
         if record.exc_info and record.levelno <= logging.DEBUG:
             text += "\n" + self.formatException(record.exc_info)
-        return text
+        return redact_text(text)
 
 
 def configure(verbosity: int, console: Console | None = None) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import CommandError
+from .redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +66,16 @@ def run(
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         sink = log_file.open("w", encoding="utf-8", errors="replace")
-        sink.write(f"$ {shlex.join(args)}\n")
+        sink.write(redact_text(f"$ {shlex.join(args)}\n"))
     stdout_chunks: list[str] = []
     proc: subprocess.Popen[str] | None = None
 
     def pump(stream_: IO[str], keep: bool) -> None:
-        for line in stream_:
+        for raw in stream_:
             if keep:
-                stdout_chunks.append(line)
+                stdout_chunks.append(raw)
                 continue
+            line = redact_text(raw)  # build logs and tails may be shown or kept
             with lock:
                 tail.append(line.rstrip("\n"))
                 if sink is not None:

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TextIO, cast
 
 from rich.console import Console
 from rich.progress import (
@@ -20,6 +20,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from .redact import RedactingStream
 from .reporter import Outcome
 
 ColorChoice = Literal["auto", "always", "never"]
@@ -55,7 +56,7 @@ def make_console(color: ColorChoice) -> Console:
         elif color == "never":
             kwargs["no_color"] = True
     return Console(
-        file=sys.stderr,
+        file=cast("TextIO", RedactingStream(sys.stderr)),  # no URL credentials on screen
         markup=False,
         emoji=False,
         highlight=False,

@@ -66,6 +66,7 @@ from ..errors import BuildError, CommandError, PixiPackSrcError, UnsupportedPack
 from ..hashing import file_sha256
 from ..http import RetryPolicy, make_client, redact_url
 from ..model import GitLocation, PypiPackage
+from ..redact import redact_text
 from ..reporter import NullReporter, Reporter
 from . import git as git_checkout
 from .env import (
@@ -402,13 +403,13 @@ class _BuildLog:
 
     def note(self, line: str) -> None:
         with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(f"# {line}\n")
+            fh.write(redact_text(f"# {line}\n"))  # kept on failure: no URL credentials
 
     def append_file(self, other: Path) -> None:
         if not other.is_file():
             return
         with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(other.read_text(encoding="utf-8", errors="replace"))
+            fh.write(redact_text(other.read_text(encoding="utf-8", errors="replace")))
 
     def tail(self, lines: int = TAIL_LINES) -> str:
         try:

@@ -22,6 +22,7 @@ import typer
 from .. import __version__
 from .. import log as logconf
 from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, PixiPackSrcError, exit_code_for
+from ..redact import RedactingStream
 from ..ui import RichReporter, make_console, resolve_color
 
 log = logging.getLogger("pixi_pack_src.cli")
@@ -118,7 +119,7 @@ _register()
 
 
 def _print_error(exc: BaseException) -> None:
-    err = sys.stderr
+    err = RedactingStream(sys.stderr)  # messages may quote URLs with credentials
     if isinstance(exc, PixiPackSrcError):
         err.write(f"error: {exc.message}\n")
         tail = getattr(exc, "output_tail", "")

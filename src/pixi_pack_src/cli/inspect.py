@@ -34,6 +34,7 @@ from ..plan import (
     make_plans,
     select_platforms,
 )
+from ..redact import redact_text
 from ..ui import human_bytes, make_console, resolve_color
 from ..workspace import locate_workspace
 from . import STATE, app
@@ -102,7 +103,8 @@ def inspect_command(
     )
 
     if json_output:
-        sys.stdout.write(json.dumps(plans.to_json(tool_version=__version__), indent=2) + "\n")
+        document = json.dumps(plans.to_json(tool_version=__version__), indent=2)
+        sys.stdout.write(redact_text(document) + "\n")  # lock URLs may carry credentials
     elif STATE.verbosity > -2:
         _render(make_console(resolve_color(STATE.color)), plans, workspace.root, options)
     for warning in plans.warnings:
@@ -223,7 +225,7 @@ def _from(item: PlanItem, root: Path) -> str:
             extras.append(f"source {entry.source['git']}@{rev}")
         text += f" [{', '.join(extras)}]"
     elif item.action == "download":
-        parts = urlsplit(item.source)
+        parts = urlsplit(redact_text(item.source))  # shown without its scheme: redact first
         directory = parts.path.rsplit("/", 1)[0]
         text = f"{parts.netloc}{directory}" if item.kind == "conda" else parts.netloc
     else:
