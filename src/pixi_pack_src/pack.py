@@ -15,15 +15,17 @@ The flow, for every selected platform at once so that shared (noarch) work happe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Literal, cast
+from typing import BinaryIO, Literal, TypeVar, cast
 
 import httpx
 from packaging.utils import parse_wheel_filename
@@ -88,6 +90,7 @@ DEFAULT_OUTPUT = "environment.tar"
 DEFAULT_DIRECTORY = "environment"
 PLATFORM_PLACEHOLDER = "{platform}"
 RESULT_VERSION = 1
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -330,8 +333,12 @@ async def pack_async(
             reporter=reporter,
             client=client,
         )
-        built = await asyncio.to_thread(
-            _build_conda_sources, works, workspace.root, options, reporter, work_dir
+        cancel = threading.Event()
+        built = await _in_thread(
+            lambda: _build_conda_sources(
+                works, workspace.root, options, reporter, work_dir, cancel=cancel
+            ),
+            cancel,
         )
         wheel_options = WheelBuildOptions(
             work_dir=work_dir / "wheel-builds",
@@ -560,12 +567,28 @@ async def _build_pypi(
     return list(built.values())
 
 
+async def _in_thread(fn: Callable[[], _T], cancel: threading.Event) -> _T:
+    """``fn()`` in a worker thread. On Ctrl-C (the task is cancelled) ``cancel`` is set -- the
+    running build subprocess is killed -- and the thread is waited for before the
+    cancellation goes on, so that nothing writes into the work directory after its removal."""
+    future = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        cancel.set()
+        with contextlib.suppress(BaseException):  # its error is moot; a 2nd Ctrl-C stops waiting
+            await future
+        raise
+
+
 def _build_conda_sources(
     works: Sequence[_PlatformWork],
     workspace_root: Path,
     options: PackOptions,
     reporter: Reporter,
     work_dir: Path,
+    *,
+    cancel: threading.Event | None = None,
 ) -> dict[str, BuiltArtifact]:
     """``pixi build`` every conda source package of every platform (noarch ones once)."""
     by_subdir: dict[str, list[CondaSource]] = {}
@@ -590,6 +613,7 @@ def _build_conda_sources(
         auth_file=options.auth_file,
         config_file=options.config_file,
         exclude_paths=outputs,
+        cancel=cancel,
     )
     return build_sources(jobs, options=build_options, reporter=reporter)
 

@@ -32,6 +32,7 @@ The default, 1, runs everything in order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -95,6 +96,8 @@ class SourceBuildOptions:
     config_file: Path | None = None  # forwarded as --config-file
     log_dir: Path | None = None  # default: <cache>/build-logs, else a kept temp dir
     exclude_paths: tuple[Path, ...] = ()  # never part of a source-tree hash (e.g. the output)
+    # set from another thread (Ctrl-C): the running pixi is killed, the next jobs not started
+    cancel: threading.Event | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -756,6 +759,17 @@ class _Builder:
                 log.info("pixi %s at %s: %s", self._version, self._exe, why)
             return self._info
 
+    def _tidy_temp_logs(self) -> None:
+        """A temporary log directory goes when it is empty (success) or the job was cancelled
+        (Ctrl-C); the logs of a failed build stay, their path is in the error message."""
+        if not self._temp_logs or self._log_dir is None:
+            return
+        if self.options.cancel is not None and self.options.cancel.is_set():
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            return
+        with contextlib.suppress(OSError):
+            self._log_dir.rmdir()  # only when empty
+
     def log_dir(self) -> Path:
         with self._pixi_lock:
             if self._log_dir is None:
@@ -823,6 +837,7 @@ class _Builder:
                 results = self._parallel(jobs, prepared)
         finally:
             self.reporter.stage_finished("build")
+            self._tidy_temp_logs()
         out: dict[str, BuiltArtifact] = {}
         for artifacts in results:
             for artifact in artifacts:
@@ -966,6 +981,7 @@ class _Builder:
                 stream=self.options.verbosity >= 1,
                 timeout=self.options.timeout,
                 what=what,
+                cancel=self.options.cancel,
             )
         if inv.returncode != 0:
             raise self._failure(job, info, inv, outdir)

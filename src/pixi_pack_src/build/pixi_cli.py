@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,8 +220,9 @@ def run_build(
     stream: bool = False,
     timeout: float | None = None,
     what: str,
+    cancel: threading.Event | None = None,
 ) -> Invocation:
-    """Run ``argv`` through :func:`proc.run`; a timeout becomes return code -9."""
+    """Run ``argv`` through :func:`proc.run`; a timeout or ``cancel`` becomes return code -9."""
     try:
         result = proc.run(
             argv,
@@ -231,6 +233,7 @@ def run_build(
             timeout=timeout,
             check=False,
             what=what,
+            cancel=cancel,
         )
     except CommandError as exc:  # not found (127) or timed out (-9)
         return Invocation(tuple(argv), exc.returncode, exc.output_tail or exc.message, log_file)
