@@ -36,7 +36,9 @@ from tests.world.chaos import (
     writing_in,
 )
 from tests.world.layout import World
-from tests.world.locks import Env
+from tests.world.locks import Env, SourceEntry
+from tests.world.pixi_standin import StandIn
+from tests.world.pixi_standin.workspaces import write_package
 from tests.world.server import WorldServer
 from tests.world.workspace import Workspace, write_workspace
 
@@ -311,3 +313,59 @@ def test_ctrl_c_during_unpack(
     _interrupted_cleanly(run.wait(60))
     assert not (tmp_path / "target").exists()  # the directories it created are gone again
     assert listing(tmp_path / "tmp") == []
+
+
+# -- conda source builds (the stand-in pixi) ------------------------------------------------------
+
+
+def _source_workspace(world: World, server: WorldServer, root: Path) -> Workspace:
+    write_package(root / "src" / "pkg2", "pkg2", files={"share/pkg2/hello.txt": "hello"})
+    return write_workspace(
+        root,
+        world,
+        {
+            "default": Env(
+                conda=("chain-a",), sources=(SourceEntry("pkg2", "src/pkg2", noarch=True),)
+            )
+        },
+        channel_url=server.url + "/channel",
+    )
+
+
+def test_ctrl_c_during_a_conda_source_build(
+    fake_pixi: StandIn, world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """Found: Ctrl-C during ``pixi build`` waited for the whole build (the worker thread was
+    not told), and the build went on writing. Now the build is killed at once: the stand-in
+    sleeps 600 s before building, so only a kill lets this test end."""
+    ws = _source_workspace(world, channel_server, tmp_path / "ws")
+    fake_pixi.fail("pkg2", "slow:600")
+    out_dir, tmp, logs = tmp_path / "out", tmp_path / "tmp", tmp_path / "logs"
+    out_dir.mkdir()
+    argv = ["pack", str(ws.root), "-o", str(out_dir / "environment.tar")]
+    run = start_cli(argv, logs=logs, tmpdir=tmp)
+
+    def building() -> bool:  # the stand-in says so in the build log before sleeping
+        return any(
+            b"building pkg2 (slow)" in p.read_bytes() for p in tmp.rglob("*.log") if p.is_file()
+        )
+
+    assert interrupt_when(run, building)
+    _interrupted_cleanly(run.wait(120))
+    assert listing(out_dir) == []
+    assert listing(tmp) == []
+    assert fake_pixi.builds() == []  # the build never finished: it records itself at exit
+
+
+def test_a_conda_source_build_leaves_no_temporary_directory(
+    fake_pixi: StandIn, world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """Found: every pack with a source build and no cache left an empty
+    ``pixi-pack-src-build-logs-*`` directory in $TMPDIR."""
+    ws = _source_workspace(world, channel_server, tmp_path / "ws")
+    out = tmp_path / "environment.tar"
+    tmp = tmp_path / "tmp"
+    done = run_cli(["-q", "pack", str(ws.root), "-o", str(out)], logs=tmp_path / "logs", tmpdir=tmp)
+    assert done.code == 0, done.stderr[-3000:]
+    assert [c.command for c in fake_pixi.builds()] == ["build"]
+    assert listing(tmp) == []
