@@ -31,7 +31,7 @@ import httpx
 from packaging.utils import parse_wheel_filename
 from rattler import PackageRecord, RepoDataRecord
 
-from . import __version__, plan
+from . import __version__, plan, workdirs
 from .archive import (
     BinaryWriter,
     Entry,
@@ -90,6 +90,7 @@ DEFAULT_OUTPUT = "environment.tar"
 DEFAULT_DIRECTORY = "environment"
 PLATFORM_PLACEHOLDER = "{platform}"
 RESULT_VERSION = 1
+WORK_PREFIX = "pixi-pack-src-"  # $TMPDIR/pixi-pack-src-XXXXXXXX (see workdirs)
 _T = TypeVar("_T")
 
 
@@ -396,17 +397,22 @@ def _work_dir(given: Path | None) -> Iterator[Path]:
         given.mkdir(parents=True, exist_ok=True)
         yield given
         return
-    path = Path(tempfile.mkdtemp(prefix="pixi-pack-src-"))
+    path = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))
+    held = workdirs.claim(path)
+    workdirs.sweep(path.parent, WORK_PREFIX)  # what killed runs left behind
     try:
         yield path
     except BuildError:
         # the build logs the error points at live here: keep them
         log.info("kept the work directory %s (build logs)", path)
+        held.release(keep=True)
         raise
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
+        held.release()
         raise
     shutil.rmtree(path, ignore_errors=True)
+    held.release()
 
 
 def _refuse_unsupported(env: LockedEnvironment, options: PackOptions, warn: _Warnings) -> None:

@@ -43,7 +43,7 @@ from typing import Any, BinaryIO, Literal
 
 from rattler import PackageRecord
 
-from . import __version__
+from . import __version__, workdirs
 from .activation import ShellKind, default_shell, lookup_shell, write_activation_script
 from .archive import safe_extract
 from .errors import ArchiveError, InstallError, PackFormatError, UsageError
@@ -159,6 +159,8 @@ def unpack(
             f"cannot write into {output_dir}: {exc.strerror or exc}",
             hint="choose a writable -o/--output-directory",
         ) from exc
+    held = workdirs.claim(workdir)
+    workdirs.sweep(output_dir, _WORK_PREFIX)  # what killed runs left behind
     done = False
     try:
         result = _unpack(
@@ -175,6 +177,7 @@ def unpack(
         return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        held.release()
         if not done:
             _remove_created(created)
 
