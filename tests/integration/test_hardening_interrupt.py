@@ -143,14 +143,15 @@ def test_kill_9_at_seeded_points_then_the_cache_is_verified_and_reused(
     os.utime(stale, (day_ago, day_ago))
     server.reset_log()
 
-    done = run_cli(argv, logs=logs, tmpdir=tmp / "final")
+    assert [n for n in listing(tmp) if n.startswith("pixi-pack-src-")]  # left by the kills
+    done = run_cli(argv, logs=logs, tmpdir=tmp)
     assert done.code == 0, done.stderr[-3000:]
     by_sha = {p.sha256: f"/channel/{p.subdir}/{p.file_name}" for p in bulk}
     assert server.counts() == {by_sha[valid[0]]: 1}  # only the corrupted entry
     assert "is corrupt (sha256 mismatch); removing it" in done.stderr
     assert listing(out_dir) == ["environment.tar"]
     assert not stale.exists()
-    assert listing(tmp / "final") == []
+    assert listing(tmp) == []  # found: work directories of killed runs stayed forever
     # and the archive is the one a clean run writes
     server.reset_log()
     clean = run_cli(
@@ -185,10 +186,10 @@ def test_kill_9_during_a_wheel_build_then_resume(
     assert listing(out_dir) == []
     assert not list(cache.rglob("*.whl"))  # no wheel reached the build cache
 
-    done = run_cli(argv, logs=logs, tmpdir=tmp / "again")
+    done = run_cli(argv, logs=logs, tmpdir=tmp)
     assert done.code == 0, done.stderr[-3000:]
     assert listing(out_dir) == ["environment.tar"]
-    assert listing(tmp / "again") == []
+    assert listing(tmp) == []  # the killed run's work directory was swept
     # the downloads of the killed run were verified and reused
     assert channel_server.hits("/channel/*") == 1
     assert channel_server.hits("/pypi/*") == 1
@@ -222,6 +223,31 @@ def test_three_packs_share_one_cache_while_one_is_killed(
     assert listing(tmp_path / "victim") == []
     assert listing(tmp_path / "t-a") == listing(tmp_path / "t-b") == []
     assert len(valid_cache_entries(cache)) == BULK_COUNT + 1
+
+
+def test_kill_9_during_unpack_then_unpack_again(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {"default": Env(conda=("python", "chain-a", "worldcli"))},
+        channel_url=channel_server.url + "/channel",
+    )
+    logs = tmp_path / "logs"
+    tar = tmp_path / "environment.tar"
+    assert run_cli(["-q", "pack", str(ws.root), "-o", str(tar)], logs=logs).code == 0
+    out = tmp_path / "target"
+    argv = ["-q", "unpack", str(tar), "-o", str(out)]
+    run = start_cli(argv, logs=logs, tmpdir=tmp_path / "tmp")
+    assert kill_when(run, file_appears(out, ".pixi-pack-src-unpack-*/env/conda-meta"))
+    assert "env" not in listing(out)  # no half-made environment at the target
+    assert [n for n in listing(out) if n.startswith(".pixi-pack-src-unpack-")]
+    done = run_cli(argv, logs=logs, tmpdir=tmp_path / "tmp")
+    assert done.code == 0, done.stderr[-3000:]
+    # found: the killed run's work directory (the whole extracted pack) stayed forever
+    assert listing(out) == ["activate.sh", "env"]
+    assert listing(tmp_path / "tmp") == []
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------------
