@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixi_pack_src.cli import run
+from tests.world.chaos import mutate_bytes, mutate_tree
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLES = sorted(
@@ -45,82 +46,6 @@ FUZZ = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=30),
-    st.sampled_from(
-        ["", "..", "/", "../../../etc/passwd", "file:///etc/passwd", "~", "\x00", "é" * 300]
-    ),
-)
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-
-
-def _nodes(tree: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path (keys and indexes) into ``tree``."""
-    out = [path]
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            out += _nodes(value, (*path, key))
-    elif isinstance(tree, list):
-        for i, value in enumerate(tree):
-            out += _nodes(value, (*path, i))
-    return out
-
-
-def _parent(tree: Any, path: tuple[Any, ...]) -> Any:
-    for step in path[:-1]:
-        tree = tree[step]
-    return tree
-
-
-def _mutate_tree(tree: Any, data: st.DataObject) -> Any:
-    nodes = _nodes(tree)
-    path = data.draw(st.sampled_from(nodes), label="node")
-    op = data.draw(
-        st.sampled_from(["replace", "delete", "rename", "duplicate", "wrap", "version"]),
-        label="op",
-    )
-    if op == "version" and isinstance(tree, dict):
-        tree["version"] = data.draw(SCALARS | st.integers(0, 12), label="version")
-        return tree
-    if not path:
-        return data.draw(VALUES, label="root") if op == "replace" else tree
-    parent, last = _parent(tree, path), path[-1]
-    if op == "replace":
-        parent[last] = data.draw(VALUES, label="value")
-    elif op == "delete":
-        del parent[last]
-    elif op == "rename" and isinstance(parent, dict):
-        parent[data.draw(st.text(max_size=12), label="key")] = parent.pop(last)
-    elif op == "duplicate" and isinstance(parent, list):
-        parent.insert(last, copy.deepcopy(parent[last]))
-    elif op == "wrap":
-        parent[last] = [parent[last]] if not isinstance(parent[last], list) else {"x": parent[last]}
-    return tree
-
-
-def _mutate_bytes(raw: bytes, data: st.DataObject) -> bytes:
-    op = data.draw(st.sampled_from(["cut", "insert", "dup-line", "drop-line"]), label="byte-op")
-    at = data.draw(st.integers(0, len(raw)), label="at")
-    if op == "cut":
-        return raw[:at]
-    if op == "insert":
-        return raw[:at] + data.draw(st.binary(min_size=1, max_size=16), label="bytes") + raw[at:]
-    lines = raw.splitlines(keepends=True)
-    i = min(at, len(lines) - 1)
-    if op == "dup-line":
-        return b"".join([*lines[: i + 1], *lines[i:]])
-    return b"".join([*lines[:i], *lines[i + 1 :]])
 
 
 def _inspect(lock: bytes, manifest: str = PIXI_TOML) -> tuple[int, str]:
@@ -153,7 +78,7 @@ def test_mutated_lock_trees_fail_in_one_line(data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(sorted(TREES)), label="sample")
     tree = copy.deepcopy(TREES[name])
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
-        tree = _mutate_tree(tree, data)
+        tree = mutate_tree(tree, data)
     try:
         raw = yaml.dump(tree, Dumper=_DUMPER, allow_unicode=True).encode("utf-8", "surrogatepass")
     except (yaml.YAMLError, UnicodeEncodeError):
@@ -167,7 +92,7 @@ def test_mutated_lock_bytes_fail_in_one_line(data: st.DataObject) -> None:
     sample = data.draw(st.sampled_from(SAMPLES), label="sample")
     raw = sample.read_bytes()
     for _ in range(data.draw(st.integers(1, 2), label="mutations")):
-        raw = _mutate_bytes(raw, data)
+        raw = mutate_bytes(raw, data)
     _one_line_failure(*_inspect(raw))
 
 
@@ -175,7 +100,7 @@ def test_mutated_lock_bytes_fail_in_one_line(data: st.DataObject) -> None:
 @given(data=st.data())
 def test_mutated_manifests_fail_in_one_line(data: st.DataObject) -> None:
     sample = (DATA / "locks" / "v7-pypi-kinds.lock").read_bytes()
-    manifest = _mutate_bytes(PIXI_TOML.encode(), data).decode("utf-8", "surrogateescape")
+    manifest = mutate_bytes(PIXI_TOML.encode(), data).decode("utf-8", "surrogateescape")
     _one_line_failure(*_inspect(sample, manifest))
 
 

@@ -17,6 +17,8 @@ N requests (:func:`server_saw`) -- so the moment is reproducible without test co
   product uses for temporary names); :func:`snapshot` records a whole tree so that a test can
   prove nothing was written.
 
+Lock and manifest mutations for hypothesis (:func:`mutate_tree`, :func:`mutate_bytes`).
+
 Hostile conda packages (:func:`hostile_conda_package`, :func:`add_package_to_pack`) and a tar
 with a huge member count (:func:`many_members_tar`) complete :mod:`tests.world.hostile`.
 
@@ -27,6 +29,7 @@ headers it got (for credential tests: a redirect must not carry the first host's
 from __future__ import annotations
 
 import contextlib
+import copy
 import fnmatch
 import hashlib
 import io
@@ -43,6 +46,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import MappingProxyType, TracebackType
+from typing import Any
+
+from hypothesis import strategies as st
 
 from tests.world.server import WorldServer
 
@@ -543,3 +549,87 @@ def _ustar_header(name: str, size: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = size, 1_700_000_000, 0o644
     return info.tobuf(tarfile.USTAR_FORMAT)
+
+
+# -- mutations for property-based tests (hypothesis) --------------------------------------------
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        ["", "..", "/", "../../../etc/passwd", "file:///etc/passwd", "~", "\x00", "é" * 300]
+    ),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _nodes(tree: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path (keys and indexes) into ``tree``."""
+    out = [path]
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out += _nodes(value, (*path, key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            out += _nodes(value, (*path, i))
+    return out
+
+
+def _parent(tree: Any, path: tuple[Any, ...]) -> Any:
+    for step in path[:-1]:
+        tree = tree[step]
+    return tree
+
+
+def mutate_tree(tree: Any, data: st.DataObject) -> Any:
+    """One mutation of a parsed YAML/JSON ``tree`` drawn from ``data``: a node replaced by
+    another type, deleted, renamed, duplicated or wrapped, or the ``version`` changed."""
+    nodes = _nodes(tree)
+    path = data.draw(st.sampled_from(nodes), label="node")
+    op = data.draw(
+        st.sampled_from(["replace", "delete", "rename", "duplicate", "wrap", "version"]),
+        label="op",
+    )
+    if op == "version" and isinstance(tree, dict):
+        tree["version"] = data.draw(SCALARS | st.integers(0, 12), label="version")
+        return tree
+    if not path:
+        return data.draw(VALUES, label="root") if op == "replace" else tree
+    parent, last = _parent(tree, path), path[-1]
+    if op == "replace":
+        parent[last] = data.draw(VALUES, label="value")
+    elif op == "delete":
+        del parent[last]
+    elif op == "rename" and isinstance(parent, dict):
+        parent[data.draw(st.text(max_size=12), label="key")] = parent.pop(last)
+    elif op == "duplicate" and isinstance(parent, list):
+        parent.insert(last, copy.deepcopy(parent[last]))
+    elif op == "wrap":
+        parent[last] = [parent[last]] if not isinstance(parent[last], list) else {"x": parent[last]}
+    return tree
+
+
+def mutate_bytes(raw: bytes, data: st.DataObject) -> bytes:
+    """One mutation of ``raw`` drawn from ``data``: cut short, bytes inserted, a line
+    duplicated or dropped."""
+    op = data.draw(st.sampled_from(["cut", "insert", "dup-line", "drop-line"]), label="byte-op")
+    at = data.draw(st.integers(0, len(raw)), label="at")
+    if op == "cut":
+        return raw[:at]
+    if op == "insert":
+        return raw[:at] + data.draw(st.binary(min_size=1, max_size=16), label="bytes") + raw[at:]
+    lines = raw.splitlines(keepends=True)
+    i = min(at, len(lines) - 1)
+    if op == "dup-line":
+        return b"".join([*lines[: i + 1], *lines[i:]])
+    return b"".join([*lines[:i], *lines[i + 1 :]])
