@@ -60,7 +60,7 @@ FULL = Scale(
     big_bytes=GIB,
     many_count=2000,
     runs=5,
-    big_runs=3,
+    big_runs=5,
     sources=4,
 )
 QUICK = Scale(

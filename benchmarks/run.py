@@ -93,6 +93,7 @@ def default_work_dir() -> Path:
 def filesystem(path: Path) -> str:
     """The filesystem type of ``path`` (from /proc/mounts), for the report."""
     best, kind = "", "unknown"
+    path = path.resolve()
     try:
         for line in Path("/proc/mounts").read_text().splitlines():
             parts = line.split()
