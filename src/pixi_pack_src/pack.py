@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -81,6 +82,7 @@ from .metadata import (
 )
 from .model import CondaBinary, CondaSource, LockedEnvironment, Platform, PypiPackage
 from .reporter import NullReporter, Reporter
+from .selfextract import build_bundle, script_suffix, write_script
 from .wheels import check_wheel_for_target
 from .workspace import locate_workspace
 
@@ -127,6 +129,9 @@ class PackOptions:
     build_isolation: bool = True
     pypi_index: str | None = None
     overrides_dir: Path | None = None
+    # self-extracting scripts
+    create_executable: bool = False
+    unpacker_wheels: Path | None = None  # py-rattler wheels for foreign targets
     wheel_jobs: int = 2
 
 
@@ -253,6 +258,12 @@ def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Pl
     """The output path for ``platform`` (``{platform}`` expands to the subdir)."""
     several = len(platforms) > 1
     default = DEFAULT_DIRECTORY if options.directory_only else DEFAULT_OUTPUT
+    if options.create_executable:
+        if options.directory_only:
+            raise UsageError("--create-executable and --directory-only exclude each other")
+        if options.output == "-":
+            raise UsageError("--create-executable cannot write to stdout (-o -)")
+        default = "environment.sh"
     template = options.output
     if template is None:
         if several:
@@ -276,7 +287,13 @@ def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Pl
             hint="put {platform} in the output name, e.g. -o 'environment-{platform}.tar'",
         )
     name = platform.name if any(p.name != p.subdir for p in platforms) else platform.subdir
-    return template.replace(PLATFORM_PLACEHOLDER, name)
+    output = template.replace(PLATFORM_PLACEHOLDER, name)
+    if options.create_executable:  # the extension is forced, as pixi-pack does
+        path = Path(output)
+        if path.suffix in (".tar", ".sh", ".ps1", ".cmd", ".bat"):
+            path = path.with_suffix("")
+        output = str(path) + script_suffix(platform.subdir)
+    return output
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -378,7 +395,13 @@ async def pack_async(
         interrupted = _interrupt_check()
         packs = [
             _write_platform(
-                work, lock, options, reporter=reporter, stdout=stdout, interrupted=interrupted
+                work,
+                lock,
+                options,
+                reporter=reporter,
+                stdout=stdout,
+                interrupted=interrupted,
+                work_dir=work_dir,
             )
             for work in works
         ]
@@ -919,6 +942,7 @@ def _write_platform(
     reporter: Reporter,
     stdout: BinaryIO | None,
     interrupted: Callable[[], None] = lambda: None,
+    work_dir: Path | None = None,
 ) -> PlatformPack:
     entries, expected = _entries(work, lock, options)
     total = sum(
@@ -942,6 +966,17 @@ def _write_platform(
             stdout.flush()
             _check_written(written, expected)
             digest, size = writer.sha.hexdigest(), writer.size
+        elif options.create_executable:
+            assert work_dir is not None
+            digest, size = _write_executable(
+                work,
+                entries,
+                expected,
+                options=options,
+                work_dir=work_dir,
+                progress=progress,
+                interrupted=interrupted,
+            )
         elif options.directory_only:
             target = Path(work.output)
             with atomic_output(target) as tmp:
@@ -978,6 +1013,39 @@ def _write_platform(
         )
     )
     return PlatformPack(work.env.platform, work.output, digest, size, artifacts)
+
+
+def _write_executable(
+    work: _PlatformWork,
+    entries: Sequence[Entry],
+    expected: Mapping[str, str],
+    *,
+    options: PackOptions,
+    work_dir: Path,
+    progress: Callable[[int], None],
+    interrupted: Callable[[], None],
+) -> tuple[str, int]:
+    """``--create-executable``: the tar into the work dir, then header + bundle + tar."""
+    platform = work.env.platform
+    tar = work_dir / f"pack-{platform.name}.tar"
+    with tar.open("wb") as fh:
+        written = write_tar(entries, fh, on_bytes=progress)
+    _check_written(written, expected)
+    bundle = build_bundle(
+        subdir=platform.subdir,
+        conda=[(record, path) for record, path, _ in work.conda],
+        work_dir=work_dir / f"bundle-{platform.name}",
+        wheels_dir=options.unpacker_wheels,
+    )
+    target = Path(work.output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target) as fh:
+        os.fchmod(fh.fileno(), 0o755)
+        writer = _HashingWriter(fh)
+        write_script(writer, pack=tar, bundle=bundle, subdir=platform.subdir, name=target.name)
+        interrupted()
+    tar.unlink()
+    return writer.sha.hexdigest(), writer.size
 
 
 def _human(n: int) -> str:

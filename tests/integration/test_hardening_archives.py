@@ -4,19 +4,21 @@ For each one: exit code 1, one ``error:`` line naming the offending member (and 
 line), no traceback, and not one byte written anywhere -- the whole temporary tree, the
 would-be output directory included, is unchanged afterwards.
 
-Routes (:data:`ROUTES`): an archive file, and the same bytes on standard input. HOOK for the
-self-extracting scripts (``pack --create-executable``, another issue): add a ``"script"``
-route to :func:`_unpack_via` that wraps each hostile tar with the product's script writer
-and runs the script with ``-o OUT``; every test here then covers it.
+Routes (:data:`ROUTES`): an archive file, the same bytes on standard input, and the same tar
+wrapped in a self-extracting script (``pack --create-executable``'s writer) run with bash.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import io
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from typing import Any
 import pytest
 
 from pixi_pack_src.cli import run
+from pixi_pack_src.host import host_subdir
+from pixi_pack_src.selfextract import Bundle, build_bundle, write_script
 from tests.world import hostile
 from tests.world.chaos import (
     add_package_to_pack,
@@ -41,7 +45,7 @@ from tests.world.workspace import write_workspace
 
 pytestmark = pytest.mark.integration
 
-ROUTES = ("file", "stdin")
+ROUTES = ("file", "stdin", "script")
 STDIN_LABEL = "the archive on standard input"
 ABSOLUTE_TARGET = Path("/tmp/pixi-pack-src-hostile-absolute")
 # Cases whose limit is lowered in the unit tests (ExtractLimits): the CLI keeps its defaults,
@@ -70,9 +74,29 @@ def _unpack_via(
 
         monkeypatch.setattr("sys.stdin", _Stdin())
         code = run(["unpack", "-", "-o", str(out), *extra])
-    else:  # pragma: no cover - see the module docstring
+    elif route == "script":
+        script = archive.parent / "hostile.sh"
+        with script.open("wb") as fh:
+            write_script(
+                fh, pack=archive, bundle=_host_bundle(), subdir=host_subdir(), name=script.name
+            )
+        proc = subprocess.run(
+            ["bash", str(script), "-o", str(out), *extra], capture_output=True, text=True
+        )
+        script.unlink()
+        return proc.returncode, proc.stderr.splitlines()
+    else:  # pragma: no cover
         raise AssertionError(f"unknown route {route}")
     return code, capsys.readouterr().err.splitlines()
+
+
+@functools.cache
+def _host_bundle() -> Bundle:
+    """An unpacker bundle for this machine without a bundled python (the host's python3 runs
+    it), built once per session."""
+    work = Path(tempfile.mkdtemp(prefix="hostile-bundle-"))
+    atexit.register(shutil.rmtree, work, True)
+    return build_bundle(subdir=host_subdir(), conda=[], work_dir=work)
 
 
 def _refused(code: int, err: list[str], *fragments: str) -> str:
@@ -116,7 +140,7 @@ def test_crafted_tar_is_refused_by_the_cli(
     archive = case.build(sandbox / "in")
     before = snapshot(sandbox.parent)
     code, err = _unpack_via(route, archive, sandbox / "out" / "deeper", monkeypatch, capsys)
-    label = str(archive) if route == "file" else STDIN_LABEL
+    label = str(archive) if route == "file" else STDIN_LABEL  # the script pipes it to stdin
     fragment = repr(case.member) if case.in_member_name else case.member
     _refused(code, err, label, fragment)
     assert snapshot(sandbox.parent) == before

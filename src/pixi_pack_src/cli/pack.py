@@ -145,6 +145,23 @@ def pack_command(
         ),
     ] = None,
     overrides: OverridesOption = None,
+    create_executable: Annotated[
+        bool,
+        typer.Option(
+            "--create-executable",
+            help="Write a self-extracting script (environment.sh; environment.cmd for Windows "
+            "targets) that installs offline without pixi-pack-src.",
+        ),
+    ] = False,
+    unpacker_wheels: Annotated[
+        Path | None,
+        typer.Option(
+            "--unpacker-wheels",
+            metavar="DIR",
+            help="py-rattler wheels for the target platform (for --create-executable when the "
+            "target is not this machine).",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
@@ -181,6 +198,8 @@ def pack_command(
         build_isolation=build_isolation,
         pypi_index=pypi_index,
         overrides_dir=overrides,
+        create_executable=create_executable,
+        unpacker_wheels=unpacker_wheels,
     )
     reporter = STATE.reporter(json_output=json_output or output_file == "-")
     result = pack(options, reporter=reporter, stdout=sys.stdout.buffer)
