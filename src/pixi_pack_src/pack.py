@@ -132,6 +132,8 @@ class PackOptions:
     # self-extracting scripts
     create_executable: bool = False
     unpacker_wheels: Path | None = None  # py-rattler wheels for foreign targets
+    # the archive's own sha256 costs a full pass over it: only when someone reads it (--json)
+    archive_sha256: bool = True
     wheel_jobs: int = 2
 
 
@@ -153,7 +155,7 @@ class PackedArtifact:
 class PlatformPack:
     platform: Platform
     output: str  # the written path, or "-"
-    sha256: str
+    sha256: str | None  # of the archive (or script); None unless asked (archive_sha256)
     size: int
     artifacts: tuple[PackedArtifact, ...]
 
@@ -851,16 +853,21 @@ def _hex(value: bytes | None) -> str:
 class _HashingWriter:
     """A write-only file object that hashes and counts what passes through."""
 
-    def __init__(self, out: BinaryWriter) -> None:
+    def __init__(self, out: BinaryWriter, *, hashing: bool = True) -> None:
         self.out = out
-        self.sha = hashlib.sha256()
+        self.sha = hashlib.sha256() if hashing else None
         self.size = 0
+
+    @property
+    def digest(self) -> str | None:
+        return self.sha.hexdigest() if self.sha is not None else None
 
     def write(self, data: bytes | memoryview) -> int:
         written: int | None = self.out.write(data)
         if written is None:  # unbuffered raw streams may return None
             written = len(data)
-        self.sha.update(memoryview(data)[:written])
+        if self.sha is not None:
+            self.sha.update(memoryview(data)[:written])
         self.size += written
         return written
 
@@ -961,11 +968,11 @@ def _write_platform(
         if work.output == "-":
             if stdout is None:
                 raise UsageError("-o - needs a stdout stream")
-            writer = _HashingWriter(stdout)
+            writer = _HashingWriter(stdout, hashing=options.archive_sha256)
             written = write_tar(entries, writer, on_bytes=progress)
             stdout.flush()
             _check_written(written, expected)
-            digest, size = writer.sha.hexdigest(), writer.size
+            digest, size = writer.digest, writer.size
         elif options.create_executable:
             assert work_dir is not None
             digest, size = _write_executable(
@@ -983,16 +990,16 @@ def _write_platform(
                 written = write_directory(entries, tmp)
                 _check_written(written, expected)
                 interrupted()  # the last moment before the rename
-            digest, size = "", sum(w.size for w in written)
+            digest, size = None, sum(w.size for w in written)
         else:
             target = Path(work.output)
             target.parent.mkdir(parents=True, exist_ok=True)
             with atomic_file(target) as fh:  # nameless until complete: even kill -9 is clean
-                writer = _HashingWriter(fh)
+                writer = _HashingWriter(fh, hashing=options.archive_sha256)
                 written = write_tar(entries, writer, on_bytes=progress)
                 _check_written(written, expected)
                 interrupted()  # the last moment before the rename
-            digest, size = writer.sha.hexdigest(), writer.size
+            digest, size = writer.digest, writer.size
     except BaseException:
         reporter.task_finished(key, outcome="failed")
         raise
@@ -1024,7 +1031,7 @@ def _write_executable(
     work_dir: Path,
     progress: Callable[[int], None],
     interrupted: Callable[[], None],
-) -> tuple[str, int]:
+) -> tuple[str | None, int]:
     """``--create-executable``: the tar into the work dir, then header + bundle + tar."""
     platform = work.env.platform
     tar = work_dir / f"pack-{platform.name}.tar"
@@ -1041,11 +1048,11 @@ def _write_executable(
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(target) as fh:
         os.fchmod(fh.fileno(), 0o755)
-        writer = _HashingWriter(fh)
+        writer = _HashingWriter(fh, hashing=options.archive_sha256)
         write_script(writer, pack=tar, bundle=bundle, subdir=platform.subdir, name=target.name)
         interrupted()
     tar.unlink()
-    return writer.sha.hexdigest(), writer.size
+    return writer.digest, writer.size
 
 
 def _human(n: int) -> str:

@@ -200,6 +200,7 @@ def pack_command(
         overrides_dir=overrides,
         create_executable=create_executable,
         unpacker_wheels=unpacker_wheels,
+        archive_sha256=json_output or report is not None,
     )
     reporter = STATE.reporter(json_output=json_output or output_file == "-")
     result = pack(options, reporter=reporter, stdout=sys.stdout.buffer)
@@ -239,7 +240,7 @@ def _markdown(result: PackResult) -> str:
     ]
     for p in result.packs:
         lines.append(
-            f"| {p.platform.name} | `{p.output}` | {human_bytes(p.size)} | `{p.sha256[:16]}…` |"
+            f"| {p.platform.name} | `{p.output}` | {human_bytes(p.size)} | `{(p.sha256 or '-')[:16]}…` |"
         )
     lines += [
         "",
