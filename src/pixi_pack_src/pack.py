@@ -92,7 +92,7 @@ DEFAULT_OUTPUT = "environment.tar"
 DEFAULT_DIRECTORY = "environment"
 PLATFORM_PLACEHOLDER = "{platform}"
 RESULT_VERSION = 1
-WORK_PREFIX = "pixi-pack-src-"  # $TMPDIR/pixi-pack-src-XXXXXXXX (see workdirs)
+WORK_PREFIX = "pixi-pack-src-"  # $TMPDIR/pixi-pack-src-<random> (see workdirs)
 _T = TypeVar("_T")
 
 

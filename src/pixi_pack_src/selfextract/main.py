@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import PixiPackSrcError, exit_code_for
-from ..reporter import Outcome
+from ..reporter import NullReporter, Outcome
 
 USAGE_EPILOG = """\
 The environment goes to DIR/ENV_NAME and the activation script to DIR/activate.<ext>.
@@ -22,23 +22,8 @@ Needs: bash, tar, tail, head, gzip, mktemp and uname; python >= 3.11 comes from 
 """
 
 
-class _LineReporter:
+class _LineReporter(NullReporter):
     """One line per finished step on stderr (the offline host has no rich)."""
-
-    def stage_started(self, stage: str, *, items: int, total_bytes: int | None = None) -> None:
-        return None
-
-    def stage_finished(self, stage: str) -> None:
-        return None
-
-    def task_started(self, key: str, *, label: str, total_bytes: int | None = None) -> None:
-        return None
-
-    def task_advanced(self, key: str, nbytes: int) -> None:
-        return None
-
-    def task_reset(self, key: str) -> None:
-        return None
 
     def task_finished(self, key: str, *, outcome: Outcome, detail: str = "") -> None:
         sys.stderr.write(f"{outcome} {key}{f' ({detail})' if detail else ''}\n")
