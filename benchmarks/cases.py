@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.world.catalog import default_world
-from tests.world.layout import World
-from tests.world.locks import Env, SourceEntry
-from tests.world.pixi_standin import StandIn, install
-from tests.world.pixi_standin.workspaces import write_package
-from tests.world.workspace import Workspace, write_workspace
+from testworld.catalog import default_world
+from testworld.layout import World
+from testworld.locks import Env, SourceEntry
+from testworld.pixi_standin import StandIn, install
+from testworld.pixi_standin.workspaces import write_package
+from testworld.workspace import Workspace, write_workspace
 
 from benchmarks import data
 from benchmarks.common import (
@@ -245,7 +245,7 @@ def case_cold_pack(ctx: Context) -> list[Row]:
             )
         )
     rows[0].notes.append(
-        f"{len(files)} packages, {size_text(total)}, served by tests.world.server on 127.0.0.1 "
+        f"{len(files)} packages, {size_text(total)}, served by testworld.server on 127.0.0.1 "
         f"(latency {ctx.latency:g} s), {CONCURRENCY} concurrent downloads on both sides"
     )
     return rows

@@ -45,7 +45,7 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env["NO_PROXY"] = "127.0.0.1,localhost"
     env["NO_COLOR"] = "1"
-    env["PYTHONPATH"] = str(REPO)  # tests.world and benchmarks, for the helper scripts
+    env["PYTHONPATH"] = str(REPO)  # testworld and benchmarks, for the helper scripts
     env.update(extra or {})
     return env
 

@@ -1,4 +1,4 @@
-"""The benchmarks' data, made with the test world (:mod:`tests.world`) and cached on disk.
+"""The benchmarks' data, made with the test world (:mod:`testworld`) and cached on disk.
 
 - :func:`bulk` - N packages of mixed sizes (cases 1-3): 200 packages, 1 KiB-50 MiB, 1 GiB;
 - :func:`big_one` - one package of 1 GiB (case 5);
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.world.bulk import GIB, KIB, MIB, bulk_world
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.workspace import Workspace, write_workspace
+from testworld.bulk import GIB, KIB, MIB, bulk_world
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.workspace import Workspace, write_workspace
 
 BULK_SPECS = ("bulk-all",)
 # A realistic small environment of the default world: the real CPython, pip, a binary with

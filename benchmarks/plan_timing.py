@@ -18,13 +18,13 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
-    from pixi_pack_src.channel import channel_files, environment_yml
-    from pixi_pack_src.config import FetchConfig
-    from pixi_pack_src.download import Artifact
-    from pixi_pack_src.lockfile import load_lock
+    from pixi_pack_src.archive.channel import channel_files, environment_yml
+    from pixi_pack_src.fetch.config import FetchConfig
+    from pixi_pack_src.fetch.download import Artifact
+    from pixi_pack_src.lock.lockfile import load_lock
+    from pixi_pack_src.lock.workspace import locate_workspace
     from pixi_pack_src.pack import host_subdir
     from pixi_pack_src.plan import make_plan
-    from pixi_pack_src.workspace import locate_workspace
 
     phases: dict[str, float] = {"import": time.perf_counter() - t0}
 

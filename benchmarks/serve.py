@@ -1,4 +1,4 @@
-"""Serve a world directory on 127.0.0.1 from a separate process (``tests.world.server``).
+"""Serve a world directory on 127.0.0.1 from a separate process (``testworld.server``).
 
 ``python -m benchmarks.serve ROOT [--latency SECONDS]`` prints the base URL on one line and
 serves until its standard input closes. :class:`ServedWorld` runs it as a context manager.
@@ -58,7 +58,7 @@ class ServedWorld:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tests.world.server import WorldServer
+    from testworld.server import WorldServer
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
     parser.add_argument("root", type=Path)

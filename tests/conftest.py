@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.world.fixtures", "tests.world.pixi_standin.fixtures"]
+pytest_plugins = ["testworld.fixtures", "testworld.pixi_standin.fixtures"]
 
 _SCRUB_PREFIXES = ("PIXI_", "RATTLER_", "PIXI_PACK_SRC_", "CONDA_OVERRIDE_")
 _SCRUB = (

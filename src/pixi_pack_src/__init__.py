@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .errors import PixiPackSrcError
+from pixi_pack_src._version import __version__
+from pixi_pack_src.errors import PixiPackSrcError
 
 if TYPE_CHECKING:
-    from .pack import PackOptions, PackResult
-    from .unpack import UnpackOptions, UnpackResult
+    from pixi_pack_src.pack import PackOptions, PackResult
+    from pixi_pack_src.unpack import UnpackOptions, UnpackResult
 
 _LAZY = {
     "PackOptions": "pack",

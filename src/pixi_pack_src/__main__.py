@@ -1,3 +1,3 @@
-from .cli import main
+from pixi_pack_src.cli import main
 
 main()

@@ -32,43 +32,15 @@ import httpx
 from packaging.utils import parse_wheel_filename
 from rattler import PackageRecord, RepoDataRecord
 
-from . import __version__, plan, workdirs
-from .archive import (
-    BinaryWriter,
-    Entry,
-    WrittenEntry,
-    atomic_file,
-    atomic_output,
-    write_directory,
-    write_tar,
-)
-from .auth import AuthStore
-from .build import (
-    BuiltArtifact,
-    SourceBuildOptions,
-    build_sources,
-    check_environment,
-    plan_source_builds,
-)
-from .build.env import make_target_interpreter
-from .build.overrides import Overrides, load_overrides, read_manifest_table, unused_packages
-from .build.sdist import BuiltWheel, WheelBuildOptions, build_wheels, job_for
-from .cache import ContentCache
-from .channel import (
+from pixi_pack_src import __version__, plan, workdirs
+from pixi_pack_src.archive.channel import (
     CHANNEL_DIR,
     PYPI_DIR,
     channel_files,
     environment_yml,
     record_from_archive,
 )
-from .config import FetchConfig, load_config
-from .download import Artifact, DownloadSettings, Fetched, fetch_all
-from .errors import ArchiveError, BuildError, PixiPackSrcError, UnsupportedPackageError, UsageError
-from .hashing import hash_file
-from .host import host_subdir
-from .http import RetryPolicy, make_client, redact_url
-from .lockfile import Lock, load_lock
-from .metadata import (
+from pixi_pack_src.archive.metadata import (
     PIXI_PACK_JSON,
     PROVENANCE_JSON,
     ArtifactProvenance,
@@ -80,11 +52,56 @@ from .metadata import (
     ToolInfo,
     pixi_pack_json,
 )
-from .model import CondaBinary, CondaSource, LockedEnvironment, Platform, PypiPackage
-from .reporter import NullReporter, Reporter
-from .selfextract import build_bundle, script_suffix, write_script
-from .wheels import check_wheel_for_target
-from .workspace import locate_workspace
+from pixi_pack_src.archive.tar import (
+    BinaryWriter,
+    Entry,
+    WrittenEntry,
+    atomic_file,
+    atomic_output,
+    write_directory,
+    write_tar,
+)
+from pixi_pack_src.builders import (
+    BuiltArtifact,
+    SourceBuildOptions,
+    build_sources,
+    check_environment,
+    plan_source_builds,
+)
+from pixi_pack_src.builders.wheel.env import make_target_interpreter
+from pixi_pack_src.builders.wheel.overrides import (
+    Overrides,
+    load_overrides,
+    read_manifest_table,
+    unused_packages,
+)
+from pixi_pack_src.builders.wheel.sdist import BuiltWheel, WheelBuildOptions, build_wheels, job_for
+from pixi_pack_src.errors import (
+    ArchiveError,
+    BuildError,
+    PixiPackSrcError,
+    UnsupportedPackageError,
+    UsageError,
+)
+from pixi_pack_src.fetch.auth import AuthStore
+from pixi_pack_src.fetch.cache import ContentCache
+from pixi_pack_src.fetch.config import FetchConfig, load_config
+from pixi_pack_src.fetch.download import Artifact, DownloadSettings, Fetched, fetch_all
+from pixi_pack_src.fetch.http import RetryPolicy, make_client, redact_url
+from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.host import host_subdir
+from pixi_pack_src.lock.lockfile import Lock, load_lock
+from pixi_pack_src.lock.model import (
+    CondaBinary,
+    CondaSource,
+    LockedEnvironment,
+    Platform,
+    PypiPackage,
+)
+from pixi_pack_src.lock.workspace import locate_workspace
+from pixi_pack_src.reporter import NullReporter, Reporter
+from pixi_pack_src.selfextract import build_bundle, script_suffix, write_script
+from pixi_pack_src.wheels import check_wheel_for_target
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """What a pack would do: ordered, de-duplicated work items for one environment and platform.
 
-:func:`make_plans` turns :class:`~pixi_pack_src.model.LockedEnvironment` s (one per platform)
+:func:`make_plans` turns :class:`~pixi_pack_src.lock.model.LockedEnvironment` s (one per platform)
 into :class:`PackPlans`; :func:`make_plan` does it for one. The ``pixi build`` invocations
-come from the build engine itself (:func:`pixi_pack_src.build.conda_source.plan_source_builds`
-groups the source entries of every platform into :class:`~pixi_pack_src.build.BuildJob` s, a
-noarch package once for all platforms; :func:`~pixi_pack_src.build.conda_source.backend_status`
+come from the build engine itself (:func:`pixi_pack_src.builders.conda.conda_source.plan_source_builds`
+groups the source entries of every platform into :class:`~pixi_pack_src.builders.BuildJob` s, a
+noarch package once for all platforms; :func:`~pixi_pack_src.builders.conda.conda_source.backend_status`
 applies the backend pin rule), so ``inspect`` shows what ``pack`` runs. PyPI entries that are
-built are described by :func:`pixi_pack_src.build.sdist.describe_build`. Without
+built are described by :func:`pixi_pack_src.builders.wheel.sdist.describe_build`. Without
 :class:`InspectOptions` nothing runs and nothing is fetched: the only I/O is reading source
 packages' manifests; with them, ``pixi --version`` may run and the caches are looked at.
 
@@ -68,7 +68,7 @@ from urllib.request import url2pathname
 
 from packaging.utils import canonicalize_name
 
-from .build.conda_source import (
+from pixi_pack_src.builders.conda.conda_source import (
     BackendStatus,
     BuildJob,
     SourceBuildOptions,
@@ -76,13 +76,13 @@ from .build.conda_source import (
     inspect_jobs,
     plan_source_builds,
 )
-from .build.env import environment_fingerprint
-from .build.overrides import Overrides, unused_packages
-from .build.sdist import describe_build
-from .errors import SelectionError, UsageError
-from .host import host_subdir
-from .lockfile import Lock
-from .model import (
+from pixi_pack_src.builders.wheel.env import environment_fingerprint
+from pixi_pack_src.builders.wheel.overrides import Overrides, unused_packages
+from pixi_pack_src.builders.wheel.sdist import describe_build
+from pixi_pack_src.errors import SelectionError, UsageError
+from pixi_pack_src.host import host_subdir
+from pixi_pack_src.lock.lockfile import Lock
+from pixi_pack_src.lock.model import (
     CondaBinary,
     CondaSource,
     Hashes,

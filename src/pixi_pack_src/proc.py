@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .errors import CommandError
-from .redact import redact_text
+from pixi_pack_src.errors import CommandError
+from pixi_pack_src.redact import redact_text
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 document, a build log line) and hides ``user:password@`` (the password), ``token@`` (a
 user-only credential), conda ``/t/<token>/`` path segments and the values of query
 parameters named like tokens, passwords, keys or signatures. Idempotent: redacted text stays
-as it is. :func:`pixi_pack_src.http.redact_url` does the same for one URL.
+as it is. :func:`pixi_pack_src.fetch.http.redact_url` does the same for one URL.
 
 Applied at the exits: the error funnel, the log formatter, the consoles (stderr and the
 ``inspect`` output), ``inspect --json`` and the command lines and output that

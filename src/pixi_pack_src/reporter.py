@@ -1,6 +1,6 @@
 """The one progress interface the core uses; it never imports rich.
 
-The CLI passes a rich implementation (:mod:`pixi_pack_src.ui`); library users get
+The CLI passes a rich implementation (:mod:`pixi_pack_src.cli.ui`); library users get
 :class:`NullReporter`. Implementations must be thread-safe: builds report from worker threads.
 Messages for humans go through :mod:`logging`; this interface carries only progress.
 """

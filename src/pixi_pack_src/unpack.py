@@ -3,7 +3,7 @@
 The steps of pixi-unpack (archive-format.md §8), plus the checks it leaves out:
 
 1. **Read the pack.** A tar is checked member by member before anything is written
-   (:func:`pixi_pack_src.archive.safe_extract`) and extracted into a private work directory
+   (:func:`pixi_pack_src.archive.tar.safe_extract`) and extracted into a private work directory
    next to the target; a directory pack is used in place and never written to (it may hold
    only regular files and directories).
 2. **Metadata.** ``pixi-pack.json`` read as strictly as pixi-unpack does; the platform must be
@@ -43,22 +43,8 @@ from typing import Any, BinaryIO, Literal
 
 from rattler import PackageRecord
 
-from . import __version__, workdirs
-from .activation import ShellKind, default_shell, lookup_shell, write_activation_script
-from .archive import safe_extract
-from .errors import ArchiveError, InstallError, PackFormatError, UsageError
-from .hashing import hash_file
-from .host import host_subdir
-from .install_conda import ChannelPackage, check_package_paths, install_records, read_channel
-from .install_wheels import (
-    check_requires_python,
-    check_tags,
-    check_wheel_safety,
-    computed_interpreter,
-    install_wheel,
-    query_interpreter,
-)
-from .metadata import (
+from pixi_pack_src import __version__, workdirs
+from pixi_pack_src.archive.metadata import (
     PIXI_PACK_JSON,
     PROVENANCE_JSON,
     PackMetadata,
@@ -68,8 +54,32 @@ from .metadata import (
     read_provenance,
     uncovered,
 )
-from .reporter import Reporter
-from .virtual_packages import check_depends, check_locked, detect_host
+from pixi_pack_src.archive.tar import safe_extract
+from pixi_pack_src.errors import ArchiveError, InstallError, PackFormatError, UsageError
+from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.host import host_subdir
+from pixi_pack_src.install.activation import (
+    ShellKind,
+    default_shell,
+    lookup_shell,
+    write_activation_script,
+)
+from pixi_pack_src.install.conda import (
+    ChannelPackage,
+    check_package_paths,
+    install_records,
+    read_channel,
+)
+from pixi_pack_src.install.virtual_packages import check_depends, check_locked, detect_host
+from pixi_pack_src.install.wheels import (
+    check_requires_python,
+    check_tags,
+    check_wheel_safety,
+    computed_interpreter,
+    install_wheel,
+    query_interpreter,
+)
+from pixi_pack_src.reporter import Reporter
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from .errors import PixiPackSrcError
+from pixi_pack_src.errors import PixiPackSrcError
 
 METADATA_LIMIT = 256 * 1024  # the headers come first; a wheel's METADATA can be long
 _LINUX_ARCH = {

@@ -8,8 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from tests.world.fixtures import WorkspaceFactory
+from testworld.fixtures import WorkspaceFactory
 
 pytestmark = pytest.mark.integration
 

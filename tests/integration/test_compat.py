@@ -12,13 +12,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from testworld import pypi
+from testworld.fixtures import WorkspaceFactory
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.server import WorldServer
 
 from pixi_pack_src.cli import run
-from tests.world import pypi
-from tests.world.fixtures import WorkspaceFactory
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.server import WorldServer
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testworld.gitrepo import make_bare_repo
+from testworld.install import install_records
+from testworld.layout import World
+from testworld.locks import Env, Plat, SourceEntry, write_lock
+from testworld.pixi_standin import StandIn
+from testworld.pixi_standin.workspaces import (
+    conda_source,
+    write_package,
+    write_workspace_manifest,
+)
+from testworld.workspace import write_workspace
 
-from pixi_pack_src.build import (
+from pixi_pack_src.builders import (
     BuiltArtifact,
     SourceBuildOptions,
     build_sources,
@@ -19,22 +30,11 @@ from pixi_pack_src.build import (
     inspect_jobs,
     plan_source_builds,
 )
-from pixi_pack_src.build.git import checkout_dir
+from pixi_pack_src.builders.git import checkout_dir
 from pixi_pack_src.errors import BuildError
-from pixi_pack_src.lockfile import load_lock
-from pixi_pack_src.model import CondaSource
+from pixi_pack_src.lock.lockfile import load_lock
+from pixi_pack_src.lock.model import CondaSource
 from pixi_pack_src.reporter import NullReporter
-from tests.world.gitrepo import make_bare_repo
-from tests.world.install import install_records
-from tests.world.layout import World
-from tests.world.locks import Env, Plat, SourceEntry, write_lock
-from tests.world.pixi_standin import StandIn
-from tests.world.pixi_standin.workspaces import (
-    conda_source,
-    write_package,
-    write_workspace_manifest,
-)
-from tests.world.workspace import write_workspace
 
 pytestmark = [
     pytest.mark.integration,

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.world import pypi
-from tests.world.fixtures import WorkspaceFactory
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.server import WorldServer
+from testworld import pypi
+from testworld.fixtures import WorkspaceFactory
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.server import WorldServer
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +38,12 @@ def test_setup_commands_are_the_two_scripts() -> None:
     assert "exec ./scripts/test" in (REPO / ".ci" / "run").read_text()
     # ./scripts/test installs and runs this very suite (running it here would recurse);
     # ./scripts/demo installs, then execs the demo module, which runs here:
-    assert "exec .venv/bin/python -m tests.world.demo" in (REPO / "scripts" / "demo").read_text()
+    assert "exec .venv/bin/python -m testworld.demo" in (REPO / "scripts" / "demo").read_text()
 
 
 def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.world.demo", "--dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "testworld.demo", "--dir", str(tmp_path / "demo")],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -10,16 +10,16 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
+from testworld.fixtures import LockFactory
+from testworld.server import WorldServer
 
-from pixi_pack_src.auth import AuthStore
-from pixi_pack_src.cache import ContentCache
-from pixi_pack_src.config import FetchConfig
-from pixi_pack_src.download import Artifact, DownloadSettings, Fetched, fetch_all
-from pixi_pack_src.http import RetryPolicy
-from pixi_pack_src.lockfile import load_lock
+from pixi_pack_src.fetch.auth import AuthStore
+from pixi_pack_src.fetch.cache import ContentCache
+from pixi_pack_src.fetch.config import FetchConfig
+from pixi_pack_src.fetch.download import Artifact, DownloadSettings, Fetched, fetch_all
+from pixi_pack_src.fetch.http import RetryPolicy
+from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.reporter import NullReporter
-from tests.world.fixtures import LockFactory
-from tests.world.server import WorldServer
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_a_world_lock_survives_random_faults(
 
 
 def _pack_in_process(urls: list[tuple[str, str, str, int]], cache: str, start: Event) -> None:
-    from pixi_pack_src.model import Hashes
+    from pixi_pack_src.lock.model import Hashes
 
     artifacts = [
         Artifact.for_url(url, file_name=name, hashes=Hashes(sha256=sha, size=size), kind="conda")

@@ -24,24 +24,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from pixi_pack_src.cli import run
-from pixi_pack_src.host import host_subdir
-from pixi_pack_src.selfextract import Bundle, build_bundle, write_script
-from tests.world import hostile
-from tests.world.chaos import (
+from testworld import hostile
+from testworld.chaos import (
     add_package_to_pack,
     hardlink_entry,
     hostile_conda_package,
     many_members_tar,
     snapshot,
 )
-from tests.world.hostile import TAR_CASES, HostileTar
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.pypi import index_entry
-from tests.world.server import WorldServer
-from tests.world.workspace import write_workspace
+from testworld.hostile import TAR_CASES, HostileTar
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.pypi import index_entry
+from testworld.server import WorldServer
+from testworld.workspace import write_workspace
+
+from pixi_pack_src.cli import run
+from pixi_pack_src.host import host_subdir
+from pixi_pack_src.selfextract import Bundle, build_bundle, write_script
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,13 @@ import json
 from pathlib import Path
 
 import pytest
+from testworld.chaos import RedirectServer, run_cli
+from testworld.layout import World
+from testworld.locks import Env, PypiEntry
+from testworld.server import WorldServer
+from testworld.workspace import write_workspace
 
 from pixi_pack_src.cli import run
-from tests.world.chaos import RedirectServer, run_cli
-from tests.world.layout import World
-from tests.world.locks import Env, PypiEntry
-from tests.world.server import WorldServer
-from tests.world.workspace import write_workspace
 
 pytestmark = pytest.mark.integration
 

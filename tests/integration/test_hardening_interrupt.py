@@ -2,7 +2,7 @@
 
 Every run is a subprocess of ``python -m pixi_pack_src`` with its own ``TMPDIR``; it is
 stopped when something observable happens (the server answered N requests, a temporary file
-appeared or grew: :mod:`tests.world.chaos`), at points drawn from a seeded generator. After
+appeared or grew: :mod:`testworld.chaos`), at points drawn from a seeded generator. After
 a kill nothing may be half-written next to the output, and the next run must take what the
 cache holds only after verifying it; after Ctrl-C the exit code is 130, ``Interrupted`` is
 printed and no temporary file is left anywhere (output directory, ``$TMPDIR``, cache).
@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.world import pypi
-from tests.world.bulk import MIB, bulk_world
-from tests.world.chaos import (
+from testworld import pypi
+from testworld.bulk import MIB, bulk_world
+from testworld.chaos import (
     CliRun,
     Finished,
     file_appears,
@@ -35,12 +34,12 @@ from tests.world.chaos import (
     valid_cache_entries,
     writing_in,
 )
-from tests.world.layout import World
-from tests.world.locks import Env, SourceEntry
-from tests.world.pixi_standin import StandIn
-from tests.world.pixi_standin.workspaces import write_package
-from tests.world.server import WorldServer
-from tests.world.workspace import Workspace, write_workspace
+from testworld.layout import World
+from testworld.locks import Env, SourceEntry
+from testworld.pixi_standin import StandIn
+from testworld.pixi_standin.workspaces import write_package
+from testworld.server import WorldServer
+from testworld.workspace import Workspace, write_workspace
 
 pytestmark = pytest.mark.integration
 

@@ -15,15 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testworld.bulk import MIB, bulk_world
+from testworld.chaos import listing, litter, run_cli, valid_cache_entries
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.server import WorldServer
+from testworld.workspace import Workspace, write_workspace
 
 from pixi_pack_src.cli import run
-from pixi_pack_src.http import RetryPolicy
-from tests.world.bulk import MIB, bulk_world
-from tests.world.chaos import listing, litter, run_cli, valid_cache_entries
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.server import WorldServer
-from tests.world.workspace import Workspace, write_workspace
+from pixi_pack_src.fetch.http import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testworld.chaos import mutate_bytes, mutate_tree
+from testworld.layout import World
+from testworld.locks import Env, write_lock
 
 from pixi_pack_src.cli import run
-from tests.world.chaos import mutate_bytes, mutate_tree
-from tests.world.layout import World
-from tests.world.locks import Env, write_lock
 
 pytestmark = pytest.mark.integration
 

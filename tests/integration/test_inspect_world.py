@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testworld.cli import inspect_json
+from testworld.fixtures import WorkspaceFactory
+from testworld.layout import World
+from testworld.locks import Env, Plat, SourceEntry
+from testworld.pixi_standin.workspaces import write_package
+from testworld.pypi import index_entry, local_entry, tree_entry
+from testworld.server import WorldServer
 
-from pixi_pack_src.lockfile import load_lock
-from tests.world.cli import inspect_json
-from tests.world.fixtures import WorkspaceFactory
-from tests.world.layout import World
-from tests.world.locks import Env, Plat, SourceEntry
-from tests.world.pixi_standin.workspaces import write_package
-from tests.world.pypi import index_entry, local_entry, tree_entry
-from tests.world.server import WorldServer
+from pixi_pack_src.lock.lockfile import load_lock
 
 pytestmark = pytest.mark.integration
 

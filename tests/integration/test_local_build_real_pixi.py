@@ -13,17 +13,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from testworld.install import install_records
 
-from pixi_pack_src.build import (
+from pixi_pack_src.builders import (
     SourceBuildOptions,
     build_sources,
     check_environment,
     plan_source_builds,
 )
 from pixi_pack_src.host import host_subdir
-from pixi_pack_src.lockfile import load_lock
+from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.reporter import NullReporter
-from tests.world.install import install_records
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "local-build"
 PLATFORMS = ("linux-64", "osx-arm64")

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testworld import pypi
+from testworld.fixtures import WorkspaceFactory
+from testworld.layout import World
+from testworld.locks import Env, Plat
+from testworld.server import WorldServer
+from testworld.workspace import Workspace
 
 from pixi_pack_src.cli import run
-from tests.world import pypi
-from tests.world.fixtures import WorkspaceFactory
-from tests.world.layout import World
-from tests.world.locks import Env, Plat
-from tests.world.server import WorldServer
-from tests.world.workspace import Workspace
 
 pytestmark = pytest.mark.integration
 

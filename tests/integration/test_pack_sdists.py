@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testworld import pypi
+from testworld.cli import inspect_json, run_json
+from testworld.fixtures import WorkspaceFactory
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.scenarios import SDIST_GREETINGS, SDIST_MODULES, sdist_workspace
+from testworld.server import WorldServer
 
 from pixi_pack_src.cli import run
-from tests.world import pypi
-from tests.world.cli import inspect_json, run_json
-from tests.world.fixtures import WorkspaceFactory
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.scenarios import SDIST_GREETINGS, SDIST_MODULES, sdist_workspace
-from tests.world.server import WorldServer
 
 pytestmark = pytest.mark.integration
 

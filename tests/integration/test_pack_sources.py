@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testworld.cli import inspect_json, run_json
+from testworld.gitrepo import make_bare_repo
+from testworld.layout import World
+from testworld.locks import Env, Plat, SourceEntry
+from testworld.pixi_standin import StandIn
+from testworld.pixi_standin.workspaces import write_package
+from testworld.server import WorldServer
+from testworld.workspace import Workspace, write_workspace
 
 from pixi_pack_src.cli import run
-from tests.world.cli import inspect_json, run_json
-from tests.world.gitrepo import make_bare_repo
-from tests.world.layout import World
-from tests.world.locks import Env, Plat, SourceEntry
-from tests.world.pixi_standin import StandIn
-from tests.world.pixi_standin.workspaces import write_package
-from tests.world.server import WorldServer
-from tests.world.workspace import Workspace, write_workspace
 
 pytestmark = pytest.mark.integration
 

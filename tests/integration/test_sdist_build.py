@@ -14,11 +14,23 @@ from pathlib import Path
 
 import pytest
 from rattler import RepoDataRecord
+from testworld.channel import run
+from testworld.fixtures import LockFactory, WorkspaceFactory
+from testworld.gitrepo import make_git_repo
+from testworld.install import install_records, install_wheels, run_in
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.pypi import (
+    FLAVOR_ENV,
+    FLAVOR_PATCH,
+)
+from testworld.python_pkg import PY_VERSION
+from testworld.scenarios import sdist_workspace
+from testworld.server import WorldServer
 
-from pixi_pack_src.auth import AuthStore
-from pixi_pack_src.build.env import TargetInterpreter, make_target_interpreter
-from pixi_pack_src.build.overrides import Overrides, load_overrides, read_manifest_table
-from pixi_pack_src.build.sdist import (
+from pixi_pack_src.builders.wheel.env import TargetInterpreter, make_target_interpreter
+from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides, read_manifest_table
+from pixi_pack_src.builders.wheel.sdist import (
     BuiltWheel,
     WheelBuildJob,
     WheelBuildOptions,
@@ -27,23 +39,11 @@ from pixi_pack_src.build.sdist import (
     job_for,
 )
 from pixi_pack_src.errors import EXIT_BUILD, BuildError, UnsupportedPackageError
-from pixi_pack_src.http import RetryPolicy, download_file, make_client
-from pixi_pack_src.lockfile import load_lock
-from pixi_pack_src.model import Hashes, LockedEnvironment, Platform, PypiPackage
+from pixi_pack_src.fetch.auth import AuthStore
+from pixi_pack_src.fetch.http import RetryPolicy, download_file, make_client
+from pixi_pack_src.lock.lockfile import load_lock
+from pixi_pack_src.lock.model import Hashes, LockedEnvironment, Platform, PypiPackage
 from pixi_pack_src.reporter import NullReporter, Outcome
-from tests.world.channel import run
-from tests.world.fixtures import LockFactory, WorkspaceFactory
-from tests.world.gitrepo import make_git_repo
-from tests.world.install import install_records, install_wheels, run_in
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.pypi import (
-    FLAVOR_ENV,
-    FLAVOR_PATCH,
-)
-from tests.world.python_pkg import PY_VERSION
-from tests.world.scenarios import sdist_workspace
-from tests.world.server import WorldServer
 
 pytestmark = pytest.mark.integration
 

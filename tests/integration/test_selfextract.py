@@ -9,15 +9,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from testworld import pypi
+from testworld.fixtures import WorkspaceFactory
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.server import WorldServer
+from testworld.workspace import Workspace
 
 from pixi_pack_src.cli import run
 from pixi_pack_src.selfextract import header
-from tests.world import pypi
-from tests.world.fixtures import WorkspaceFactory
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.server import WorldServer
-from tests.world.workspace import Workspace
 
 pytestmark = pytest.mark.integration
 
@@ -233,7 +233,7 @@ def test_no_tools_message(workspace: Workspace, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_large_payload_streams_in_bounded_memory(workspace: Workspace, tmp_path: Path) -> None:
     """A >= 500 MB payload: every process of the script stays under 100 MB of resident memory."""
-    from tests.world.bulk import MIB, bulk_world
+    from testworld.bulk import MIB, bulk_world
 
     big_world = bulk_world(1, 520 * MIB, min_size=520 * MIB, max_size=520 * MIB, seed=7)
     (big,) = [p for p in big_world.packages if p.name.startswith("bulk-0")]

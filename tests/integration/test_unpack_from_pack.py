@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.world import pypi
-from tests.world.fixtures import WorkspaceFactory
-from tests.world.install import run_in
-from tests.world.layout import World
-from tests.world.locks import Env
-from tests.world.server import WorldServer
+from testworld import pypi
+from testworld.fixtures import WorkspaceFactory
+from testworld.install import run_in
+from testworld.layout import World
+from testworld.locks import Env
+from testworld.server import WorldServer
 
 pytestmark = pytest.mark.integration
 

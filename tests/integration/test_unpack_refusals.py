@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testworld import hostile
+from testworld.layout import World
+from testworld.packdir import PackDir, build_pack_dir, make_wheel
 
 from pixi_pack_src.cli import run as cli_run
 from pixi_pack_src.errors import EXIT_ERROR, ArchiveError, PackFormatError, PixiPackSrcError
+from pixi_pack_src.install.virtual_packages import VirtualPackageError
 from pixi_pack_src.reporter import NullReporter
 from pixi_pack_src.unpack import STDIN_LABEL, UnpackOptions, UnpackResult, unpack
-from pixi_pack_src.virtual_packages import VirtualPackageError
 from pixi_pack_src.wheels import WheelCompatibilityError
-from tests.world import hostile
-from tests.world.layout import World
-from tests.world.packdir import PackDir, build_pack_dir, make_wheel
 
 pytestmark = pytest.mark.integration
 

@@ -12,16 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from pixi_pack_src.cli import run as cli_run
-from pixi_pack_src.errors import EXIT_ERROR, PackFormatError
-from pixi_pack_src.install_conda import HISTORY_LINE
-from pixi_pack_src.reporter import NullReporter, Outcome
-from pixi_pack_src.unpack import UnpackOptions, UnpackResult, unpack
-from pixi_pack_src.wheels import WheelCompatibilityError
-from tests.world.install import run_in
-from tests.world.layout import World
-from tests.world.packdir import (
+from testworld.install import run_in
+from testworld.layout import World
+from testworld.packdir import (
     FOREIGN_SPECS,
     PackDir,
     build_pack_dir,
@@ -29,6 +22,13 @@ from tests.world.packdir import (
     quantco_repodata,
     write_pack_tar,
 )
+
+from pixi_pack_src.cli import run as cli_run
+from pixi_pack_src.errors import EXIT_ERROR, PackFormatError
+from pixi_pack_src.install.conda import HISTORY_LINE
+from pixi_pack_src.reporter import NullReporter, Outcome
+from pixi_pack_src.unpack import UnpackOptions, UnpackResult, unpack
+from pixi_pack_src.wheels import WheelCompatibilityError
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import pytest
 
-from pixi_pack_src import archive
-from pixi_pack_src.archive import (
+from pixi_pack_src.archive import tar as archive
+from pixi_pack_src.archive.tar import (
     DEFAULT_MTIME,
     Entry,
     ExtractLimits,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pixi_pack_src.auth import AuthStore, Credential, read_credentials_file
 from pixi_pack_src.errors import ConfigError
+from pixi_pack_src.fetch.auth import AuthStore, Credential, read_credentials_file
 
 CREDS = {
     "*.prefix.dev": {"BearerToken": "pfx-token"},

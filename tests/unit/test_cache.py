@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from pixi_pack_src.cache import (
+from pixi_pack_src.fetch.cache import (
     CACHEDIR_TAG,
     STALE_TMP_SECONDS,
     CacheEntry,
     ContentCache,
     default_cache_dir,
 )
-from pixi_pack_src.model import Hashes
+from pixi_pack_src.lock.model import Hashes
 
 DATA = b"conda package bytes\n" * 5000
 

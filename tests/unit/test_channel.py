@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from rattler import PackageRecord, RepoDataRecord
 from rattler.package import BuildString
+from testworld.packages import PackageSpec, assemble
 
-from pixi_pack_src.channel import (
+from pixi_pack_src.archive.channel import (
     channel_files,
     environment_yml,
     record_from_archive,
@@ -21,7 +22,6 @@ from pixi_pack_src.channel import (
 )
 from pixi_pack_src.errors import ArchiveError, PixiPackSrcError
 from pixi_pack_src.hashing import hash_file
-from tests.world.packages import PackageSpec, assemble
 
 CF = "https://conda.anaconda.org/conda-forge/"
 # pixi-pack's test_includes_repodata_patches: upstream patched this pin in repodata; the

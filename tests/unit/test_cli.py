@@ -12,6 +12,8 @@ import pytest
 import pixi_pack_src.cli.pack as cli_pack
 from pixi_pack_src import __version__
 from pixi_pack_src.cli import STATE, run
+from pixi_pack_src.cli.log import level_for
+from pixi_pack_src.cli.ui import human_bytes, make_console, resolve_color
 from pixi_pack_src.errors import (
     EXIT_BUILD,
     EXIT_DOWNLOAD,
@@ -25,8 +27,6 @@ from pixi_pack_src.errors import (
     SelectionError,
     exit_code_for,
 )
-from pixi_pack_src.log import level_for
-from pixi_pack_src.ui import human_bytes, make_console, resolve_color
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,15 +6,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from testworld.pixi_standin.workspaces import conda_source
 
-from pixi_pack_src.build.matching import (
+from pixi_pack_src.builders.conda.matching import (
     ArtifactInfo,
     extra_keys,
     match_entry,
     variants_match,
 )
 from pixi_pack_src.errors import BuildError
-from tests.world.pixi_standin.workspaces import conda_source
 
 ROOT = Path("/ws")
 

@@ -7,18 +7,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from testworld.pixi_standin.workspaces import conda_source
 
 from pixi_pack_src import proc
-from pixi_pack_src.build import pixi_cli
-from pixi_pack_src.build.conda_source import (
+from pixi_pack_src.builders.conda import pixi_cli
+from pixi_pack_src.builders.conda.conda_source import (
     SourceBuildOptions,
     _Builder,
     plan_source_builds,
 )
-from pixi_pack_src.build.pixi_cli import PixiInfo
+from pixi_pack_src.builders.conda.pixi_cli import PixiInfo
 from pixi_pack_src.errors import BuildError
 from pixi_pack_src.reporter import NullReporter
-from tests.world.pixi_standin.workspaces import conda_source
 
 
 @pytest.mark.parametrize(

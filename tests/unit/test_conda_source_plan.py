@@ -6,17 +6,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from pixi_pack_src.build.conda_source import check_backend, plan_source_builds
-from pixi_pack_src.build.sourcetree import list_tree, tree_sha256
-from pixi_pack_src.errors import BuildError, UnsupportedPackageError
-from pixi_pack_src.model import CondaSource
-from tests.world.gitrepo import git
-from tests.world.pixi_standin.workspaces import (
+from testworld.gitrepo import git
+from testworld.pixi_standin.workspaces import (
     conda_source,
     write_package,
     write_workspace_manifest,
 )
+
+from pixi_pack_src.builders.conda.conda_source import check_backend, plan_source_builds
+from pixi_pack_src.builders.sourcetree import list_tree, tree_sha256
+from pixi_pack_src.errors import BuildError, UnsupportedPackageError
+from pixi_pack_src.lock.model import CondaSource
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pixi_pack_src.config import FetchConfig, load_config
 from pixi_pack_src.errors import ConfigError
+from pixi_pack_src.fetch.config import FetchConfig, load_config
 
 
 def _write(tmp_path: Path, text: str) -> Path:

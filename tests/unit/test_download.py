@@ -12,11 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from testworld import server as world_server
+from testworld.server import WorldServer
 
-from pixi_pack_src.auth import AuthStore
-from pixi_pack_src.cache import ContentCache
-from pixi_pack_src.config import FetchConfig
-from pixi_pack_src.download import Artifact, DownloadSettings, Fetched, fetch_all
 from pixi_pack_src.errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -24,12 +22,14 @@ from pixi_pack_src.errors import (
     UsageError,
     WorkspaceError,
 )
-from pixi_pack_src.http import RetryPolicy, make_client
-from pixi_pack_src.lockfile import load_lock
-from pixi_pack_src.model import Hashes
+from pixi_pack_src.fetch.auth import AuthStore
+from pixi_pack_src.fetch.cache import ContentCache
+from pixi_pack_src.fetch.config import FetchConfig
+from pixi_pack_src.fetch.download import Artifact, DownloadSettings, Fetched, fetch_all
+from pixi_pack_src.fetch.http import RetryPolicy, make_client
+from pixi_pack_src.lock.lockfile import load_lock
+from pixi_pack_src.lock.model import Hashes
 from pixi_pack_src.reporter import Outcome
-from tests.world import server as world_server
-from tests.world.server import WorldServer
 
 LOCKS = Path(__file__).resolve().parent.parent / "data" / "locks"
 N_FILES = 30

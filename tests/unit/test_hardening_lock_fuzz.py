@@ -22,9 +22,9 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testworld.chaos import mutate_bytes, mutate_tree
 
 from pixi_pack_src.cli import run
-from tests.world.chaos import mutate_bytes, mutate_tree
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLES = sorted(

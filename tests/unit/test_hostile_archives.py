@@ -1,4 +1,4 @@
-"""Every crafted archive in tests/world/hostile.py is refused, and nothing is written anywhere."""
+"""Every crafted archive in testworld/hostile.py is refused, and nothing is written anywhere."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testworld import hostile
+from testworld.hostile import TAR_CASES, HostileTar
 
-from pixi_pack_src.archive import Entry, ExtractLimits, safe_extract, write_directory
+from pixi_pack_src.archive.tar import Entry, ExtractLimits, safe_extract, write_directory
 from pixi_pack_src.errors import ArchiveError
-from tests.world import hostile
-from tests.world.hostile import TAR_CASES, HostileTar
 
 ABSOLUTE_TARGET = Path("/tmp/pixi-pack-src-hostile-absolute")
 

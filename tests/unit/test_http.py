@@ -12,11 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from testworld.server import FaultKind, WorldServer
 
 from pixi_pack_src import __version__
-from pixi_pack_src.auth import AuthStore, Credential
 from pixi_pack_src.errors import ChecksumMismatchError, DownloadError, PixiPackSrcError
-from pixi_pack_src.http import (
+from pixi_pack_src.fetch.auth import AuthStore, Credential
+from pixi_pack_src.fetch.http import (
     DownloadResult,
     RetryPolicy,
     download_file,
@@ -25,8 +26,7 @@ from pixi_pack_src.http import (
     parse_retry_after,
     redact_url,
 )
-from pixi_pack_src.model import Hashes
-from tests.world.server import FaultKind, WorldServer
+from pixi_pack_src.lock.model import Hashes
 
 PATH = "/files/a.bin"
 SIZE = 300 * 1024 + 17  # several 64 KiB server chunks

@@ -9,8 +9,8 @@ import pytest
 from rattler import PackageRecord, RepoDataRecord
 
 from pixi_pack_src.errors import EXIT_ERROR, EXIT_USAGE, LockfileError, SelectionError
-from pixi_pack_src.lockfile import Lock, classify_pypi_location, load_lock, parse_git_location
-from pixi_pack_src.model import GitLocation, Hashes, Platform
+from pixi_pack_src.lock.lockfile import Lock, classify_pypi_location, load_lock, parse_git_location
+from pixi_pack_src.lock.model import GitLocation, Hashes, Platform
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLES = DATA / "lock-samples"

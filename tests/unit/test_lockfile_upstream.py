@@ -12,7 +12,7 @@ import pytest
 from rattler import LockFile
 from rattler.lock import CondaLockedBinaryPackage, PypiLockedPackage
 
-from pixi_pack_src.lockfile import load_lock
+from pixi_pack_src.lock.lockfile import load_lock
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLES = DATA / "lock-samples"

@@ -8,8 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from pixi_pack_src.errors import PackFormatError
-from pixi_pack_src.metadata import (
+from pixi_pack_src.archive.metadata import (
     PIXI_PACK_COMPAT_VERSION,
     ArtifactProvenance,
     GeneratedFile,
@@ -24,6 +23,7 @@ from pixi_pack_src.metadata import (
     read_provenance,
     uncovered,
 )
+from pixi_pack_src.errors import PackFormatError
 
 SRC = "environment.tar"
 

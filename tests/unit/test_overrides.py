@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pixi_pack_src.build.overrides import (
+from pixi_pack_src.builders.wheel.overrides import (
     Overrides,
     load_overrides,
     read_manifest_table,

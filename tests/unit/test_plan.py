@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pixi_pack_src.lockfile import load_lock
-from pixi_pack_src.model import LockedEnvironment
+from pixi_pack_src.lock.lockfile import load_lock
+from pixi_pack_src.lock.model import LockedEnvironment
 from pixi_pack_src.plan import PackPlan, make_plan, make_plans
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 from rattler import BuildString, PackageRecord, RepoDataRecord
 
-from pixi_pack_src.build.env import InterpreterInfo, TargetInterpreter, dependency_closure
-from pixi_pack_src.build.overrides import Overrides, load_overrides
-from pixi_pack_src.build.pyindex import Link, parse_simple_page, resolve
-from pixi_pack_src.build.sdist import (
+from pixi_pack_src.builders.wheel.env import InterpreterInfo, TargetInterpreter, dependency_closure
+from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides
+from pixi_pack_src.builders.wheel.pyindex import Link, parse_simple_page, resolve
+from pixi_pack_src.builders.wheel.sdist import (
     WheelBuildJob,
     cache_key,
     describe_build,
     job_for,
     source_hash,
 )
-from pixi_pack_src.build.wheel_check import check_wheel, find_built_wheel
-from pixi_pack_src.build.wheelcache import WheelCache
+from pixi_pack_src.builders.wheel.wheel_check import check_wheel, find_built_wheel
+from pixi_pack_src.builders.wheel.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError, UnsupportedPackageError
-from pixi_pack_src.model import GitLocation, Hashes, PypiPackage
+from pixi_pack_src.lock.model import GitLocation, Hashes, PypiPackage
 
 
 def _wheel(

@@ -12,16 +12,11 @@ from typing import Any
 import pytest
 from rattler import BuildString, PackageRecord
 from rattler.shell import ActivationVariables, Shell, activate
+from testworld import hostile
+from testworld.packdir import make_wheel
 
 from pixi_pack_src import __version__
-from pixi_pack_src.activation import (
-    SHELLS,
-    activation_script,
-    default_shell,
-    lookup_shell,
-    write_activation_script,
-)
-from pixi_pack_src.archive import Entry, write_directory
+from pixi_pack_src.archive.tar import Entry, write_directory
 from pixi_pack_src.errors import (
     EXIT_ERROR,
     EXIT_USAGE,
@@ -30,8 +25,15 @@ from pixi_pack_src.errors import (
     PackFormatError,
     UsageError,
 )
-from pixi_pack_src.install_conda import read_channel
-from pixi_pack_src.install_wheels import (
+from pixi_pack_src.install.activation import (
+    SHELLS,
+    activation_script,
+    default_shell,
+    lookup_shell,
+    write_activation_script,
+)
+from pixi_pack_src.install.conda import read_channel
+from pixi_pack_src.install.wheels import (
     check_requires_python,
     check_tags,
     check_wheel_safety,
@@ -40,8 +42,6 @@ from pixi_pack_src.install_wheels import (
 from pixi_pack_src.reporter import NullReporter
 from pixi_pack_src.unpack import UnpackOptions, UnpackResult, unpack
 from pixi_pack_src.wheels import WheelCompatibilityError
-from tests.world import hostile
-from tests.world.packdir import make_wheel
 
 # -- shells and activation --------------------------------------------------------------------
 

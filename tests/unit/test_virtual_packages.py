@@ -6,7 +6,7 @@ import pytest
 from rattler import BuildString, PackageRecord
 
 from pixi_pack_src.errors import EXIT_ERROR
-from pixi_pack_src.virtual_packages import (
+from pixi_pack_src.install.virtual_packages import (
     Virtual,
     VirtualPackageError,
     check_depends,

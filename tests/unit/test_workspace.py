@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from pixi_pack_src.errors import LockfileError, WorkspaceError
-from pixi_pack_src.workspace import BackendSpec, Workspace, locate_workspace, read_build_backend
+from pixi_pack_src.lock.workspace import (
+    BackendSpec,
+    Workspace,
+    locate_workspace,
+    read_build_backend,
+)
 
 PIXI_TOML = '[workspace]\nname = "ws"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
 PYPROJECT = (

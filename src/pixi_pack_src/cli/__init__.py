@@ -19,11 +19,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from .. import __version__
-from .. import log as logconf
-from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, PixiPackSrcError, exit_code_for
-from ..redact import RedactingStream
-from ..ui import RichReporter, make_console, resolve_color
+from pixi_pack_src import __version__
+from pixi_pack_src.cli import log as logconf
+from pixi_pack_src.cli.ui import RichReporter, make_console, resolve_color
+from pixi_pack_src.errors import EXIT_INTERRUPTED, EXIT_USAGE, PixiPackSrcError, exit_code_for
+from pixi_pack_src.redact import RedactingStream
 
 log = logging.getLogger("pixi_pack_src.cli")
 
@@ -110,9 +110,9 @@ def root(
 
 def _register() -> None:
     # Sub-commands live in their own modules and attach themselves to ``app``.
-    from . import inspect as _inspect  # noqa: F401
-    from . import pack as _pack  # noqa: F401
-    from . import unpack as _unpack  # noqa: F401
+    from pixi_pack_src.cli import inspect as _inspect  # noqa: F401
+    from pixi_pack_src.cli import pack as _pack  # noqa: F401
+    from pixi_pack_src.cli import unpack as _unpack  # noqa: F401
 
 
 _register()

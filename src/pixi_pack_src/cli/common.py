@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
+from pixi_pack_src.errors import UsageError
 
 # Options that several commands take, spelled once: same flags, help text and env var.
 ManifestPath = Annotated[

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from . import app
+from pixi_pack_src.cli import app
 
 WIDTH = 100
 HEADER = """\

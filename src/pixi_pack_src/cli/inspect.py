@@ -21,24 +21,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .. import __version__
-from ..build.overrides import load_overrides, read_manifest_table
-from ..lockfile import load_lock
-from ..model import CondaSource
-from ..plan import (
-    InspectOptions,
-    PackPlan,
-    PackPlans,
-    PlanItem,
-    SourceBuild,
-    make_plans,
-    select_platforms,
-)
-from ..redact import redact_text
-from ..ui import human_bytes, make_console, resolve_color
-from ..workspace import locate_workspace
-from . import STATE, app
-from .common import (
+from pixi_pack_src import __version__
+from pixi_pack_src.builders.wheel.overrides import load_overrides, read_manifest_table
+from pixi_pack_src.cli import STATE, app
+from pixi_pack_src.cli.common import (
     AllowUnpinnedBackendsOption,
     AllPlatformsOption,
     BackendOverrideOption,
@@ -54,6 +40,20 @@ from .common import (
     parse_overrides,
     resolve_manifest,
 )
+from pixi_pack_src.cli.ui import human_bytes, make_console, resolve_color
+from pixi_pack_src.lock.lockfile import load_lock
+from pixi_pack_src.lock.model import CondaSource
+from pixi_pack_src.lock.workspace import locate_workspace
+from pixi_pack_src.plan import (
+    InspectOptions,
+    PackPlan,
+    PackPlans,
+    PlanItem,
+    SourceBuild,
+    make_plans,
+    select_platforms,
+)
+from pixi_pack_src.redact import redact_text
 
 log = logging.getLogger("pixi_pack_src.cli.inspect")
 

@@ -9,10 +9,8 @@ from typing import Annotated
 
 import typer
 
-from ..pack import PackOptions, PackResult, pack
-from ..ui import human_bytes
-from . import STATE, app
-from .common import (
+from pixi_pack_src.cli import STATE, app
+from pixi_pack_src.cli.common import (
     AllowUnpinnedBackendsOption,
     AllPlatformsOption,
     BackendOverrideOption,
@@ -29,6 +27,8 @@ from .common import (
     resolve_manifest,
     write_report,
 )
+from pixi_pack_src.cli.ui import human_bytes
+from pixi_pack_src.pack import PackOptions, PackResult, pack
 
 
 @app.command("pack", no_args_is_help=False)

@@ -16,9 +16,9 @@ from typing import Annotated
 
 import typer
 
-from ..activation import SHELLS
-from ..unpack import UnpackOptions, UnpackResult, unpack
-from . import STATE, app
+from pixi_pack_src.cli import STATE, app
+from pixi_pack_src.install.activation import SHELLS
+from pixi_pack_src.unpack import UnpackOptions, UnpackResult, unpack
 
 
 class OnOff(enum.StrEnum):

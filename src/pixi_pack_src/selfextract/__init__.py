@@ -12,10 +12,10 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import __version__
-from ..archive import BinaryWriter
-from .bundle import Bundle, build_bundle
-from .headers import BASH, CMD, NUMBER_WIDTH
+from pixi_pack_src import __version__
+from pixi_pack_src.archive.tar import BinaryWriter
+from pixi_pack_src.selfextract.bundle import Bundle, build_bundle
+from pixi_pack_src.selfextract.headers import BASH, CMD, NUMBER_WIDTH
 
 __all__ = ["Bundle", "build_bundle", "header", "script_suffix", "write_script"]
 

@@ -27,11 +27,11 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 from rattler import RepoDataRecord
 
-from ..archive import Entry, write_tar
-from ..errors import PixiPackSrcError, UsageError
-from ..host import host_subdir
-from ..wheels import platform_tags
-from .headers import RUN_PY
+from pixi_pack_src.archive.tar import Entry, write_tar
+from pixi_pack_src.errors import PixiPackSrcError, UsageError
+from pixi_pack_src.host import host_subdir
+from pixi_pack_src.selfextract.headers import RUN_PY
+from pixi_pack_src.wheels import platform_tags
 
 MIN_PYTHON = Version("3.11")
 BUNDLE_MTIME = 1153704088
@@ -108,7 +108,7 @@ def _python_entries(
     """The environment's python closure, extracted (``info/`` left out)."""
     from rattler.package_streaming import extract
 
-    from ..build.env import dependency_closure
+    from pixi_pack_src.builders.wheel.env import dependency_closure
 
     records = [r for r, _ in conda]
     pythons = [r for r in records if r.name.normalized == "python"]

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import PixiPackSrcError, exit_code_for
-from ..reporter import NullReporter, Outcome
+from pixi_pack_src.errors import PixiPackSrcError, exit_code_for
+from pixi_pack_src.reporter import NullReporter, Outcome
 
 USAGE_EPILOG = """\
 The environment goes to DIR/ENV_NAME and the activation script to DIR/activate.<ext>.
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.ERROR if ns.quiet else logging.WARNING, format="%(levelname)s: %(message)s"
     )
-    from ..unpack import UnpackOptions, unpack
+    from pixi_pack_src.unpack import UnpackOptions, unpack
 
     options = UnpackOptions(
         pack="-" if pack == "-" else Path(pack),

@@ -1,0 +1,722 @@
+"""The deterministic tar writer, the directory writer, atomic outputs and the safe reader.
+
+Writing (archive-format.md §5): entries sorted by name at each directory level, parents
+(synthesised directory entries) before children; PAX headers with mtime =
+``SOURCE_DATE_EPOCH`` or a fixed non-zero constant, uid/gid 0, empty uname/gname, mode 0644
+(0755 for directories and executables); no per-entry times besides mtime and no global header.
+File content is streamed in chunks and hashed on the way (on a helper thread, overlapping the
+writes), so memory stays flat and the caller can compare each written sha256 with what it
+verified earlier (a file changed underneath is caught). The output may be a pipe.
+
+Reading (:func:`safe_extract`): every member is checked before anything is written. Format 1
+packs hold only regular files and directories, so **every** link (symbolic or hard, escaping or
+not), device, fifo and sparse member is refused, as are absolute names, ``..`` and ``.``
+components, empty components, backslashes, colons, control characters, duplicate names
+(compared case-insensitively after NFC normalisation, so a case-insensitive file system cannot
+be tricked into overwriting), a file whose path is also used as a directory, members over the
+limits, truncated archives and trailing garbage. Extraction then runs with tarfile's ``data``
+filter as a second line of defence. On failure nothing is left in the destination.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import secrets
+import shutil
+import stat
+import sys
+import tarfile
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from pixi_pack_src.archive.metadata import PIXI_PACK_JSON
+from pixi_pack_src.errors import ArchiveError, UsageError
+
+logger = logging.getLogger(__name__)
+
+# pixi-pack's Rust writer (tar's deterministic header mode) uses this non-zero time.
+DEFAULT_MTIME = 1153704088
+CHUNK = 1 << 20
+BLOCK = tarfile.BLOCKSIZE
+RECORD = tarfile.RECORDSIZE
+_MAX_USTAR_NUMBER = 8**11  # 11 octal digits: larger values need a PAX record
+_MAX_NAME_BYTES = 4096
+_MAX_COMPONENT_BYTES = 255
+# The data filter exists from 3.11.4, but the first releases mishandled links; pypa/build
+# uses the same cut-off (src/build/_compat/tarfile.py).
+_HAS_DATA_FILTER = sys.version_info >= (3, 11, 5) and hasattr(tarfile, "data_filter")
+
+
+class BinaryWriter(Protocol):
+    """What :func:`write_tar` needs from its output: a file, a pipe, stdout, a wrapper."""
+
+    def write(self, data: bytes | memoryview, /) -> int | None: ...
+
+    def flush(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A regular file to put in the archive; directories are synthesised from the names."""
+
+    arcname: str
+    source: Path | bytes
+    executable: bool = False
+
+
+@dataclass(frozen=True)
+class WrittenEntry:
+    """What was actually written for one file: the bytes' sha256 and size."""
+
+    arcname: str
+    sha256: str
+    size: int
+
+
+def fixed_mtime() -> int:
+    """``SOURCE_DATE_EPOCH`` if set, else :data:`DEFAULT_MTIME`."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return DEFAULT_MTIME
+    if not raw.isdigit() or int(raw) >= _MAX_USTAR_NUMBER:
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not a valid timestamp",
+            hint="set it to a non-negative whole number of seconds since 1970, or unset it",
+        )
+    return int(raw)
+
+
+# -- names ------------------------------------------------------------------------------------
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a safe relative archive path (``None`` if it is)."""
+    if not name:
+        return "has an empty name"
+    if "\x00" in name:
+        return "has a NUL byte in its name"
+    if "\\" in name:
+        return "has a backslash in its name"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return "has a control character in its name"
+    if name.startswith("/"):
+        return "is an absolute path"
+    if ":" in name:
+        return "has a colon (drive letter or stream) in its name"
+    parts = name.split("/")
+    if ".." in parts:
+        return "has a '..' component (path traversal)"
+    if "." in parts:
+        return "has a '.' component"
+    if "" in parts:
+        return "has an empty path component"
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > _MAX_NAME_BYTES:
+        return f"has a name longer than {_MAX_NAME_BYTES} bytes"
+    if any(len(p.encode("utf-8", "surrogateescape")) > _MAX_COMPONENT_BYTES for p in parts):
+        return f"has a path component longer than {_MAX_COMPONENT_BYTES} bytes"
+    return None
+
+
+def _fold(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _tree_key(name: str) -> list[str]:
+    # Sorting by components gives "sorted at each level, parents before children".
+    return name.split("/")
+
+
+def _plan(entries: Iterable[Entry]) -> list[tuple[str, Entry | None]]:
+    """Validate names; return (name, entry) in archive order, ``None`` for directories."""
+    files: dict[str, Entry] = {}
+    folded: dict[str, str] = {}
+    dirs: set[str] = set()
+    for entry in entries:
+        name = entry.arcname
+        problem = name_problem(name)
+        if problem:
+            raise ArchiveError(f"cannot archive {name!r}: it {problem}")
+        key = _fold(name)
+        if key in folded:
+            raise ArchiveError(f"cannot archive {name!r} twice (clashes with {folded[key]!r})")
+        folded[key] = name
+        files[name] = entry
+        parts = name.split("/")
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    folded_dirs: dict[str, str] = {}
+    for d in sorted(dirs):
+        key = _fold(d)
+        if key in folded:
+            raise ArchiveError(f"cannot archive {folded[key]!r}: it is also a directory")
+        if key in folded_dirs:
+            raise ArchiveError(f"directories {folded_dirs[key]!r} and {d!r} differ only in case")
+        folded_dirs[key] = d
+    plan: list[tuple[str, Entry | None]] = [(d, None) for d in dirs]
+    plan += list(files.items())
+    plan.sort(key=lambda item: _tree_key(item[0]))
+    return plan
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def _write_all(out: BinaryWriter, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = out.write(view)
+        if n is None:  # a non-blocking raw stream that is full
+            raise ArchiveError("the output stream does not accept data (non-blocking?)")
+        view = view[n:]
+
+
+def _header(name: str, *, size: int, mtime: int, directory: bool, executable: bool) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.size = 0 if directory else size
+    info.mode = 0o755 if (directory or executable) else 0o644
+    info.mtime = mtime
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
+
+
+def _hasher() -> concurrent.futures.ThreadPoolExecutor:
+    """The one helper thread that hashes file content while it is written."""
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pixi-pack-src-sha256")
+
+
+class _Source:
+    """An open entry source: its size now, and a chunked, hashing reader."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+        self.label = "generated content" if isinstance(entry.source, bytes) else str(entry.source)
+        self._fh: io.BufferedIOBase
+        if isinstance(entry.source, bytes):
+            self._fh = io.BytesIO(entry.source)
+            self.size = len(entry.source)
+        else:
+            try:
+                # Check before opening: opening a fifo would block.
+                if not stat.S_ISREG(entry.source.stat().st_mode):
+                    raise ArchiveError(
+                        f"{entry.source} (for {entry.arcname}) is not a regular file"
+                    )
+                self._fh = entry.source.open("rb")
+            except OSError as exc:
+                raise ArchiveError(
+                    f"cannot read {entry.source} for {entry.arcname}: {exc.strerror or exc}"
+                ) from exc
+            st = os.fstat(self._fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                self._fh.close()
+                raise ArchiveError(f"{entry.source} (for {entry.arcname}) is not a regular file")
+            self.size = st.st_size
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def copy_to(
+        self,
+        write: Callable[[memoryview], None],
+        on_bytes: Callable[[int], None] | None,
+        hasher: concurrent.futures.Executor | None = None,
+    ) -> str:
+        """Copy exactly ``size`` bytes; return their sha256. A shrunk file is an error.
+
+        With a ``hasher`` (one worker thread), a file of several chunks is hashed there while
+        this thread writes the same chunk and reads the next into a second buffer: hashlib
+        releases the GIL, so with a core to spare the sha256 costs no wall time. The hash is
+        still of exactly the bytes written (a buffer is reused only once its hash is done).
+        """
+        digest = hashlib.sha256()
+        size = min(CHUNK, max(self.size, 1))
+        if self.size <= CHUNK:
+            hasher = None
+        buffers = [memoryview(bytearray(size)) for _ in range(1 if hasher is None else 2)]
+        pending: concurrent.futures.Future[None] | None = None
+        remaining = self.size
+        turn = 0
+        try:
+            while remaining:
+                view = buffers[turn]
+                turn = (turn + 1) % len(buffers)
+                n = self._fh.readinto(view[: min(size, remaining)])
+                if not n:
+                    raise ArchiveError(
+                        f"{self.label} changed while being archived as {self.entry.arcname} "
+                        f"(expected {self.size} bytes, got {self.size - remaining})",
+                        hint="do not modify the cache or inputs while packing",
+                    )
+                chunk = view[:n]
+                if pending is not None:
+                    pending.result()  # the previous chunk is hashed: its buffer is free
+                    pending = None
+                if hasher is None:
+                    digest.update(chunk)
+                else:
+                    pending = hasher.submit(digest.update, chunk)
+                write(chunk)
+                remaining -= n
+                if on_bytes is not None:
+                    on_bytes(n)
+            if pending is not None:
+                pending.result()
+        except BaseException:
+            if pending is not None:
+                concurrent.futures.wait([pending])
+            raise
+        return digest.hexdigest()
+
+
+def write_tar(
+    entries: Iterable[Entry],
+    out: BinaryWriter,
+    *,
+    mtime: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> list[WrittenEntry]:
+    """Write a deterministic, uncompressed tar of ``entries`` to ``out`` (may be a pipe).
+
+    Returns one :class:`WrittenEntry` per file, in archive order. ``on_bytes`` is called with
+    the number of content bytes after each chunk (progress). ``out`` is flushed, not closed.
+    """
+    when = fixed_mtime() if mtime is None else mtime
+    if not 0 <= when < _MAX_USTAR_NUMBER:
+        raise ArchiveError(f"mtime {when} does not fit in a tar header")
+    written: list[WrittenEntry] = []
+    offset = 0
+
+    def emit(data: bytes | memoryview) -> None:
+        nonlocal offset
+        _write_all(out, data)
+        offset += len(data)
+
+    with _hasher() as hasher:
+        for name, entry in _plan(entries):
+            if entry is None:
+                emit(_header(name, size=0, mtime=when, directory=True, executable=False))
+                continue
+            source = _Source(entry)
+            try:
+                header = _header(
+                    name, size=source.size, mtime=when, directory=False, executable=entry.executable
+                )
+                emit(header)
+                sha = source.copy_to(emit, on_bytes, hasher)
+            finally:
+                source.close()
+            if source.size % BLOCK:
+                emit(bytes(BLOCK - source.size % BLOCK))
+            written.append(WrittenEntry(arcname=name, sha256=sha, size=source.size))
+    # End of archive: two zero blocks, then padding to a whole record (as tar does).
+    emit(bytes(2 * BLOCK))
+    if offset % RECORD:
+        emit(bytes(RECORD - offset % RECORD))
+    out.flush()
+    return written
+
+
+def write_directory(entries: Iterable[Entry], dest: Path) -> list[WrittenEntry]:
+    """Write ``entries`` as a plain folder (``--directory-only``): copies, modes 0644/0755.
+
+    ``dest`` must not exist or be empty. Returns the written files in archive order.
+    """
+    plan = _plan(entries)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ArchiveError(f"{dest} already exists and is not an empty directory")
+    dest.mkdir(parents=True, exist_ok=True)
+    dest.chmod(0o755)
+    written: list[WrittenEntry] = []
+    with _hasher() as hasher:
+        for name, entry in plan:
+            target = dest.joinpath(*name.split("/"))
+            if entry is None:
+                target.mkdir()
+                target.chmod(0o755)
+                continue
+            source = _Source(entry)
+            try:
+                with target.open("xb") as fh:
+
+                    def write(chunk: memoryview, fh: BinaryIO = fh) -> None:
+                        _write_all(fh, chunk)
+
+                    sha = source.copy_to(write, None, hasher)
+            finally:
+                source.close()
+            target.chmod(0o755 if entry.executable else 0o644)
+            written.append(WrittenEntry(arcname=name, sha256=sha, size=source.size))
+    return written
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _check_output(path: Path) -> None:
+    parent = path.parent
+    if not parent.is_dir():
+        raise ArchiveError(
+            f"cannot write {path}: directory {parent} does not exist",
+            hint="create the directory first or choose another output path",
+        )
+    if path.is_dir() and any(path.iterdir()) and not (path / PIXI_PACK_JSON).is_file():
+        raise ArchiveError(
+            f"{path} is a non-empty directory that is not a pack; refusing to replace it",
+            hint="choose another output path or remove the directory",
+        )
+
+
+def _tmp_name(path: Path, suffix: str) -> Path:
+    return path.parent / f".{path.name}.{secrets.token_hex(6)}.{suffix}"
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` to ``path``, replacing a file or (via a ``.old`` name) a directory."""
+    if path.is_dir() or (path.exists() and tmp.is_dir()):
+        old = _tmp_name(path, "old")
+        path.rename(old)
+        try:
+            tmp.rename(path)
+        except BaseException:
+            old.rename(path)
+            raise
+        _remove(old)
+    else:
+        tmp.replace(path)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a fresh temporary path next to ``path``; rename it to ``path`` on success.
+
+    The yielded path does not exist: create a file or a directory there. On any exception
+    (Ctrl-C included) it is removed and ``path`` is left as it was. An existing file is
+    replaced; an existing directory only if it is empty or holds a ``pixi-pack.json`` (a
+    previous pack), so ``-o ~`` can never wipe a home directory. (A process killed with
+    SIGKILL leaves the temporary name behind: for files, prefer :func:`atomic_file`.)
+    """
+    path = path.absolute()
+    _check_output(path)
+    tmp = _tmp_name(path, "tmp")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise ArchiveError(f"nothing was written to {path}")
+        _move_into_place(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _anonymous_file(directory: Path) -> int | None:
+    """A descriptor of a nameless new file in ``directory`` (Linux ``O_TMPFILE``), or
+    ``None`` where the OS or the file system cannot make one."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not Path("/proc/self/fd").is_dir():
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY, 0o666)
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Yield a binary file that becomes ``path`` when the block ends without an exception.
+
+    Where the OS allows (Linux ``O_TMPFILE``), the data goes to a file without a name in
+    ``path``'s directory, which gets its name only when complete: a failure, Ctrl-C and even
+    ``kill -9`` leave nothing behind. Elsewhere this is :func:`atomic_output` with a file.
+    The same rules as :func:`atomic_output` apply to an existing ``path``.
+    """
+    path = path.absolute()
+    _check_output(path)
+    fd = _anonymous_file(path.parent)
+    if fd is None:
+        with atomic_output(path) as tmp, tmp.open("wb") as fh:
+            yield fh
+        return
+    with os.fdopen(fd, "wb") as fh:
+        yield fh
+        fh.flush()
+        tmp = _tmp_name(path, "tmp")
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the anonymous file (a dir fd
+            # makes Python call linkat rather than link, which would not follow the link)
+            os.link(f"/proc/self/fd/{fd}", tmp.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+            _move_into_place(tmp, path)
+        except BaseException:
+            _remove(tmp)
+            raise
+        finally:
+            os.close(dir_fd)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Bounds for untrusted archives.
+
+    ``max_metadata_bytes`` applies to members we parse into memory (top-level files and any
+    ``.json``/``.yml``/``.yaml``); ``max_header_bytes`` to a single PAX/GNU extended header;
+    ``max_total_bytes`` (if set) to the sum of all member sizes.
+    """
+
+    max_members: int = 200_000
+    max_metadata_bytes: int = 64 * 1024 * 1024
+    max_total_bytes: int | None = None
+    max_header_bytes: int = 1024 * 1024
+
+
+def is_metadata_member(name: str) -> bool:
+    """Members a reader loads into memory: top-level files and JSON/YAML documents."""
+    return "/" not in name or name.endswith((".json", ".yml", ".yaml"))
+
+
+class _CappedReader(io.RawIOBase):
+    """A read-only file wrapper refusing single reads above ``cap`` bytes (huge headers)."""
+
+    def __init__(self, fh: BinaryIO, cap: int, label: str) -> None:
+        super().__init__()
+        self._fh = fh
+        self.cap: int | None = cap
+        self._label = label
+        self.name = label
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.cap is not None and (size < 0 or size > self.cap):
+            raise ArchiveError(
+                f"refusing {self._label}: an extended header at offset {self._fh.tell()} is "
+                f"larger than {self.cap} bytes",
+                hint="the archive is corrupt or malicious; do not install it",
+            )
+        return self._fh.read(size)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+
+def _refuse(label: str, member: str, why: str) -> ArchiveError:
+    return ArchiveError(
+        f"refusing {label}: member {member!r} {why}",
+        hint="the archive is corrupt or malicious; do not install it",
+    )
+
+
+def _validate(
+    tf: tarfile.TarFile, reader: _CappedReader, label: str, limits: ExtractLimits, file_size: int
+) -> list[tarfile.TarInfo]:
+    members: list[tarfile.TarInfo] = []
+    seen: dict[str, str] = {}
+    file_keys: set[str] = set()
+    dir_keys: set[str] = set()
+    total = 0
+    while True:
+        try:
+            member = tf.next()
+        except tarfile.TarError as exc:
+            raise ArchiveError(
+                f"{label} is not a valid tar archive: {exc}",
+                hint="the archive is truncated or damaged; copy it again",
+            ) from None
+        if member is None:
+            break
+        name = member.name
+        if len(members) >= limits.max_members:
+            raise _refuse(label, name, f"exceeds the limit of {limits.max_members} members")
+        problem = name_problem(name)
+        if problem:
+            raise _refuse(label, name, problem)
+        if member.issym():
+            raise _refuse(label, name, f"is a symbolic link (to {member.linkname!r})")
+        if member.islnk():
+            raise _refuse(label, name, f"is a hard link (to {member.linkname!r})")
+        if member.ischr() or member.isblk():
+            raise _refuse(label, name, "is a device")
+        if member.isfifo():
+            raise _refuse(label, name, "is a fifo")
+        if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE):
+            raise _refuse(label, name, f"has an unsupported type {member.type!r}")
+        if member.size < 0:
+            raise _refuse(label, name, "has a negative size")
+        if member.isreg():
+            if member.offset_data + member.size > file_size:
+                raise _refuse(label, name, "is truncated (the archive ends inside it)")
+            if is_metadata_member(name) and member.size > limits.max_metadata_bytes:
+                raise _refuse(
+                    label,
+                    name,
+                    f"is {member.size} bytes, over the {limits.max_metadata_bytes}-byte limit "
+                    "for metadata",
+                )
+            total += member.size
+            if limits.max_total_bytes is not None and total > limits.max_total_bytes:
+                raise _refuse(
+                    label, name, f"takes the total over the {limits.max_total_bytes}-byte limit"
+                )
+        key = _fold(name)
+        if key in seen:
+            raise _refuse(label, name, f"appears twice (also as {seen[key]!r})")
+        seen[key] = name
+        parts = key.split("/")
+        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        if any(p in file_keys for p in parents):
+            raise _refuse(label, name, "is inside a path that is a file")
+        if member.isreg():
+            if key in dir_keys:
+                raise _refuse(label, name, "is a file where a directory is also needed")
+            file_keys.add(key)
+        else:
+            dir_keys.add(key)
+        dir_keys.update(parents)
+        members.append(member)
+    _check_trailer(reader, tf.offset, file_size, label)
+    return members
+
+
+def _check_trailer(reader: _CappedReader, offset: int, file_size: int, label: str) -> None:
+    """After the last member there must be an end-of-archive block and nothing but zeros."""
+    if offset + BLOCK > file_size:
+        raise ArchiveError(
+            f"{label} is truncated: it has no end-of-archive marker",
+            hint="the archive was cut short; copy or download it again",
+        )
+    reader.cap = None
+    reader.seek(offset)
+    while chunk := reader.read(CHUNK):
+        if chunk.count(0) != len(chunk):
+            raise ArchiveError(
+                f"{label} has unexpected data after its end-of-archive marker "
+                f"(near offset {offset})",
+                hint="the archive is corrupt or was concatenated with something else",
+            )
+        offset += len(chunk)
+
+
+def _spool(stream: BinaryIO, into: BinaryIO, limits: ExtractLimits) -> None:
+    cap = None if limits.max_total_bytes is None else limits.max_total_bytes + 16 * 1024 * 1024
+    copied = 0
+    while chunk := stream.read(CHUNK):
+        copied += len(chunk)
+        if cap is not None and copied > cap:
+            raise ArchiveError(
+                f"refusing the archive on standard input: it is larger than {cap} bytes"
+            )
+        into.write(chunk)
+    into.flush()
+
+
+def _clear(dest: Path, *, created: bool) -> None:
+    if created:
+        shutil.rmtree(dest, ignore_errors=True)
+        return
+    for child in dest.iterdir():
+        _remove(child)
+
+
+def _extract_without_filter(
+    tf: tarfile.TarFile, members: list[tarfile.TarInfo], dest: Path
+) -> None:
+    """For Pythons without a sound ``data`` filter: write the validated members ourselves."""
+    for member in members:
+        target = dest.joinpath(*member.name.split("/"))
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        src = tf.extractfile(member)
+        if src is None:  # pragma: no cover - regular members always have a file object
+            raise ArchiveError(f"cannot read member {member.name!r}")
+        with src, target.open("xb") as fh:
+            shutil.copyfileobj(src, fh, CHUNK)
+        target.chmod(0o755 if member.mode & 0o100 else 0o644)
+
+
+def safe_extract(
+    source: Path | BinaryIO, dest: Path, *, limits: ExtractLimits = ExtractLimits()
+) -> list[str]:
+    """Check every member of the tar ``source``, then extract it into ``dest``.
+
+    ``source`` is a path or a binary stream (stdin), which is first spooled to a temporary
+    file next to ``dest``. ``dest`` must not exist or be empty. Returns the names of the
+    regular files, in archive order. Raises :class:`ArchiveError` naming the archive and the
+    member; on failure ``dest`` is left as it was (absent or empty).
+    """
+    label = str(source) if isinstance(source, Path) else "the archive on standard input"
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ArchiveError(f"cannot extract {label}: {dest} exists and is not an empty directory")
+    if not dest.parent.is_dir():
+        raise ArchiveError(f"cannot extract {label}: directory {dest.parent} does not exist")
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, Path):
+            try:
+                fh: BinaryIO = stack.enter_context(source.open("rb"))
+            except OSError as exc:
+                raise ArchiveError(f"cannot read {source}: {exc.strerror or exc}") from exc
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ArchiveError(f"{source} is not a file")
+        else:
+            fh = stack.enter_context(
+                tempfile.TemporaryFile(dir=dest.parent, prefix=".pixi-pack-src-stdin-")
+            )
+            _spool(source, fh, limits)
+            fh.seek(0)
+        file_size = os.fstat(fh.fileno()).st_size
+        reader = _CappedReader(fh, limits.max_header_bytes, label)
+        try:
+            tf = stack.enter_context(
+                tarfile.open(fileobj=reader, mode="r:", copybufsize=CHUNK)  # type: ignore[call-overload]
+            )
+        except tarfile.TarError as exc:
+            raise ArchiveError(
+                f"{label} is not a tar archive: {exc}",
+                hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
+            ) from None
+        members = _validate(tf, reader, label, limits, file_size)
+        created = not dest.exists()
+        dest.mkdir(exist_ok=True)
+        try:
+            if _HAS_DATA_FILTER:
+                tf.extractall(dest, members=members, filter="data")
+            else:
+                logger.debug("tarfile has no reliable data filter here; extracting manually")
+                _extract_without_filter(tf, members, dest)
+        except BaseException as exc:
+            _clear(dest, created=created)
+            if isinstance(exc, (tarfile.TarError, OSError)):
+                raise ArchiveError(f"cannot extract {label} into {dest}: {exc}") from exc
+            raise
+    return [m.name for m in members if m.isreg()]

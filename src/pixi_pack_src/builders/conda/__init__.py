@@ -1,0 +1,1 @@
+"""Conda source packages built with ``pixi build``, matched to the lock, cached."""

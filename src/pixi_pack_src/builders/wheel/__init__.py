@@ -1,0 +1,1 @@
+"""PyPI sdists, git checkouts and source trees built into wheels (PEP 517, isolated)."""
