@@ -19,7 +19,9 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[
 
 
 def inspect_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
-    """``inspect *argv --json``, which must succeed."""
+    """``inspect *argv --json``: the document; the exit code is 1 exactly when it lists
+    problems (a pack would fail), with one ``error:`` line."""
     code, doc, err = run_json(capsys, "inspect", *argv)
-    assert code == 0, err
+    assert code == (1 if doc["problems"] else 0), err
+    assert sum(line.startswith("error: ") for line in err.splitlines()) == (code == 1), err
     return doc

@@ -3,7 +3,8 @@
 Reads the lock, the package manifests and (with ``--use-cache``) the caches; may run
 ``pixi --version`` to show the exact ``pixi build`` command; never downloads, clones or builds.
 A table per platform and the build invocations go to stderr; ``--json`` prints one versioned
-document on stdout instead (see :mod:`pixi_pack_src.plan`).
+document on stdout instead (see :mod:`pixi_pack_src.plan`). When a pack would fail, the
+same ``error:`` as ``pack`` ends the output and the exit code is 1 (a CI pre-check).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from pixi_pack_src.cli.common import (
     parse_overrides,
     resolve_manifest,
 )
-from pixi_pack_src.cli.ui import human_bytes, make_console, resolve_color
+from pixi_pack_src.cli.ui import make_console, resolve_color
+from pixi_pack_src.errors import EXIT_ERROR
 from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.lock.model import CondaSource
 from pixi_pack_src.lock.workspace import locate_workspace
@@ -50,10 +52,11 @@ from pixi_pack_src.plan import (
     PackPlans,
     PlanItem,
     SourceBuild,
-    make_plans,
+    plan_lock,
     select_platforms,
 )
 from pixi_pack_src.redact import redact_text
+from pixi_pack_src.units import human_bytes
 
 log = logging.getLogger("pixi_pack_src.cli.inspect")
 
@@ -96,10 +99,8 @@ def inspect_command(
             overrides_dir=overrides,
         ),
     )
-    plans = make_plans(
-        [lock.select(environment, p) for p in targets],
-        ignore_pypi_non_wheel=ignore_pypi_non_wheel,
-        inspect=options,
+    plans = plan_lock(
+        lock, environment, targets, ignore_pypi_non_wheel=ignore_pypi_non_wheel, inspect=options
     )
 
     if json_output:
@@ -109,8 +110,9 @@ def inspect_command(
         _render(make_console(resolve_color(STATE.color)), plans, workspace.root, options)
     for warning in plans.warnings:
         log.warning("%s", warning)
-    for problem in plans.problems:
-        log.warning("a pack would fail: %s", problem)
+    refusal = plans.refusal(exit_code=EXIT_ERROR)  # the error `pack` would stop with
+    if refusal is not None:
+        raise refusal
 
 
 def _render(console: Console, plans: PackPlans, root: Path, options: InspectOptions) -> None:
