@@ -50,9 +50,10 @@ from pixi_pack_src.aio import run_sync
 from pixi_pack_src.builders.wheel.env import InterpreterInfo
 from pixi_pack_src.errors import BuildError, DownloadError
 from pixi_pack_src.fetch.auth import AuthStore
-from pixi_pack_src.fetch.http import RetryPolicy, download_file, redact_url
+from pixi_pack_src.fetch.http import RetryPolicy, download_file
 from pixi_pack_src.hashing import file_sha256
 from pixi_pack_src.lock.model import Hashes
+from pixi_pack_src.redact import redact_url
 from pixi_pack_src.wheels import metadata_headers
 
 log = logging.getLogger(__name__)

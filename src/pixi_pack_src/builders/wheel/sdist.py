@@ -79,10 +79,10 @@ from pixi_pack_src.builders.wheel.wheel_check import check_wheel, find_built_whe
 from pixi_pack_src.builders.wheel.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError, CommandError, PixiPackSrcError, UnsupportedPackageError
 from pixi_pack_src.fetch.auth import AuthStore
-from pixi_pack_src.fetch.http import RetryPolicy, make_client, redact_url
+from pixi_pack_src.fetch.http import RetryPolicy, make_client
 from pixi_pack_src.hashing import file_sha256
 from pixi_pack_src.lock.model import GitLocation, PypiPackage
-from pixi_pack_src.redact import redact_text
+from pixi_pack_src.redact import redact_text, redact_url
 from pixi_pack_src.reporter import NullReporter, Reporter
 
 log = logging.getLogger(__name__)
