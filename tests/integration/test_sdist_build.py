@@ -28,16 +28,17 @@ from testworld.python_pkg import PY_VERSION
 from testworld.scenarios import sdist_workspace
 from testworld.server import WorldServer
 
-from pixi_pack_src.builders.wheel.env import TargetInterpreter, make_target_interpreter
-from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides, read_manifest_table
-from pixi_pack_src.builders.wheel.sdist import (
+from pixi_pack_src.builders.wheel import (
     BuiltWheel,
+    TargetInterpreter,
     WheelBuildJob,
     WheelBuildOptions,
-    _stage_source,
     build_wheels_sync,
     job_for,
+    make_target_interpreter,
 )
+from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides, read_manifest_table
+from pixi_pack_src.builders.wheel.staging import stage_source
 from pixi_pack_src.errors import EXIT_BUILD, BuildError, UnsupportedPackageError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.http import RetryPolicy, download_file, make_client
@@ -146,11 +147,12 @@ def test_world_lock_builds_every_source_kind_and_the_wheels_import(
     for wheel in built.values():
         assert hashlib.sha256(wheel.path.read_bytes()).hexdigest() == wheel.sha256
         assert not wheel.from_cache
-    # The environment's python built them: it created every isolated venv.
+    # The environment's python built them: uv made every isolated venv for it.
     prefix_python = work / "build-python" / "linux-64" / "prefix" / "bin" / "python"
     for wheel in built.values():
         assert wheel.log_file is not None
-        assert f"$ {prefix_python} -I -m venv --without-pip" in wheel.log_file.read_text()
+        assert f" venv --no-config --cache-dir {work}/uv/uv-v1 " in wheel.log_file.read_text()
+        assert f" --python {prefix_python} " in wheel.log_file.read_text()
     _check_provenance(built, world, env)
 
     # Install into a fresh environment made from the same python package; import them all.
@@ -450,7 +452,7 @@ def test_a_repository_root_tree_keeps_its_git_history_visible(world: World, tmp_
     tree = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo.path), str(tree)], check=True)
     job = job_for(_tree_package("worldpkg-a", tree, "1.0.0"), workspace_root=tmp_path)
-    staged = _stage_source(job, tmp_path / "build", WheelBuildOptions(work_dir=tmp_path / "w"))
+    staged = stage_source(job, tmp_path / "build", checkout_root=tmp_path / "w")
     assert (staged / ".git").read_text() == f"gitdir: {(tree / '.git').resolve()}\n"
     head = subprocess.run(
         ["git", "describe", "--tags"], cwd=staged, capture_output=True, text=True, check=True
