@@ -128,8 +128,8 @@ def test_already_applied_is_recognised(tmp_path: Path) -> None:
 def test_create_delete_and_missing_file(tmp_path: Path) -> None:
     patch = (
         "diff --git a/new/mod.py b/new/mod.py\nnew file mode 100755\n"
-        "--- /dev/null\n+++ b/new/mod.py\n -0,0 +1,2 \n+#!/bin/sh\n+echo hi\n"
-        "--- a/old.txt\n+++ /dev/null\n -1,2 +0,0 \n-one\n-two\n"
+        "--- /dev/null\n+++ b/new/mod.py\n@@ -0,0 +1,2 @@\n+#!/bin/sh\n+echo hi\n"
+        "--- a/old.txt\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-one\n-two\n"
     )
     root = _tree(tmp_path, {"old.txt": "one\ntwo\n"})
     result = apply_patch_bytes(patch.encode(), root, what="p")
@@ -144,7 +144,8 @@ def test_create_delete_and_missing_file(tmp_path: Path) -> None:
 
 def test_no_newline_markers_and_crlf(tmp_path: Path) -> None:
     patch = (
-        "--- a/f.txt\n+++ b/f.txt\n -1,2 +1,2 \n a\r\n-b\r\n\\ No newline at end of file\n+c\r\n"
+        "--- a/f.txt\n+++ b/f.txt\n@@ -1,2 +1,2 @@\n a\r\n-b\r\n\\ No newline at end of file\n"
+        "+c\r\n"
     )
     root = _tree(tmp_path, {"f.txt": b"a\r\nb\r"})
     apply_patch_bytes(patch.encode(), root, what="p")
@@ -155,10 +156,10 @@ def test_no_newline_markers_and_crlf(tmp_path: Path) -> None:
     ("patch", "message"),
     [
         ("hello\n", "no file changes found"),
-        ("--- a/../x\n+++ b/../x\n -1 +1 \n-a\n+b\n", "outside the tree"),
-        ("--- /etc/passwd\n+++ /etc/passwd\n -1 +1 \n-a\n+b\n", "outside the tree"),
-        ("--- a/f\n+++ b/f\n -1,2 +1,2 \n-a\n+b\n", "truncated"),
-        ("--- a/f\n+++ b/f\n -1 +1 \n?a\n", "unexpected"),
+        ("--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n", "outside the tree"),
+        ("--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "outside the tree"),
+        ("--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n-a\n+b\n", "truncated"),
+        ("--- a/f\n+++ b/f\n@@ -1 +1 @@\n?a\n", "unexpected"),
         ("diff --git a/x b/y\nrename from x\nrename to y\n", "renames and copies"),
         ("diff --git a/f b/f\nindex 1..2\nGIT binary patch\nliteral 3\n", "binary patches"),
         ("Binary files a/f and b/f differ\n", "binary patches"),

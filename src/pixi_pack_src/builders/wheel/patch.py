@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from pixi_pack_src.errors import BuildError
 
-_HUNK = re.compile(rb"^ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? ")
+_HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _DEV_NULL = "/dev/null"
 _EPOCH_STAMPS = ("1970-01-01 ", "1969-12-31 ")
 
@@ -45,7 +45,7 @@ class Hunk:
     old_count: int
     new_start: int
     new_count: int
-    header_line: int  # 1-based line of the ```` header in the patch file
+    header_line: int  # 1-based line of the ``@@`` header in the patch file
     old: list[bytes] = field(default_factory=list)  # lines with their line ends
     new: list[bytes] = field(default_factory=list)
 
