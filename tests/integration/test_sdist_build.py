@@ -151,8 +151,9 @@ def test_world_lock_builds_every_source_kind_and_the_wheels_import(
     prefix_python = work / "build-python" / "linux-64" / "prefix" / "bin" / "python"
     for wheel in built.values():
         assert wheel.log_file is not None
-        assert f" venv --no-config --cache-dir {work}/uv/uv-v1 " in wheel.log_file.read_text()
-        assert f" --python {prefix_python} " in wheel.log_file.read_text()
+        text = wheel.log_file.read_text()
+        assert f"/uv venv --no-config --cache-dir {cache}/uv-v1 " in text
+        assert f" --python {prefix_python} " in text
     _check_provenance(built, world, env)
 
     # Install into a fresh environment made from the same python package; import them all.
@@ -412,18 +413,29 @@ def test_build_requirements_come_from_the_index(
         text.replace("requires = []", 'requires = ["worldpkg-b>=2"]')
     )
     cache = tmp_path / "cache"
+    index = world.simple_index_url(channel_server.url)
     built = _build(
         [_tree_package("worldpkg-c", tree, version="0.5.0")],
         tmp_path,
         cache_root=cache,
-        default_index=world.simple_index_url(channel_server.url),
+        indexes=(index,),
     )
     builder = built["worldpkg-c"].provenance["builder"]
     assert builder["build-requires"] == ["worldpkg-a==1.0.0", "worldpkg-b==2.0.1"]  # type: ignore[index]
-    kept = sorted(p.name for p in (cache / "build-requirements-v1").rglob("*.whl"))
-    assert kept == ["worldpkg_a-1.0.0-py3-none-any.whl", "worldpkg_b-2.0.1-py3-none-any.whl"]
+    log_file = built["worldpkg-c"].log_file
+    assert log_file is not None
+    assert f"# installing worldpkg-b>=2 from {index}" in log_file.read_text()
+    # uv keeps what it downloaded in its cache inside ours.
+    kept = sorted(p.name for p in (cache / "uv-v1").rglob("worldpkg_b-2.0.1*"))
+    assert kept
+    # Only the index's pages and files were asked for (uv reads a wheel's metadata first).
+    assert {r.path for r in channel_server.requests} == {
+        "/pypi/simple/worldpkg-a/",
+        "/pypi/simple/worldpkg-b/",
+        "/pypi/files/worldpkg_a-1.0.0-py3-none-any.whl",
+        "/pypi/files/worldpkg_b-2.0.1-py3-none-any.whl",
+    }
     assert channel_server.hits("/pypi/simple/worldpkg-b/") == 1
-    assert channel_server.hits("/pypi/files/worldpkg_b-2.0.1-py3-none-any.whl") == 1
 
 
 def test_no_build_isolation_uses_the_interpreter_itself(world: World, tmp_path: Path) -> None:
@@ -471,7 +483,13 @@ def test_a_build_requirement_missing_from_the_index(
     index = world.simple_index_url(channel_server.url)
     with pytest.raises(BuildError) as err:
         _build([_tree_package("worldpkg-a", tree)], tmp_path, pypi_index=index)
-    assert "no wheel for the build requirement no-such (python" in err.value.message
+    assert err.value.message == (
+        "building a wheel of worldpkg-a (./needs-missing) failed: cannot install the build "
+        f"requirement no-such from {index} (uv's message is in the build log)"
+    )
+    assert err.value.exit_code == EXIT_BUILD
+    assert err.value.log_file is not None
+    assert "no-such was not found in the package registry" in err.value.log_file.read_text()
     assert channel_server.hits("/pypi/simple/no-such/") == 1
 
 
