@@ -22,7 +22,6 @@ import importlib.metadata
 import os
 import shutil
 import tarfile
-import tomllib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from pixi_pack_src import tomlfile
 from pixi_pack_src.builders import git as git_checkout
 from pixi_pack_src.builders.sourcetree import list_tree
 from pixi_pack_src.builders.wheel.interpreter import InterpreterInfo
@@ -145,8 +145,8 @@ def read_build_system(project: Path, package: str) -> BuildSystem:
     if not pyproject.is_file():
         return LEGACY
     try:
-        doc = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        doc = tomlfile.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomlfile.TOMLDecodeError) as exc:
         raise BuildError(f"{package}: cannot read pyproject.toml: {exc}") from exc
     table = doc.get("build-system")
     if table is None:
