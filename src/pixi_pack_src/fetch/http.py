@@ -44,7 +44,7 @@ from pixi_pack_src._version import __version__
 from pixi_pack_src.errors import ChecksumMismatchError, DownloadError, PixiPackSrcError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.lock.model import Hashes
-from pixi_pack_src.redact import redact_url
+from pixi_pack_src.redact import redact_url as redact_url  # re-exported: older imports
 
 log = logging.getLogger(__name__)
 
