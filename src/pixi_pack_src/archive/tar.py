@@ -40,6 +40,7 @@ from typing import IO, BinaryIO, Protocol, cast
 
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON
 from pixi_pack_src.errors import ArchiveError, UsageError
+from pixi_pack_src.safepath import path_problem
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ CHUNK = 1 << 20
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 _MAX_USTAR_NUMBER = 8**11  # 11 octal digits: larger values need a PAX record
-_MAX_NAME_BYTES = 4096
-_MAX_COMPONENT_BYTES = 255
 # The data filter exists from 3.11.4, but the first releases mishandled links; pypa/build
 # uses the same cut-off (src/build/_compat/tarfile.py).
 _HAS_DATA_FILTER = sys.version_info >= (3, 11, 5) and hasattr(tarfile, "data_filter")
@@ -105,31 +104,14 @@ def fixed_mtime() -> int:
 
 
 def name_problem(name: str) -> str | None:
-    """Why ``name`` is not a safe relative archive path (``None`` if it is)."""
-    if not name:
-        return "has an empty name"
-    if "\x00" in name:
-        return "has a NUL byte in its name"
-    if "\\" in name:
-        return "has a backslash in its name"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return "has a control character in its name"
-    if name.startswith("/"):
-        return "is an absolute path"
+    """Why ``name`` is not a safe relative archive path (``None`` if it is): the one path
+    check (:func:`pixi_pack_src.safepath.path_problem`), plus no colon anywhere (a pack's
+    members must be portable to Windows)."""
+    problem = path_problem(name)
+    if problem:
+        return problem
     if ":" in name:
         return "has a colon (drive letter or stream) in its name"
-    parts = name.split("/")
-    if ".." in parts:
-        return "has a '..' component (path traversal)"
-    if "." in parts:
-        return "has a '.' component"
-    if "" in parts:
-        return "has an empty path component"
-    encoded = name.encode("utf-8", "surrogateescape")
-    if len(encoded) > _MAX_NAME_BYTES:
-        return f"has a name longer than {_MAX_NAME_BYTES} bytes"
-    if any(len(p.encode("utf-8", "surrogateescape")) > _MAX_COMPONENT_BYTES for p in parts):
-        return f"has a path component longer than {_MAX_COMPONENT_BYTES} bytes"
     return None
 
 
