@@ -93,7 +93,7 @@ from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.cache import ContentCache
 from pixi_pack_src.fetch.config import FetchConfig, load_config
 from pixi_pack_src.fetch.download import Artifact, DownloadSettings, Fetched, fetch_all
-from pixi_pack_src.fetch.http import RetryPolicy, make_client, redact_url
+from pixi_pack_src.fetch.http import RetryPolicy, make_client
 from pixi_pack_src.hashing import hash_file
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.lockfile import Lock, load_lock
@@ -105,6 +105,7 @@ from pixi_pack_src.lock.model import (
     PypiPackage,
 )
 from pixi_pack_src.lock.workspace import locate_workspace
+from pixi_pack_src.redact import redact_url
 from pixi_pack_src.reporter import NullReporter, Reporter
 from pixi_pack_src.selfextract import build_bundle, script_suffix, write_script
 from pixi_pack_src.wheels import check_wheel_for_target

@@ -25,9 +25,9 @@ from pixi_pack_src.builders.wheel.interpreter import TargetInterpreter, python_t
 from pixi_pack_src.builders.wheel.overrides import Overrides
 from pixi_pack_src.builders.wheel.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError
-from pixi_pack_src.fetch.http import redact_url
 from pixi_pack_src.hashing import file_sha256
 from pixi_pack_src.lock.model import GitLocation, PypiPackage
+from pixi_pack_src.redact import redact_url
 
 SourceKind = Literal["sdist", "git", "source-tree"]
 CACHE_SCHEMA = 2  # 2: build environments made by uv

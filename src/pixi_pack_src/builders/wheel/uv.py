@@ -51,8 +51,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pixi_pack_src import proc
 from pixi_pack_src.errors import BuildError, CommandError
 from pixi_pack_src.fetch.auth import AuthStore
-from pixi_pack_src.fetch.http import redact_url
 from pixi_pack_src.lock.model import LockedEnvironment
+from pixi_pack_src.redact import redact_url
 
 log = logging.getLogger(__name__)
 
