@@ -11,6 +11,7 @@ import contextlib
 import enum
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -168,7 +169,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a CI job cancelled, ``kill``) takes the Ctrl-C path: every ``finally`` runs,
+    so partial downloads and work directories are removed. A second SIGTERM kills at once."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     code = run(argv)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
