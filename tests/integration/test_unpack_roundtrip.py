@@ -237,7 +237,9 @@ def test_cli_summary_and_force(
     assert cli_run(args) == 0
     result = capsys.readouterr().out  # the summary is the result: stdout
     assert f"💫 Finished unpacking to {out / 'e1'}." in result
-    assert "11 conda package(s), 3 wheel(s); 14 file(s) verified against pixi-pack-src.json" in result
+    assert (
+        "11 conda package(s), 3 wheel(s); 14 file(s) verified against pixi-pack-src.json" in result
+    )
     assert f"activate it with: source {out / 'activate.sh'}" in result
     marker = out / "e1" / "marker"
     marker.write_text("old")
