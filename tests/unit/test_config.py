@@ -99,7 +99,7 @@ def test_snake_case_auth_override_and_string_mirror(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("[mirrors\n", "is not valid TOML"),
+        ("[mirrors\n", "cannot parse config file"),
         ("mirrors = 3\n", "[mirrors] must be a table"),
         ('[mirrors]\n"ftp://h.test/x" = ["https://m.test"]\n', "is not an http(s) or file URL"),
         ('[mirrors]\n"https://h.test/x" = []\n', "must be a non-empty list"),

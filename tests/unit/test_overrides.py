@@ -170,7 +170,7 @@ def test_bad_overrides_dirs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown variant directory 'linux64'"):
         load_overrides(overrides_dir=tmp_path / "o")
     _write(tmp_path / "o2" / "pkg" / "settings.toml", "env = [")
-    with pytest.raises(ConfigError, match=r"cannot read .*settings\.toml"):
+    with pytest.raises(ConfigError, match=r"cannot parse .*settings\.toml"):
         load_overrides(overrides_dir=tmp_path / "o2")
 
 

@@ -2,7 +2,8 @@
 
 Installed as ``<bin>/pixi`` by :func:`testworld.pixi_standin.install` (a ``/bin/sh`` wrapper
 that runs this file with the test interpreter). Self-contained on purpose: it imports only the
-standard library, PyYAML and py-rattler-build, never ``testworld`` or ``pixi_pack_src``.
+standard library, PyYAML, tomli (TOML 1.1, as pixi) and py-rattler-build, never ``testworld``
+or ``pixi_pack_src``.
 
 What it does, as pixi 0.68-0.77 does:
 
@@ -55,11 +56,12 @@ import shutil
 import sys
 import tarfile
 import time
-import tomllib
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+
+import tomli
 
 ENV_VERSION = "FAKE_PIXI_VERSION"
 ENV_LOG = "FAKE_PIXI_LOG"
@@ -254,8 +256,8 @@ def make_parser() -> ClapParser:
 def load_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            return tomli.load(fh)
+    except (OSError, tomli.TOMLDecodeError) as exc:
         fail(f"failed to parse {path}: {exc}")
 
 

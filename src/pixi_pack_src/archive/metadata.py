@@ -23,6 +23,7 @@ from rattler import Subdir
 from rattler.exceptions import ParseSubdirError
 
 from pixi_pack_src.errors import PackFormatError
+from pixi_pack_src.safepath import path_problem
 
 logger = logging.getLogger(__name__)
 
@@ -272,14 +273,7 @@ def _generated_dict(g: GeneratedFile) -> dict[str, JsonValue]:
 
 
 def _check_relative(path: str) -> None:
-    parts = path.split("/")
-    if (
-        not path
-        or path.startswith("/")
-        or "\\" in path
-        or ":" in path
-        or any(p in ("", ".", "..") for p in parts)
-    ):
+    if path_problem(path) or ":" in path:
         raise ValueError(f"not a relative archive path: {path!r}")
 
 

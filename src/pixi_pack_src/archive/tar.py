@@ -36,10 +36,11 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol, cast
 
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON
 from pixi_pack_src.errors import ArchiveError, UsageError
+from pixi_pack_src.safepath import path_problem
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ CHUNK = 1 << 20
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 _MAX_USTAR_NUMBER = 8**11  # 11 octal digits: larger values need a PAX record
-_MAX_NAME_BYTES = 4096
-_MAX_COMPONENT_BYTES = 255
 # The data filter exists from 3.11.4, but the first releases mishandled links; pypa/build
 # uses the same cut-off (src/build/_compat/tarfile.py).
 _HAS_DATA_FILTER = sys.version_info >= (3, 11, 5) and hasattr(tarfile, "data_filter")
@@ -99,31 +98,14 @@ def fixed_mtime() -> int:
 
 
 def name_problem(name: str) -> str | None:
-    """Why ``name`` is not a safe relative archive path (``None`` if it is)."""
-    if not name:
-        return "has an empty name"
-    if "\x00" in name:
-        return "has a NUL byte in its name"
-    if "\\" in name:
-        return "has a backslash in its name"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return "has a control character in its name"
-    if name.startswith("/"):
-        return "is an absolute path"
+    """Why ``name`` is not a safe relative archive path (``None`` if it is): the one path
+    check (:func:`pixi_pack_src.safepath.path_problem`), plus no colon anywhere (a pack's
+    members must be portable to Windows)."""
+    problem = path_problem(name)
+    if problem:
+        return problem
     if ":" in name:
         return "has a colon (drive letter or stream) in its name"
-    parts = name.split("/")
-    if ".." in parts:
-        return "has a '..' component (path traversal)"
-    if "." in parts:
-        return "has a '.' component"
-    if "" in parts:
-        return "has an empty path component"
-    encoded = name.encode("utf-8", "surrogateescape")
-    if len(encoded) > _MAX_NAME_BYTES:
-        return f"has a name longer than {_MAX_NAME_BYTES} bytes"
-    if any(len(p.encode("utf-8", "surrogateescape")) > _MAX_COMPONENT_BYTES for p in parts):
-        return f"has a path component longer than {_MAX_COMPONENT_BYTES} bytes"
     return None
 
 
@@ -536,26 +518,32 @@ def _refuse(label: str, member: str, why: str) -> ArchiveError:
     )
 
 
-def _validate(
-    tf: tarfile.TarFile, reader: _CappedReader, label: str, limits: ExtractLimits, file_size: int
-) -> list[tarfile.TarInfo]:
-    members: list[tarfile.TarInfo] = []
-    seen: dict[str, str] = {}
-    file_keys: set[str] = set()
-    dir_keys: set[str] = set()
-    total = 0
-    while True:
-        try:
-            member = tf.next()
-        except tarfile.TarError as exc:
-            raise ArchiveError(
-                f"{label} is not a valid tar archive: {exc}",
-                hint="the archive is truncated or damaged; copy it again",
-            ) from None
-        if member is None:
-            break
-        name = member.name
-        if len(members) >= limits.max_members:
+class MemberChecker:
+    """The checks every member of an untrusted pack passes, shared by :func:`safe_extract`
+    (which raises on the first problem) and ``verify`` (which lists them all).
+
+    :meth:`check` raises :class:`ArchiveError` naming the archive and the member; it keeps
+    the state that duplicate names, file/directory clashes and the limits need.
+    """
+
+    def __init__(self, label: str, limits: ExtractLimits) -> None:
+        self.label = label
+        self.limits = limits
+        self.count = 0
+        self.total = 0
+        self._seen: dict[str, str] = {}
+        self._file_keys: set[str] = set()
+        self._dir_keys: set[str] = set()
+
+    def check(self, member: tarfile.TarInfo, file_size: int | None = None) -> None:
+        """Refuse ``member`` unless it is a safe regular file or directory.
+
+        ``file_size`` (the archive's size, when known) catches a member the archive ends in;
+        a stream finds that out when the member is read.
+        """
+        label, limits, name = self.label, self.limits, member.name
+        self.count += 1
+        if self.count > limits.max_members:
             raise _refuse(label, name, f"exceeds the limit of {limits.max_members} members")
         problem = name_problem(name)
         if problem:
@@ -573,7 +561,7 @@ def _validate(
         if member.size < 0:
             raise _refuse(label, name, "has a negative size")
         if member.isreg():
-            if member.offset_data + member.size > file_size:
+            if file_size is not None and member.offset_data + member.size > file_size:
                 raise _refuse(label, name, "is truncated (the archive ends inside it)")
             if is_metadata_member(name) and member.size > limits.max_metadata_bytes:
                 raise _refuse(
@@ -582,26 +570,44 @@ def _validate(
                     f"is {member.size} bytes, over the {limits.max_metadata_bytes}-byte limit "
                     "for metadata",
                 )
-            total += member.size
-            if limits.max_total_bytes is not None and total > limits.max_total_bytes:
+            self.total += member.size
+            if limits.max_total_bytes is not None and self.total > limits.max_total_bytes:
                 raise _refuse(
                     label, name, f"takes the total over the {limits.max_total_bytes}-byte limit"
                 )
         key = _fold(name)
-        if key in seen:
-            raise _refuse(label, name, f"appears twice (also as {seen[key]!r})")
-        seen[key] = name
+        if key in self._seen:
+            raise _refuse(label, name, f"appears twice (also as {self._seen[key]!r})")
+        self._seen[key] = name
         parts = key.split("/")
         parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
-        if any(p in file_keys for p in parents):
+        if any(p in self._file_keys for p in parents):
             raise _refuse(label, name, "is inside a path that is a file")
         if member.isreg():
-            if key in dir_keys:
+            if key in self._dir_keys:
                 raise _refuse(label, name, "is a file where a directory is also needed")
-            file_keys.add(key)
+            self._file_keys.add(key)
         else:
-            dir_keys.add(key)
-        dir_keys.update(parents)
+            self._dir_keys.add(key)
+        self._dir_keys.update(parents)
+
+
+def _validate(
+    tf: tarfile.TarFile, reader: _CappedReader, label: str, limits: ExtractLimits, file_size: int
+) -> list[tarfile.TarInfo]:
+    members: list[tarfile.TarInfo] = []
+    checker = MemberChecker(label, limits)
+    while True:
+        try:
+            member = tf.next()
+        except tarfile.TarError as exc:
+            raise ArchiveError(
+                f"{label} is not a valid tar archive: {exc}",
+                hint="the archive is truncated or damaged; copy it again",
+            ) from None
+        if member is None:
+            break
+        checker.check(member, file_size)
         members.append(member)
     _check_trailer(reader, tf.offset, file_size, label)
     return members
@@ -624,6 +630,173 @@ def _check_trailer(reader: _CappedReader, offset: int, file_size: int, label: st
                 hint="the archive is corrupt or was concatenated with something else",
             )
         offset += len(chunk)
+
+
+class _TrailerWatch(io.RawIOBase):
+    """A read-only stream wrapper that counts bytes and remembers where the last non-zero
+    byte was: after the end-of-archive marker only zeros may follow, and a stream cannot seek
+    back to check (tarfile's stream mode reads ahead in records)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        super().__init__()
+        self._fh = fh
+        self.consumed = 0
+        self.last_nonzero = -1  # offset of the last non-zero byte read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._fh.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            stripped = len(data.rstrip(b"\0"))
+            if stripped:
+                self.last_nonzero = self.consumed + stripped - 1
+            self.consumed += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = CHUNK
+        buffer = bytearray(size)
+        n = self.readinto(buffer)
+        return bytes(buffer[:n])
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+def _bounded_tarinfo(label: str, max_header_bytes: int) -> type[tarfile.TarInfo]:
+    """A TarInfo class refusing extended (PAX/GNU long name) headers over the limit before
+    tarfile reads them: a stream cannot be capped by read size as a file is."""
+    extended = (
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+    )
+
+    class _Bounded(tarfile.TarInfo):
+        @classmethod
+        def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _Bounded:
+            info = super().frombuf(buf, encoding, errors)
+            if info.type in extended and info.size > max_header_bytes:
+                raise ArchiveError(
+                    f"refusing {label}: an extended header is larger than {max_header_bytes} bytes",
+                    hint="the archive is corrupt or malicious; do not install it",
+                )
+            return info
+
+    return _Bounded
+
+
+@dataclass(frozen=True)
+class StreamMember:
+    """A regular file of a tar read as a stream: read ``reader`` before the next member."""
+
+    name: str
+    size: int
+    reader: BinaryIO
+
+
+def read_stream(
+    stream: BinaryIO,
+    *,
+    label: str,
+    limits: ExtractLimits = ExtractLimits(),
+    on_refused: Callable[[ArchiveError], None] | None = None,
+) -> Iterator[StreamMember]:
+    """The regular files of the tar ``stream``, one at a time, never seeking.
+
+    Every member passes :class:`MemberChecker` (the checks of :func:`safe_extract`). A refused
+    member raises, or with ``on_refused`` is reported there and skipped (its data is never
+    handed out). A damaged tar, trailing data or a missing end-of-archive marker raise
+    :class:`ArchiveError`. Memory stays flat: content is read through in chunks.
+    """
+    watch = _TrailerWatch(stream)
+    checker = MemberChecker(label, limits)
+    try:
+        tf = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115 - the with below
+            fileobj=watch,
+            mode="r|",
+            tarinfo=_bounded_tarinfo(label, limits.max_header_bytes),
+            copybufsize=CHUNK,
+        )
+    except tarfile.TarError as exc:
+        raise ArchiveError(
+            f"{label} is not a tar archive: {exc}",
+            hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
+        ) from None
+    with tf:
+        while True:
+            try:
+                member = tf.next()
+            except tarfile.TarError as exc:
+                raise ArchiveError(
+                    f"{label} is not a valid tar archive: {exc}",
+                    hint="the archive is truncated or damaged; copy it again",
+                ) from None
+            if member is None:
+                break
+            try:
+                checker.check(member)
+            except ArchiveError as exc:
+                if on_refused is None:
+                    raise
+                on_refused(exc)
+                continue
+            if not member.isreg():
+                continue
+            fh = tf.extractfile(member)
+            if fh is None:  # pragma: no cover - regular members always have a file object
+                raise ArchiveError(f"cannot read member {member.name!r} of {label}")
+            try:
+                yield StreamMember(member.name, member.size, cast("BinaryIO", _Guarded(fh, label)))
+            finally:
+                fh.close()
+        end = tf.offset
+    watch.drain()
+    if watch.consumed < end + BLOCK:
+        raise ArchiveError(
+            f"{label} is truncated: it has no end-of-archive marker",
+            hint="the archive was cut short; copy or download it again",
+        )
+    if watch.last_nonzero >= end:
+        raise ArchiveError(
+            f"{label} has unexpected data after its end-of-archive marker "
+            f"(near offset {watch.last_nonzero})",
+            hint="the archive is corrupt or was concatenated with something else",
+        )
+
+
+class _Guarded(io.RawIOBase):
+    """A member's reader whose tar errors (a truncated stream) become :class:`ArchiveError`."""
+
+    def __init__(self, fh: IO[bytes], label: str) -> None:
+        super().__init__()
+        self._fh = fh
+        self._label = label
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._fh.read(size)
+        except tarfile.TarError as exc:
+            raise ArchiveError(
+                f"{self._label} is truncated or damaged: {exc}",
+                hint="the archive was cut short; copy or download it again",
+            ) from None
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _spool(stream: BinaryIO, into: BinaryIO, limits: ExtractLimits) -> None:

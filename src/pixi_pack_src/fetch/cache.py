@@ -49,6 +49,7 @@ from pathlib import Path
 
 from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
 from pixi_pack_src.lock.model import Hashes
+from pixi_pack_src.safepath import under
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class ContentCache:
     def new_tmp_path(self, name: str) -> Path:
         """A fresh path in :attr:`tmp_dir` for a download of ``name``."""
         self.ensure()
-        return self.tmp_dir / f"{secrets.token_hex(8)}-{name}"
+        return under(self.tmp_dir, f"{secrets.token_hex(8)}-{name}", what="a download")
 
     def ensure(self) -> None:
         """Create the root, ``tmp/`` and ``CACHEDIR.TAG`` (idempotent, race-free); the first

@@ -17,13 +17,13 @@ file is shared with pixi; it is logged at DEBUG level.
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
+from pixi_pack_src import tomlfile
 from pixi_pack_src.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -71,20 +71,16 @@ def load_config(path: Path | None) -> FetchConfig:
     """
     if path is None:
         return FetchConfig()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         raise ConfigError(
             f"config file {path} does not exist",
             hint="pass the path of a pixi/rattler config.toml to -c/--config",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"config file {path} is not valid TOML: {exc}",
-            hint="fix the syntax; see https://pixi.sh/latest/reference/pixi_configuration/",
-        ) from exc
+        )
+    data = tomlfile.read(
+        path,
+        what="config file",
+        hint="fix the syntax; see https://pixi.sh/latest/reference/pixi_configuration/",
+    )
     ignored = sorted(k for k in data if k not in _KNOWN)
     if ignored:
         log.debug("config %s: ignoring %s", path, ", ".join(ignored))

@@ -50,6 +50,7 @@ from pixi_pack_src.fetch.http import (
 from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
 from pixi_pack_src.lock.model import CondaBinary, Hashes, PypiPackage
 from pixi_pack_src.reporter import Reporter
+from pixi_pack_src.safepath import RelPath, under
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ class Artifact:
         config: FetchConfig | None = None,
     ) -> Artifact:
         urls = (url,) if config is None else config.mirror_urls(url)
-        return cls(redact_url(url), file_name, urls, hashes, kind, url)
+        # The name becomes a file in the work directory or the cache: the one path check.
+        name = RelPath.file_name(file_name, what=f"the file name of {redact_url(url)}")
+        return cls(redact_url(url), name, urls, hashes, kind, url)
 
     @classmethod
     def from_conda(cls, b: CondaBinary, cfg: FetchConfig) -> Artifact:
@@ -308,7 +311,7 @@ class _Job:
             except OSError as exc:
                 raise _cache_error(self.cache, exc) from exc
         digest = hashlib.sha256(a.key.encode()).hexdigest()[:16]
-        return self.work_dir / digest / a.file_name
+        return under(self.work_dir, f"{digest}/{a.file_name}", what="a download")
 
     async def _download(self, a: Artifact) -> Fetched:
         key = a.key

@@ -63,6 +63,7 @@ from pixi_pack_src.lock.model import (
     PypiPackage,
     SourceLocationKind,
 )
+from pixi_pack_src.safepath import RelPath, UnsafePathError
 
 log = logging.getLogger(__name__)
 
@@ -412,10 +413,16 @@ def classify_pypi_location(location: str, base: Path) -> PypiLocation:
     lowered = file_name.lower()
     if location.rstrip().endswith("/") and not remote:
         lowered = ""  # a directory named like an archive (the v6 quirk) is a source tree
-    if lowered.endswith(".whl"):
-        return PypiLocation("wheel" if remote else "local-wheel", url, path, None, file_name)
-    if lowered.endswith(SDIST_SUFFIXES):
-        return PypiLocation("sdist" if remote else "local-sdist", url, path, None, file_name)
+    if lowered.endswith(".whl") or lowered.endswith(SDIST_SUFFIXES):
+        # The decoded name becomes a file name in the work directory, the cache and the
+        # archive: the one path check, after decoding (``..%2F`` is ``../``).
+        name = RelPath.file_name(file_name, what="its file name")
+        kind: PypiKind
+        if lowered.endswith(".whl"):
+            kind = "wheel" if remote else "local-wheel"
+        else:
+            kind = "sdist" if remote else "local-sdist"
+        return PypiLocation(kind, url, path, None, name)
     # A directory. A remote URL that names no archive keeps its URL (the plan reports it).
     return PypiLocation("source-tree", url, path, None, None)
 
@@ -700,14 +707,21 @@ class _EnvReader:
         record = _binary_record(pkg, self.base)
         sha256 = record.sha256
         md5 = record.md5
+        what = f"packages[{pkg.location}]"
+        try:
+            # Both become archive (and download) paths: channel/<subdir>/<file_name>.
+            file_name = RelPath.file_name(record.file_name, what="its file name")
+            subdir = RelPath.file_name(record.subdir, what="its subdir")
+        except UnsafePathError as exc:
+            raise self.lock._malformed(f"{what}: {exc}") from None
         return CondaBinary(
             location=pkg.location,
             url=str(record.url),
-            file_name=record.file_name,
+            file_name=file_name,
             name=record.name.normalized,
             version=str(record.version),
             build=str(record.build),
-            subdir=record.subdir,
+            subdir=subdir,
             hashes=Hashes(
                 sha256=bytes(sha256).hex() if sha256 else None,
                 md5=bytes(md5).hex() if md5 else None,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from pixi_pack_src import tomlfile
 from pixi_pack_src.errors import LockfileError, WorkspaceError
 
 log = logging.getLogger(__name__)
@@ -228,13 +228,18 @@ def _package_table(path: Path, data: dict[str, object]) -> dict[str, object] | N
 
 
 def _load_toml(path: Path) -> dict[str, object]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise WorkspaceError(f"cannot parse {path}: {exc}", hint="fix the TOML syntax") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkspaceError(f"cannot read {path}: {exc}") from exc
+    if path.name not in (PIXI_MANIFEST, PYPROJECT) and path.suffix != ".toml":
+        # Named by the user, but not a manifest's name: a parse failure means "wrong file".
+        try:
+            return tomlfile.read(path, error=WorkspaceError)
+        except WorkspaceError as exc:
+            if not exc.message.startswith("cannot "):
+                raise
+            raise WorkspaceError(
+                f"{path} is not a pixi manifest (neither TOML nor a pixi.lock)",
+                hint=_MANIFEST_HINT,
+            ) from exc
+    return tomlfile.read(path, error=WorkspaceError)
 
 
 _HEADER_RE = re.compile(r"^\[\[?\s*(?P<key>[^\]]+?)\s*\]\]?\s*(#.*)?$")

@@ -50,6 +50,7 @@ from typing import Any
 
 from rattler import MatchSpec, RepoDataRecord
 
+from pixi_pack_src import tomlfile
 from pixi_pack_src.archive.channel import record_from_archive, validate_records
 from pixi_pack_src.builders import git as git_checkout
 from pixi_pack_src.builders.conda import pixi_cli
@@ -500,15 +501,13 @@ def check_backend(
 
 def _resolve_workspace_backend(spec: BackendSpec) -> BackendSpec:
     """``backend = { name = …, workspace = true }``: take the version from the workspace."""
-    import tomllib
-
     for directory in (spec.manifest.parent, *spec.manifest.parent.parents):
         manifest = directory / "pixi.toml"
         if not manifest.is_file():
             continue
         try:
-            data = tomllib.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
+            data = tomlfile.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomlfile.TOMLDecodeError):
             continue
         ws = data.get("workspace")
         if not isinstance(ws, dict):

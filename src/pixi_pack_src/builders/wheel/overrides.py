@@ -38,7 +38,6 @@ import json
 import os
 import re
 import string
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from rattler import Subdir
 
+from pixi_pack_src import tomlfile
 from pixi_pack_src.errors import ConfigError
 from pixi_pack_src.hashing import file_sha256
 
@@ -358,10 +358,7 @@ def _directory_layers(
         variants: dict[str, Layer] = {}
         settings = pkg_dir / SETTINGS_FILE
         if settings.is_file():
-            try:
-                doc = tomllib.loads(settings.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"cannot read {settings}: {exc}") from exc
+            doc = tomlfile.read(settings)
             from_file, variants = _package_table(
                 doc,
                 where=f"{settings}",
@@ -425,10 +422,7 @@ def load_overrides(
 
 def read_manifest_table(manifest: Path) -> dict[str, Any]:
     """The ``[tool.pixi-pack-src]`` table of a ``pixi.toml``/``pyproject.toml`` ({} if none)."""
-    try:
-        doc = tomllib.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {manifest}: {exc}") from exc
+    doc = tomlfile.read(manifest)
     tool = doc.get("tool", {})
     table = tool.get("pixi-pack-src", {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):

@@ -45,7 +45,6 @@ import os
 import shutil
 import tarfile
 import threading
-import tomllib
 import warnings
 import zipfile
 from collections import deque
@@ -59,7 +58,7 @@ import pyproject_hooks
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from pixi_pack_src import proc
+from pixi_pack_src import proc, tomlfile
 from pixi_pack_src._version import __version__
 from pixi_pack_src.builders import git as git_checkout
 from pixi_pack_src.builders.sourcetree import list_tree, tree_sha256
@@ -371,8 +370,8 @@ def _build_system(project: Path, package: str) -> tuple[list[str], str, list[str
     if not pyproject.is_file():
         return list(LEGACY_REQUIRES), LEGACY_BACKEND, None
     try:
-        doc = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        doc = tomlfile.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomlfile.TOMLDecodeError) as exc:
         raise BuildError(f"{package}: cannot read pyproject.toml: {exc}") from exc
     table = doc.get("build-system")
     if table is None:
