@@ -94,6 +94,12 @@ class WrittenEntry:
     hashed: bool = True
 
 
+class WrittenArchive(list[WrittenEntry]):
+    """:func:`write_tar`'s files in archive order, and ``size``: the archive's bytes."""
+
+    size: int = 0
+
+
 def fixed_mtime() -> int:
     """``SOURCE_DATE_EPOCH`` if set, else :data:`DEFAULT_MTIME`."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
@@ -495,11 +501,12 @@ def write_tar(
     mtime: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
     kernel_copy: bool = True,
-) -> list[WrittenEntry]:
+) -> WrittenArchive:
     """Write a deterministic, uncompressed tar of ``entries`` to ``out`` (may be a pipe).
 
-    Returns one :class:`WrittenEntry` per file, in archive order. ``on_bytes`` is called with
-    the number of content bytes after each chunk (progress). ``out`` is flushed, not closed.
+    Returns one :class:`WrittenEntry` per file, in archive order, and the archive's size.
+    ``on_bytes`` is called with the number of content bytes after each chunk (progress).
+    ``out`` is flushed, not closed.
 
     When ``out`` has a descriptor (a file, a pipe) we write the headers and padding to it
     ourselves and copy large verified files in the kernel (``kernel_copy`` False: never); an
@@ -509,7 +516,7 @@ def write_tar(
     when = fixed_mtime() if mtime is None else mtime
     if not 0 <= when < _MAX_USTAR_NUMBER:
         raise ArchiveError(f"mtime {when} does not fit in a tar header")
-    written: list[WrittenEntry] = []
+    written = WrittenArchive()
     sink = _Sink(out, kernel=kernel_copy)
 
     with _hasher() as hasher:
@@ -538,6 +545,7 @@ def write_tar(
     if sink.offset % RECORD:
         sink.write(bytes(RECORD - sink.offset % RECORD))
     sink.finish()
+    written.size = sink.offset
     return written
 
 

@@ -41,11 +41,22 @@ def render() -> str:
         root, info_name="pixi-pack-src", terminal_width=WIDTH, max_content_width=WIDTH
     )
     parts = [HEADER, "## pixi-pack-src\n", "```text\n" + _help(root, "pixi-pack-src") + "```\n"]
-    commands = getattr(root, "commands", {})
-    for name in sorted(commands):
-        parts.append(f"## pixi-pack-src {name}\n")
-        parts.append("```text\n" + _help(commands[name], name, root_ctx) + "```\n")
+    _commands(root, root_ctx, "pixi-pack-src", parts)
     return "\n".join(parts)
+
+
+def _commands(group: Any, ctx: Any, prefix: str, parts: list[str]) -> None:
+    """Every sub-command of ``group``, sub-groups' commands included (``cache verify``)."""
+    commands = getattr(group, "commands", {})
+    for name in sorted(commands):
+        command = commands[name]
+        parts.append(f"## {prefix} {name}\n")
+        parts.append("```text\n" + _help(command, name, ctx) + "```\n")
+        if getattr(command, "commands", None):
+            sub_ctx = command.context_class(
+                command, info_name=name, parent=ctx, terminal_width=WIDTH, max_content_width=WIDTH
+            )
+            _commands(command, sub_ctx, f"{prefix} {name}", parts)
 
 
 def main() -> int:
