@@ -162,10 +162,11 @@ def test_a_verified_file_changing_during_the_copy_is_refused(
     big = entries[0]
     assert isinstance(big.source, Path)
     real = os.copy_file_range
+    source = big.source
 
     def copy_then_touch(src: int, dst: int, count: int, *args: Any) -> int:
         n = real(src, dst, count, *args)
-        os.utime(big.source, ns=(1, 1))  # type: ignore[arg-type]
+        os.utime(source, ns=(1, 1))
         return n
 
     monkeypatch.setattr(os, "copy_file_range", copy_then_touch)

@@ -196,10 +196,11 @@ class _CountingHash:
     """Counts the cache's hash passes (monkeypatched over ``hash_stream``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from pixi_pack_src import hashing
         from pixi_pack_src.fetch import cache as cache_module
 
         self.calls = 0
-        real = cache_module.hash_stream
+        real = hashing.hash_stream
 
         def counting(fh: Any, *, md5: bool = True) -> tuple[str, str | None, int]:
             self.calls += 1
