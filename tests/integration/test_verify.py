@@ -38,11 +38,7 @@ def packed(
     ws = write_workspace(
         root / "ws",
         world,
-        {
-            "default": Env(
-                conda=CONDA, pypi=(index_entry(world, "worldpkg-a", world_server.url),)
-            )
-        },
+        {"default": Env(conda=CONDA, pypi=(index_entry(world, "worldpkg-a", world_server.url),))},
         channel_url=world_server.url + "/channel",
     )
     tar = root / "environment.tar"
@@ -52,9 +48,7 @@ def packed(
     return ws, tar, folder
 
 
-def verify_json(
-    capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, dict[str, Any], str]:
+def verify_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
     code = run(["verify", *argv, "--json"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out), captured.err
@@ -262,9 +256,7 @@ def test_dependency_and_environment_yml_findings(
     assert "chain-b" in out["findings"][0]["message"] + out["findings"][1]["message"]
 
 
-def test_unsafe_members_are_findings(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unsafe_members_are_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from testworld.hostile import TAR_CASES
 
     case = next(c for c in TAR_CASES if c.id == "symlink-escape")
@@ -288,4 +280,6 @@ def test_sha256_of_stdin_equals_file(packed: tuple[Workspace, Path, Path]) -> No
             if member.isfile():
                 reader = tf.extractfile(member)
                 assert reader is not None
-                assert contents.files[member.name].sha256 == hashlib.sha256(reader.read()).hexdigest()
+                assert (
+                    contents.files[member.name].sha256 == hashlib.sha256(reader.read()).hexdigest()
+                )
