@@ -68,14 +68,20 @@ from pixi_pack_src.builders import (
     check_environment,
     plan_source_builds,
 )
-from pixi_pack_src.builders.wheel.env import make_target_interpreter
+from pixi_pack_src.builders.wheel import (
+    BuiltWheel,
+    WheelBuildOptions,
+    build_wheels,
+    find_links_of,
+    job_for,
+    make_target_interpreter,
+)
 from pixi_pack_src.builders.wheel.overrides import (
     Overrides,
     load_overrides,
     read_manifest_table,
     unused_packages,
 )
-from pixi_pack_src.builders.wheel.sdist import BuiltWheel, WheelBuildOptions, build_wheels, job_for
 from pixi_pack_src.errors import (
     ArchiveError,
     BuildError,
@@ -87,7 +93,7 @@ from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.cache import ContentCache
 from pixi_pack_src.fetch.config import FetchConfig, load_config
 from pixi_pack_src.fetch.download import Artifact, DownloadSettings, Fetched, fetch_all
-from pixi_pack_src.fetch.http import RetryPolicy, make_client, redact_url
+from pixi_pack_src.fetch.http import RetryPolicy, make_client
 from pixi_pack_src.hashing import hash_file
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.lockfile import Lock, load_lock
@@ -99,6 +105,7 @@ from pixi_pack_src.lock.model import (
     PypiPackage,
 )
 from pixi_pack_src.lock.workspace import locate_workspace
+from pixi_pack_src.redact import redact_url
 from pixi_pack_src.reporter import NullReporter, Reporter
 from pixi_pack_src.selfextract import build_bundle, script_suffix, write_script
 from pixi_pack_src.wheels import check_wheel_for_target
@@ -387,7 +394,6 @@ async def pack_async(
             keep_build_dir=options.keep_build_dir,
             verbosity=options.verbosity,
             timeout=options.build_timeout,
-            retry_policy=settings.retry_policy,
             auth=auth,
         )
         wheels_built: list[BuiltWheel] = []
@@ -402,7 +408,6 @@ async def pack_async(
                 wheel_options=wheel_options,
                 exclude=(work_dir, *(c for c in [options.cache_dir] if c is not None)),
                 reporter=reporter,
-                client=client,
             )
             _collect_injected(work, options.inject, warn)
             check_environment(
@@ -558,7 +563,6 @@ async def _build_pypi(
     wheel_options: WheelBuildOptions,
     exclude: Sequence[Path],
     reporter: Reporter,
-    client: httpx.AsyncClient,
 ) -> list[BuiltWheel]:
     """Build this platform's sdists, git sources and source trees into wheels."""
     packages = _to_build(work.env, options)
@@ -592,10 +596,9 @@ async def _build_pypi(
         jobs,
         target=target,
         options=replace(
-            wheel_options, default_index=work.env.indexes[0] if work.env.indexes else None
+            wheel_options, indexes=work.env.indexes, find_links=find_links_of(work.env)
         ),
         reporter=reporter,
-        client=client,
     )
     for wheel in built.values():
         origin, builder = _origin_and_builder(wheel.provenance)

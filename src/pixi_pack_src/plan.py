@@ -6,7 +6,7 @@ come from the build engine itself (:func:`pixi_pack_src.builders.conda.conda_sou
 groups the source entries of every platform into :class:`~pixi_pack_src.builders.BuildJob` s, a
 noarch package once for all platforms; :func:`~pixi_pack_src.builders.conda.conda_source.backend_status`
 applies the backend pin rule), so ``inspect`` shows what ``pack`` runs. PyPI entries that are
-built are described by :func:`pixi_pack_src.builders.wheel.sdist.describe_build`. Without
+built are described by :func:`pixi_pack_src.builders.wheel.jobs.describe_build`. Without
 :class:`InspectOptions` nothing runs and nothing is fetched: the only I/O is reading source
 packages' manifests; with them, ``pixi --version`` may run and the caches are looked at.
 
@@ -76,9 +76,9 @@ from pixi_pack_src.builders.conda.conda_source import (
     inspect_jobs,
     plan_source_builds,
 )
-from pixi_pack_src.builders.wheel.env import environment_fingerprint
+from pixi_pack_src.builders.wheel.interpreter import environment_fingerprint
+from pixi_pack_src.builders.wheel.jobs import describe_build
 from pixi_pack_src.builders.wheel.overrides import Overrides, unused_packages
-from pixi_pack_src.builders.wheel.sdist import describe_build
 from pixi_pack_src.errors import SelectionError, UsageError
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.lockfile import Lock

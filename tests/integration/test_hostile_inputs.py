@@ -8,6 +8,7 @@ nothing sent. ``docs/security.md`` describes the threat model these tests stand 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,33 @@ def test_1_a_percent_encoded_file_name_cannot_leave_the_work_directory(
     after = _files(tmp_path) - {"t"}
     assert after == before
     assert not (tmp_path / "escaped").exists()
+
+
+def test_9_signed_url_secrets_stay_out_of_the_archive_and_json(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """Lock URLs signed like an Azure SAS (``sig``) with an ``auth`` parameter: the pack
+    downloads them, and neither secret is in the archive, ``--json`` or stderr."""
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {"default": Env(conda=("python",))},
+        channel_url=channel_server.url + "/channel",
+    )
+    text = ws.lock_path.read_text()
+    signed = "?sv=2022-11-02&se=2030-01-01&sp=r&sig=SECRET1x&auth=SECRET2x"
+    text = re.sub(r"(conda: http://\S+?\.(?:conda|tar\.bz2))$", rf"\1{signed}", text, flags=re.M)
+    assert text.count("SECRET1x") >= 2
+    ws.lock_path.write_text(text)
+    out = tmp_path / "out.tar"
+    done = run_cli(
+        ["-vv", "pack", str(ws.root), "-o", str(out), "--json"],
+        logs=tmp_path / "logs",
+        tmpdir=tmp_path / "t",
+    )
+    assert done.code == 0, done.stderr[-3000:]
+    assert any(r.path.endswith(".conda") for r in channel_server.requests)
+    for blob in (out.read_bytes(), done.stdout, done.stderr.encode()):
+        assert b"SECRET1x" not in blob
+        assert b"SECRET2x" not in blob
+    assert b"sig=********" in out.read_bytes()

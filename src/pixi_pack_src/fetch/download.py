@@ -44,10 +44,10 @@ from pixi_pack_src.fetch.http import (
     download_file,
     hash_mismatch,
     make_client,
-    redact_url,
 )
 from pixi_pack_src.hashing import hash_file
 from pixi_pack_src.lock.model import CondaBinary, Hashes, PypiPackage
+from pixi_pack_src.redact import redact_url
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.safepath import RelPath, under
 

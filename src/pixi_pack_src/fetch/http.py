@@ -29,14 +29,13 @@ import email.utils
 import hashlib
 import logging
 import random
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 import httpx
@@ -45,6 +44,7 @@ from pixi_pack_src._version import __version__
 from pixi_pack_src.errors import ChecksumMismatchError, DownloadError, PixiPackSrcError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.lock.model import Hashes
+from pixi_pack_src.redact import redact_url as redact_url  # re-exported: older imports
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,6 @@ CHUNK_SIZE = 1 << 20  # for local files
 # re-chunks to 1 MiB (its ByteChunker copies) and ~200 MiB/s when hashing in a worker thread.
 MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_REDACTED = "********"
-_SECRET_QUERY = re.compile(r"token|password|passwd|secret|signature|credential|key", re.I)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -122,28 +120,6 @@ def make_client(
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
     )
-
-
-def redact_url(url: str) -> str:
-    """``url`` without secrets: ``user:********@``, ``/t/********/`` conda tokens, and the
-    values of query parameters named like tokens, passwords, keys or signatures."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            user, sep, _password = userinfo.partition(":")
-            netloc = f"{user}:{_REDACTED}@{hostport}" if sep else f"{_REDACTED}@{hostport}"
-        path = re.sub(r"^/t/[^/]+", f"/t/{_REDACTED}", parts.path)
-        query = parts.query
-        if query and _SECRET_QUERY.search(query):
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode(
-                [(k, _REDACTED if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="*"
-            )
-        return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
-    except ValueError:
-        return re.sub(r"//[^/@]*@", f"//{_REDACTED}@", url)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

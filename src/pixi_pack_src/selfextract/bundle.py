@@ -108,7 +108,7 @@ def _python_entries(
     """The environment's python closure, extracted (``info/`` left out)."""
     from rattler.package_streaming import extract
 
-    from pixi_pack_src.builders.wheel.env import dependency_closure
+    from pixi_pack_src.builders.wheel.interpreter import dependency_closure
 
     records = [r for r, _ in conda]
     pythons = [r for r in records if r.name.normalized == "python"]
