@@ -29,7 +29,10 @@ from pathlib import Path
 from types import TracebackType
 
 BINARY_NAMES = ("docker-registry", "registry")
-MEDIA_TYPES = {".conda": "application/vnd.conda.package.v2", ".tar.bz2": "application/vnd.conda.package.v1"}
+MEDIA_TYPES = {
+    ".conda": "application/vnd.conda.package.v2",
+    ".tar.bz2": "application/vnd.conda.package.v1",
+}
 
 
 def binary() -> str | None:
@@ -79,12 +82,11 @@ def tag_for(version: str, build: str) -> str:
 
 def repository_for(prefix: str, subdir: str, file_name: str) -> tuple[str, str, str]:
     """``(repository, tag, media type)`` of a conda file in the channel mirror ``prefix``."""
-    for suffix, media_type in MEDIA_TYPES.items():
-        if file_name.endswith(suffix):
-            stem = file_name[: -len(suffix)]
-            break
-    else:
+    suffix = next((s for s in MEDIA_TYPES if file_name.endswith(s)), None)
+    if suffix is None:
         raise ValueError(f"not a conda package file: {file_name}")
+    media_type = MEDIA_TYPES[suffix]
+    stem = file_name[: -len(suffix)]
     name, version, build = stem.rsplit("-", 2)
     if name.startswith("_"):
         name = "zzz" + name
