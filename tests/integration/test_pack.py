@@ -228,9 +228,11 @@ def test_transient_faults_are_retried(
     channel_server.add_fault("/channel/*", kind, times=3, **extra)  # type: ignore[arg-type]
     out = tmp_path / "env.tar"
     code = run(["pack", str(ws.root), "-o", str(out)])
-    err = capsys.readouterr().err
-    assert code == 0, err
-    assert "retried 3 times" in err
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "retried 3 times" in captured.out  # the summary is the result: stdout
+    assert f"✅ packed default for linux-64 into {out}\n" in captured.out
+    assert "✅ downloaded" in captured.err  # progress lines: stderr
     assert out.exists()
 
 

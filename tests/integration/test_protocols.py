@@ -238,9 +238,8 @@ def test_pack_from_an_s3_channel_with_keyring_credentials(
             members[f"channel/{subdir}/{name}"] == (world.channel_dir / subdir / name).read_bytes()
         )
     assert {a["origin"]["verified-against"] for a in _provenance(out)} == {"lock-sha256"}  # type: ignore[index]
-    for blob in (captured.err, captured.out, out.read_bytes()):
-        text = blob if isinstance(blob, bytes) else blob.encode()
-        assert SECRET.encode() not in text
+    for blob in (captured.err.encode(), captured.out.encode(), out.read_bytes()):
+        assert SECRET.encode() not in blob
     assert not list(tmp_path.rglob("rattler-credentials.json"))  # the bridge file is gone
 
 

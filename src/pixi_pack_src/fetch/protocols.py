@@ -104,17 +104,27 @@ class ProtocolClient:
         )
 
     async def download(self, url: str, write: Callable[[bytes], object]) -> None:
-        """Stream ``url`` into ``write``; raises :class:`ProtocolError`."""
+        """Stream ``url`` into ``write``; raises :class:`ProtocolError`, or what ``write``
+        raised (e.g. a body larger than the lock says)."""
+        stopped: list[Exception] = []
 
         class _Writer:
             def write(self, chunk: bytes) -> int:
-                write(bytes(chunk))
+                try:
+                    write(bytes(chunk))
+                except Exception as exc:
+                    stopped.append(exc)
+                    raise
                 return len(chunk)
 
         try:
             await download_to_writer(self._client, url, _Writer())
-        except RuntimeError as exc:
-            raise classify(str(exc)) from None
+        except Exception as exc:
+            if stopped:
+                raise stopped[0] from None
+            if isinstance(exc, RuntimeError):
+                raise classify(str(exc)) from None
+            raise
 
     def close(self) -> None:
         if self._auth_file is not None:
