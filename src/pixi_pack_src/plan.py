@@ -6,7 +6,7 @@ come from the build engine itself (:func:`pixi_pack_src.builders.conda.conda_sou
 groups the source entries of every platform into :class:`~pixi_pack_src.builders.BuildJob` s, a
 noarch package once for all platforms; :func:`~pixi_pack_src.builders.conda.conda_source.backend_status`
 applies the backend pin rule), so ``inspect`` shows what ``pack`` runs. PyPI entries that are
-built are described by :func:`pixi_pack_src.builders.wheel.sdist.describe_build`. Without
+built are described by :func:`pixi_pack_src.builders.wheel.jobs.describe_build`. Without
 :class:`InspectOptions` nothing runs and nothing is fetched: the only I/O is reading source
 packages' manifests; with them, ``pixi --version`` may run and the caches are looked at.
 
@@ -83,9 +83,9 @@ from pixi_pack_src.builders.conda.conda_source import (
     inspect_jobs,
     plan_source_builds,
 )
-from pixi_pack_src.builders.wheel.env import environment_fingerprint
+from pixi_pack_src.builders.wheel.interpreter import environment_fingerprint
+from pixi_pack_src.builders.wheel.jobs import describe_build
 from pixi_pack_src.builders.wheel.overrides import Overrides, unused_packages
-from pixi_pack_src.builders.wheel.sdist import describe_build
 from pixi_pack_src.errors import (
     EXIT_BUILD,
     EXIT_ERROR,
@@ -347,6 +347,7 @@ class PackPlan:
     items: tuple[PlanItem, ...]
     builds: tuple[SourceBuild, ...]
     totals: PlanTotals
+    env: LockedEnvironment = field(compare=False, repr=False)  # what it was made from
     warnings: tuple[str, ...] = ()
     refusals: tuple[Refusal, ...] = ()
 
@@ -689,6 +690,7 @@ def _plan(
         items=tuple(items),
         builds=tuple(builds),
         totals=totals,
+        env=env,
         warnings=_unique(warnings),
         refusals=tuple({r.message: r for r in problems}.values()),
     )

@@ -28,16 +28,17 @@ from testworld.python_pkg import PY_VERSION
 from testworld.scenarios import sdist_workspace
 from testworld.server import WorldServer
 
-from pixi_pack_src.builders.wheel.env import TargetInterpreter, make_target_interpreter
-from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides, read_manifest_table
-from pixi_pack_src.builders.wheel.sdist import (
+from pixi_pack_src.builders.wheel import (
     BuiltWheel,
+    TargetInterpreter,
     WheelBuildJob,
     WheelBuildOptions,
-    _stage_source,
     build_wheels_sync,
     job_for,
+    make_target_interpreter,
 )
+from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides, read_manifest_table
+from pixi_pack_src.builders.wheel.staging import stage_source
 from pixi_pack_src.errors import EXIT_BUILD, BuildError, UnsupportedPackageError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.http import RetryPolicy, download_file, make_client
@@ -146,11 +147,13 @@ def test_world_lock_builds_every_source_kind_and_the_wheels_import(
     for wheel in built.values():
         assert hashlib.sha256(wheel.path.read_bytes()).hexdigest() == wheel.sha256
         assert not wheel.from_cache
-    # The environment's python built them: it created every isolated venv.
+    # The environment's python built them: uv made every isolated venv for it.
     prefix_python = work / "build-python" / "linux-64" / "prefix" / "bin" / "python"
     for wheel in built.values():
         assert wheel.log_file is not None
-        assert f"$ {prefix_python} -I -m venv --without-pip" in wheel.log_file.read_text()
+        text = wheel.log_file.read_text()
+        assert f"/uv venv --no-config --cache-dir {cache}/uv-v1 " in text
+        assert f" --python {prefix_python} " in text
     _check_provenance(built, world, env)
 
     # Install into a fresh environment made from the same python package; import them all.
@@ -410,18 +413,29 @@ def test_build_requirements_come_from_the_index(
         text.replace("requires = []", 'requires = ["worldpkg-b>=2"]')
     )
     cache = tmp_path / "cache"
+    index = world.simple_index_url(channel_server.url)
     built = _build(
         [_tree_package("worldpkg-c", tree, version="0.5.0")],
         tmp_path,
         cache_root=cache,
-        default_index=world.simple_index_url(channel_server.url),
+        indexes=(index,),
     )
     builder = built["worldpkg-c"].provenance["builder"]
     assert builder["build-requires"] == ["worldpkg-a==1.0.0", "worldpkg-b==2.0.1"]  # type: ignore[index]
-    kept = sorted(p.name for p in (cache / "build-requirements-v1").rglob("*.whl"))
-    assert kept == ["worldpkg_a-1.0.0-py3-none-any.whl", "worldpkg_b-2.0.1-py3-none-any.whl"]
+    log_file = built["worldpkg-c"].log_file
+    assert log_file is not None
+    assert f"# installing worldpkg-b>=2 from {index}" in log_file.read_text()
+    # uv keeps what it downloaded in its cache inside ours.
+    kept = sorted(p.name for p in (cache / "uv-v1").rglob("worldpkg_b-2.0.1*"))
+    assert kept
+    # Only the index's pages and files were asked for (uv reads a wheel's metadata first).
+    assert {r.path for r in channel_server.requests} == {
+        "/pypi/simple/worldpkg-a/",
+        "/pypi/simple/worldpkg-b/",
+        "/pypi/files/worldpkg_a-1.0.0-py3-none-any.whl",
+        "/pypi/files/worldpkg_b-2.0.1-py3-none-any.whl",
+    }
     assert channel_server.hits("/pypi/simple/worldpkg-b/") == 1
-    assert channel_server.hits("/pypi/files/worldpkg_b-2.0.1-py3-none-any.whl") == 1
 
 
 def test_no_build_isolation_uses_the_interpreter_itself(world: World, tmp_path: Path) -> None:
@@ -450,7 +464,7 @@ def test_a_repository_root_tree_keeps_its_git_history_visible(world: World, tmp_
     tree = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo.path), str(tree)], check=True)
     job = job_for(_tree_package("worldpkg-a", tree, "1.0.0"), workspace_root=tmp_path)
-    staged = _stage_source(job, tmp_path / "build", WheelBuildOptions(work_dir=tmp_path / "w"))
+    staged = stage_source(job, tmp_path / "build", checkout_root=tmp_path / "w")
     assert (staged / ".git").read_text() == f"gitdir: {(tree / '.git').resolve()}\n"
     head = subprocess.run(
         ["git", "describe", "--tags"], cwd=staged, capture_output=True, text=True, check=True
@@ -469,7 +483,13 @@ def test_a_build_requirement_missing_from_the_index(
     index = world.simple_index_url(channel_server.url)
     with pytest.raises(BuildError) as err:
         _build([_tree_package("worldpkg-a", tree)], tmp_path, pypi_index=index)
-    assert "no wheel for the build requirement no-such (python" in err.value.message
+    assert err.value.message == (
+        "building a wheel of worldpkg-a (./needs-missing) failed: cannot install the build "
+        f"requirement no-such from {index} (uv's message is in the build log)"
+    )
+    assert err.value.exit_code == EXIT_BUILD
+    assert err.value.log_file is not None
+    assert "no-such was not found in the package registry" in err.value.log_file.read_text()
     assert channel_server.hits("/pypi/simple/no-such/") == 1
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
-from pixi_pack_src.redact import RedactingStream, redact_text
+from pixi_pack_src.redact import RedactingStream, redact_text, redact_url
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,60 @@ def test_a_redacting_stream_writes_redacted_text() -> None:
     assert stream.write("from http://a:secret@h/x\n") == len("from http://a:secret@h/x\n")
     assert sink.getvalue() == "from http://a:********@h/x\n"
     assert stream.closed is False  # everything else is delegated
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (  # issue 18 item 9: an Azure SAS and an `auth` parameter
+            "https://acct.blob.core.windows.net/c/a-1.0-0.tar.bz2?sv=2022-11-02&se=2030-01-01"
+            "&sp=r&sig=SECRET&auth=SECRET2",
+            "https://acct.blob.core.windows.net/c/a-1.0-0.tar.bz2?sv=********&se=********"
+            "&sp=********&sig=********&auth=********",
+        ),
+        (  # S3 pre-signed
+            "https://b.s3.amazonaws.com/a.conda?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Credential=AKIA%2F20250101&X-Amz-Date=20250101T000000Z&X-Amz-Expires=60"
+            "&X-Amz-SignedHeaders=host&X-Amz-Security-Token=tok&X-Amz-Signature=abc",
+            "https://b.s3.amazonaws.com/a.conda?X-Amz-Algorithm=********"
+            "&X-Amz-Credential=********&X-Amz-Date=********&X-Amz-Expires=********"
+            "&X-Amz-SignedHeaders=********&X-Amz-Security-Token=********"
+            "&X-Amz-Signature=********",
+        ),
+        (  # GCS signed
+            "https://storage.googleapis.com/b/a.whl?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+            "&X-Goog-Credential=sa%40p.iam&X-Goog-Signature=0a1b",
+            "https://storage.googleapis.com/b/a.whl?X-Goog-Algorithm=********"
+            "&X-Goog-Credential=********&X-Goog-Signature=********",
+        ),
+        (  # CloudFront, legacy S3, generic names
+            "https://d.cloudfront.net/a.conda?Policy=p&Signature=s&Key-Pair-Id=k"
+            "&AWSAccessKeyId=a&Expires=1&token=t&api_key=x&access_token=y&code=z",
+            "https://d.cloudfront.net/a.conda?Policy=********&Signature=********"
+            "&Key-Pair-Id=********&AWSAccessKeyId=********&Expires=1&token=********"
+            "&api_key=********&access_token=********&code=********",
+        ),
+        # without `sig`, `sp`/`se` are ordinary parameters; a fragment and blanks are kept
+        ("https://h/x?sp=1&se=2&v=#frag", "https://h/x?sp=1&se=2&v=#frag"),
+        ("https://h/t/tk/x?token=a#f", "https://h/t/********/x?token=********#f"),
+        ("http://u:p@[::1", "http://********@[::1"),
+    ],
+)
+def test_signed_url_parameters_are_redacted(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert redact_url(shown) == shown
+    assert redact_text(f'"source": "{url}",') == f'"source": "{shown}",'
+
+
+def test_one_redactor() -> None:
+    """redact.py is the only home of the secret rules: no other module has its own."""
+    import pixi_pack_src
+
+    root = Path(pixi_pack_src.__file__).parent
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if p.name != "redact.py"
+        and ("signature|credential" in p.read_text() or "********" in p.read_text())
+    ]
+    assert offenders == []

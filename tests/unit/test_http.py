@@ -24,9 +24,9 @@ from pixi_pack_src.fetch.http import (
     hash_mismatch,
     make_client,
     parse_retry_after,
-    redact_url,
 )
 from pixi_pack_src.lock.model import Hashes
+from pixi_pack_src.redact import redact_url
 
 PATH = "/files/a.bin"
 SIZE = 300 * 1024 + 17  # several 64 KiB server chunks

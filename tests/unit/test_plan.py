@@ -134,7 +134,7 @@ def test_native_builds_per_platform_with_git_build_source() -> None:
     assert [b.argv[3] for b in plans.builds] == ["{workspace}"] * 3
     assert [b.argv[7] for b in plans.builds] == ["linux-64", "osx-arm64", "win-64"]
     assert [p.totals.by_action["download"] for p in plans.plans] == [56, 14, 8]
-    item = [i for i in plans.plans[0].items if i.action == "build-conda"][0]
+    item = next(i for i in plans.plans[0].items if i.action == "build-conda")
     conda_source = item.to_json()["conda-source"]
     assert isinstance(conda_source, dict)
     assert conda_source["record"] == "partial"

@@ -1,4 +1,4 @@
-"""Pure parts of the wheel builds: wheel checks, cache keys, jobs, index pages, resolution."""
+"""Pure parts of the wheel builds: wheel checks, cache keys, jobs, build sources."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 from rattler import BuildString, PackageRecord, RepoDataRecord
 
-from pixi_pack_src.builders.wheel.env import InterpreterInfo, TargetInterpreter, dependency_closure
-from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides
-from pixi_pack_src.builders.wheel.pyindex import Link, parse_simple_page, resolve
-from pixi_pack_src.builders.wheel.sdist import (
+from pixi_pack_src.builders.wheel.interpreter import TargetInterpreter, dependency_closure
+from pixi_pack_src.builders.wheel.jobs import (
     WheelBuildJob,
     cache_key,
     describe_build,
     job_for,
     source_hash,
 )
+from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides
 from pixi_pack_src.builders.wheel.wheel_check import check_wheel, find_built_wheel
 from pixi_pack_src.builders.wheel.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError, UnsupportedPackageError
@@ -263,138 +262,6 @@ def test_describe_build_says_whether_the_wheel_cache_has_it(tmp_path: Path) -> N
     assert "cached" not in describe_build(
         remote, overrides=Overrides(), subdir="linux-64", python_version="3.11.7"
     )
-
-
-# -- index pages and resolution -------------------------------------------------------------
-
-
-def test_parse_simple_page() -> None:
-    page = """<html><body>
-    <a href="../../files/a-1.0-py3-none-any.whl#sha256=ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
-       data-requires-python="&gt;=3.8">a-1.0-py3-none-any.whl</a>
-    <a href="https://cdn.test/a-2.0.tar.gz" data-yanked="">a-2.0.tar.gz</a>
-    <a href="a%2Bb-1.0-py3-none-any.whl">x</a>
-    </body></html>"""
-    links = parse_simple_page(page, "http://127.0.0.1:1/pypi/simple/a/")
-    assert links == [
-        Link(
-            url="http://127.0.0.1:1/pypi/files/a-1.0-py3-none-any.whl",
-            file_name="a-1.0-py3-none-any.whl",
-            sha256="abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
-            requires_python=">=3.8",
-            yanked=False,
-        ),
-        Link("https://cdn.test/a-2.0.tar.gz", "a-2.0.tar.gz", None, None, True),
-        Link(
-            "http://127.0.0.1:1/pypi/simple/a/a%2Bb-1.0-py3-none-any.whl",
-            "a+b-1.0-py3-none-any.whl",
-            None,
-            None,
-            False,
-        ),
-    ]
-
-
-class FakeIndex:
-    """Wheels made on demand: ``{file_name: (requires, requires_python, yanked)}``."""
-
-    index_url = "http://127.0.0.1:1/simple/"
-
-    def __init__(
-        self, root: Path, files: dict[str, tuple[tuple[str, ...], str | None, bool]]
-    ) -> None:
-        self.root = root
-        self.files = files
-        self.downloads: list[str] = []
-
-    def links(self, name: str) -> list[Link]:
-        return [
-            Link(f"{self.index_url}{f}", f, None, rp, yanked)
-            for f, (_, rp, yanked) in self.files.items()
-            if f.split("-")[0].replace("_", "-") == name
-        ]
-
-    def wheel(self, link: Link) -> Path:
-        self.downloads.append(link.file_name)
-        requires = self.files[link.file_name][0]
-        name, version = link.file_name.split("-")[:2]
-        return _wheel(self.root, link.file_name, name=name, version=version, requires=requires)
-
-
-INTERPRETER = InterpreterInfo(
-    python=Path(sys.executable),
-    executable=sys.executable,
-    version="3.11.7",
-    implementation="cpython",
-    prefix="/p",
-    base_prefix="/p",
-    paths={},
-    markers={
-        "implementation_name": "cpython",
-        "implementation_version": "3.11.7",
-        "os_name": "posix",
-        "platform_machine": "x86_64",
-        "platform_release": "",
-        "platform_system": "Linux",
-        "platform_version": "",
-        "python_full_version": "3.11.7",
-        "platform_python_implementation": "CPython",
-        "python_version": "3.11",
-        "sys_platform": "linux",
-    },
-)
-
-
-def test_resolve_restarts_on_a_conflict_and_follows_markers_and_extras(tmp_path: Path) -> None:
-    index = FakeIndex(
-        tmp_path,
-        {
-            "tool-1.0-py3-none-any.whl": (
-                ("helper", 'winonly; sys_platform == "win32"'),
-                None,
-                False,
-            ),
-            "pin-1.0-py3-none-any.whl": (("helper<2", "extra-dep; extra == 'x'"), None, False),
-            "helper-1.0-py3-none-any.whl": ((), None, False),
-            "helper-2.0-py3-none-any.whl": ((), None, False),
-            "helper-3.0-py3-none-any.whl": ((), ">=3.12", False),
-            "extra_dep-1.0-py3-none-any.whl": ((), None, False),
-            "winonly-1.0-py3-none-any.whl": ((), None, False),
-        },
-    )
-    notes: list[str] = []
-    got = resolve(["tool", "pin[x]"], index=index, interpreter=INTERPRETER, say=notes.append)
-    assert [w.pin for w in got] == ["extra-dep==1.0", "helper==1.0", "pin==1.0", "tool==1.0"]
-    assert any("conflicts with helper<2; starting over" in n for n in notes)
-    assert "winonly-1.0-py3-none-any.whl" not in index.downloads
-
-
-def test_resolve_prefers_finals_skips_yanked_and_needs_wheels(tmp_path: Path) -> None:
-    index = FakeIndex(
-        tmp_path,
-        {
-            "a-1.0-py3-none-any.whl": ((), None, False),
-            "a-1.1-py3-none-any.whl": ((), None, True),
-            "a-2.0rc1-py3-none-any.whl": ((), None, False),
-            "b-1.0b1-py3-none-any.whl": ((), None, False),
-            "c-1.0-cp27-cp27m-win32.whl": ((), None, False),
-        },
-    )
-    assert [w.pin for w in resolve(["a"], index=index, interpreter=INTERPRETER)] == ["a==1.0"]
-    assert [w.pin for w in resolve(["a==1.1"], index=index, interpreter=INTERPRETER)] == ["a==1.1"]
-    assert [w.pin for w in resolve(["a>=2.0rc1"], index=index, interpreter=INTERPRETER)] == [
-        "a==2.0rc1"
-    ]
-    assert [w.pin for w in resolve(["b"], index=index, interpreter=INTERPRETER)] == ["b==1.0b1"]
-    with pytest.raises(
-        BuildError, match=r"no wheel for the build requirement c \(python 3\.11\.7\)"
-    ) as err:
-        resolve(["c"], index=index, interpreter=INTERPRETER)
-    assert err.value.hint is not None
-    assert "--pypi-index" in err.value.hint
-    assert resolve(["a"], index=index, interpreter=INTERPRETER, skip={"a"}) == []
-    with pytest.raises(BuildError, match="invalid build requirement"):
-        resolve(["a >>> 1"], index=index, interpreter=INTERPRETER)
 
 
 def test_dependency_closure_of_python() -> None:

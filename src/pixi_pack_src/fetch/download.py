@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,11 @@ from pixi_pack_src.fetch.http import (
     download_file,
     hash_mismatch,
     make_client,
-    redact_url,
 )
-from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.fetch.protocols import ProtocolClient, is_protocol_url
+from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
 from pixi_pack_src.lock.model import CondaBinary, Hashes, PypiPackage
+from pixi_pack_src.redact import redact_url
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.safepath import RelPath, under
 
@@ -130,6 +132,9 @@ class Fetched:
     url: str | None  # the URL that delivered the bytes (the lock URL for cache hits)
     retries: int
     verified_against: VerifiedAgainst
+    # the file's identity when its bytes were hashed (this run, or the cache's record): the
+    # archive writer copies it without hashing again while it is still that very file
+    verified: Verified | None = None
 
 
 @dataclass(frozen=True)
@@ -165,11 +170,14 @@ async def fetch_all(
     reporter: Reporter,
     client: httpx.AsyncClient | None = None,
     sleep: Sleep = asyncio.sleep,
+    config: FetchConfig | None = None,
 ) -> dict[str, Fetched]:
     """Fetch and verify every artifact (de-duplicated by key); see the module docstring.
 
     Returns ``key -> Fetched`` in the order the artifacts were given. ``client`` is reused when
-    given (and left open), else one is made and closed here.
+    given (and left open), else one is made and closed here (with ``config``'s proxies and TLS
+    settings). ``oci://``, ``s3://`` and ``gcs://`` URLs (lock URLs or mirrors) go through
+    py-rattler's client (:mod:`pixi_pack_src.fetch.protocols`), set up from ``config``.
     """
     unique: dict[str, Artifact] = {}
     for artifact in artifacts:
@@ -183,8 +191,17 @@ async def fetch_all(
         timeout=settings.timeout,
         connect_timeout=settings.connect_timeout,
         max_connections=settings.concurrency,
+        config=config,
     )
-    job = _Job(work_dir, cache, settings.retry_policy, auth, reporter, http, sleep)
+    protocol_urls = [u for a in unique.values() for u in a.urls if is_protocol_url(u)]
+    protocols = (
+        ProtocolClient(
+            config or FetchConfig(), auth, protocol_urls, secrets_dir=work_dir / ".credentials"
+        )
+        if protocol_urls
+        else None
+    )
+    job = _Job(work_dir, cache, settings.retry_policy, auth, reporter, http, sleep, protocols)
     semaphore = asyncio.Semaphore(settings.concurrency)
     results: dict[str, Fetched] = {}
 
@@ -203,6 +220,8 @@ async def fetch_all(
     finally:
         if client is None:
             await http.aclose()
+        if protocols is not None:
+            protocols.close()
         reporter.stage_finished("download")
     if error is not None:
         raise error
@@ -235,6 +254,7 @@ class _Job:
     reporter: Reporter
     client: httpx.AsyncClient
     sleep: Sleep
+    protocols: ProtocolClient | None = None
 
     async def obtain(self, artifact: Artifact) -> Fetched:
         if artifact.is_local:
@@ -250,7 +270,9 @@ class _Job:
         self.reporter.task_started(a.key, label=a.file_name, total_bytes=a.hashes.size)
         try:
             need_md5 = a.hashes.md5 is None or a.hashes.sha256 is None
-            sha256, computed, size = await asyncio.to_thread(hash_file, path, md5=need_md5)
+            sha256, computed, size, identity = await asyncio.to_thread(
+                _hash_local, path, md5=need_md5
+            )
         except OSError as exc:
             self.reporter.task_finished(a.key, outcome="failed", detail="missing")
             raise WorkspaceError(
@@ -272,7 +294,10 @@ class _Job:
                 "update the lock with `pixi lock`",
             )
         self.reporter.task_finished(a.key, outcome="copied")
-        return Fetched(a, path, sha256, md5, size, "local-file", a.lock_url, 0, a.verified_against)
+        verified = Verified(sha256, identity) if identity is not None else None
+        return Fetched(
+            a, path, sha256, md5, size, "local-file", a.lock_url, 0, a.verified_against, verified
+        )
 
     async def _cached(self, a: Artifact, cache: ContentCache) -> Fetched | None:
         url = a.lock_url if not a.hashes.verifiable else None
@@ -292,6 +317,7 @@ class _Job:
             a.lock_url,
             0,
             a.verified_against,
+            entry.verified,
         )
 
     def _dest(self, a: Artifact) -> Path:
@@ -318,6 +344,7 @@ class _Job:
                 on_retry=lambda: self.reporter.task_reset(key),
                 sleep=self.sleep,
                 what=a.file_name,
+                protocols=self.protocols,
             )
         except PixiPackSrcError as exc:
             self.reporter.task_finished(key, outcome="failed", detail=_short(exc))
@@ -328,7 +355,7 @@ class _Job:
             # In the event loop on purpose: a few renames and tiny writes, and not cancellable
             # half-way (a cancelled worker-thread job would leave the download in tmp/).
             try:
-                path = self.cache.store(
+                entry = self.cache.store_entry(
                     result.path,
                     result.sha256,
                     md5=result.md5 if result.md5_computed else None,
@@ -338,6 +365,10 @@ class _Job:
             except OSError as exc:
                 result.path.unlink(missing_ok=True)
                 raise _cache_error(self.cache, exc) from exc
+            path, verified = entry.path, entry.verified
+        else:
+            # the download hashed every byte on its way into our private work directory
+            verified = Verified(result.sha256, FileIdentity.of_path(path))
         if not a.hashes.verifiable:
             log.info("%s has no hash in the lock; recorded sha256 %s", a.file_name, result.sha256)
         detail = ""
@@ -354,7 +385,17 @@ class _Job:
             result.url_used,
             result.retries,
             a.verified_against,
+            verified,
         )
+
+
+def _hash_local(path: Path, *, md5: bool) -> tuple[str, str | None, int, FileIdentity | None]:
+    """Hash a lock's local file; its identity too when it did not change while being read."""
+    with path.open("rb") as fh:
+        before = FileIdentity.of(os.fstat(fh.fileno()))
+        sha256, computed, size = hash_stream(fh, md5=md5)
+        after = FileIdentity.of(os.fstat(fh.fileno()))
+    return sha256, computed, size, (after if after == before else None)
 
 
 def _short(exc: PixiPackSrcError) -> str:

@@ -17,7 +17,15 @@ Every download goes through :func:`download_file`:
 
 Redirects are followed here, hop by hop, so that credentials from :class:`AuthStore` are
 computed for every hop's own host: a redirect to another host never carries the first host's
-``Authorization`` header (or conda token).
+``Authorization`` header (or conda token); after a redirect from ``https`` to plain ``http``
+no credentials are sent at all, and a redirect to another port gets credentials only from an
+entry for exactly that ``host:port``.
+
+Bounds: the lock's ``size`` bounds the body while it streams (a larger ``Content-Length`` is
+refused before reading, a longer body as soon as it passes the size), and one attempt at one
+file has a total deadline (:attr:`RetryPolicy.deadline`, one hour by default,
+``PIXI_PACK_SRC_DOWNLOAD_DEADLINE`` seconds when set, ``0`` for none), since the read timeout
+alone lets a server drip a byte at a time forever.
 
 ``file://`` URLs (local mirrors) are copied with the same hashing and checks.
 """
@@ -28,23 +36,32 @@ import asyncio
 import email.utils
 import hashlib
 import logging
+import os
 import random
-import re
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 import httpx
 
 from pixi_pack_src._version import __version__
-from pixi_pack_src.errors import ChecksumMismatchError, DownloadError, PixiPackSrcError
+from pixi_pack_src.errors import (
+    ChecksumMismatchError,
+    DownloadError,
+    PixiPackSrcError,
+    UsageError,
+)
 from pixi_pack_src.fetch.auth import AuthStore
+from pixi_pack_src.fetch.config import FetchConfig
+from pixi_pack_src.fetch.protocols import ProtocolClient, ProtocolError, is_protocol_url
 from pixi_pack_src.lock.model import Hashes
+from pixi_pack_src.redact import redact_url as redact_url  # re-exported: older imports
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +72,26 @@ CHUNK_SIZE = 1 << 20  # for local files
 # re-chunks to 1 MiB (its ByteChunker copies) and ~200 MiB/s when hashing in a worker thread.
 MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_REDACTED = "********"
-_SECRET_QUERY = re.compile(r"token|password|passwd|secret|signature|credential|key", re.I)
 
 Sleep = Callable[[float], Awaitable[None]]
+DEFAULT_DEADLINE = 3600.0
+DEADLINE_ENV = "PIXI_PACK_SRC_DOWNLOAD_DEADLINE"
+
+
+def _deadline_from_env() -> float | None:
+    raw = os.environ.get(DEADLINE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_DEADLINE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(
+            f"{DEADLINE_ENV}={raw!r} is not a number of seconds",
+            hint="set it to the seconds one file may take to download (0: no deadline)",
+        ) from None
+    if value != value or value < 0:
+        raise UsageError(f"{DEADLINE_ENV}={raw!r} is not a number of seconds")
+    return value or None
 
 
 @dataclass(frozen=True)
@@ -76,10 +109,15 @@ class RetryPolicy:
     backoff_max: float = 30.0
     jitter: float = 0.25
     retry_after_max: float = 300.0
+    # Seconds one attempt at one file may take in all (a body dripping one byte at a time
+    # never trips the read timeout); ``PIXI_PACK_SRC_DOWNLOAD_DEADLINE`` overrides it.
+    deadline: float | None = field(default_factory=lambda: _deadline_from_env())
 
     def __post_init__(self) -> None:
         if self.retries < 0:
             raise ValueError("retries must be >= 0")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError("deadline must be > 0")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be within [0, 1]")
 
@@ -106,13 +144,33 @@ class DownloadResult:
 
 
 def make_client(
-    *, timeout: float = 60.0, connect_timeout: float = 30.0, max_connections: int = 50
+    *,
+    timeout: float = 60.0,
+    connect_timeout: float = 30.0,
+    max_connections: int = 50,
+    config: FetchConfig | None = None,
 ) -> httpx.AsyncClient:
     """The HTTP client: ``pixi-pack-src/<version>`` user agent, no content encoding, proxies and
     CA settings from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``...),
     ``timeout`` seconds between two reads (not a total), no pool timeout (waiting for a free
-    connection is not a network failure)."""
+    connection is not a network failure).
+
+    With ``config`` (the pixi configuration), as pixi: ``[proxy-config]`` applies when no proxy
+    environment variable is set (those win); ``tls-no-verify`` turns certificate checks off;
+    ``tls-root-certs = "system"`` uses the system store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` win).
+    """
+    verify: ssl.SSLContext | bool = True
+    mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
+    if config is not None:
+        env_ssl = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")
+        if config.tls_no_verify:
+            verify = False
+        elif config.tls_root_certs == "system" and not env_ssl:
+            verify = ssl.create_default_context()
+        mounts = _proxy_mounts(config, verify, max_connections)
     return httpx.AsyncClient(
+        verify=verify,
+        mounts=mounts,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=None),
         limits=httpx.Limits(
@@ -124,26 +182,30 @@ def make_client(
     )
 
 
-def redact_url(url: str) -> str:
-    """``url`` without secrets: ``user:********@``, ``/t/********/`` conda tokens, and the
-    values of query parameters named like tokens, passwords, keys or signatures."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            user, sep, _password = userinfo.partition(":")
-            netloc = f"{user}:{_REDACTED}@{hostport}" if sep else f"{_REDACTED}@{hostport}"
-        path = re.sub(r"^/t/[^/]+", f"/t/{_REDACTED}", parts.path)
-        query = parts.query
-        if query and _SECRET_QUERY.search(query):
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode(
-                [(k, _REDACTED if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="*"
-            )
-        return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
-    except ValueError:
-        return re.sub(r"//[^/@]*@", f"//{_REDACTED}@", url)
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def _proxy_mounts(
+    config: FetchConfig, verify: ssl.SSLContext | bool, max_connections: int
+) -> dict[str, httpx.AsyncBaseTransport | None] | None:
+    if not config.uses_proxy or any(os.environ.get(v) for v in _PROXY_VARS):
+        return None
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for host in config.non_proxy_hosts:  # ".cn", "localhost", "[::1]", "*.corp"
+        pattern = "*" + host if host.startswith(".") else host
+        mounts[f"all://{pattern}"] = None
+    if config.proxy_http:
+        mounts["http://"] = httpx.AsyncHTTPTransport(
+            proxy=config.proxy_http, verify=verify, limits=limits
+        )
+    if config.proxy_https:
+        mounts["https://"] = httpx.AsyncHTTPTransport(
+            proxy=config.proxy_https, verify=verify, limits=limits
+        )
+    return mounts
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -218,6 +280,41 @@ def _status_reason(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}" + (f" {phrase}" if phrase else "")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _hop_credentials(auth: AuthStore, first: str, hop: str) -> tuple[str, dict[str, str]]:
+    """The URL to request and the headers to send for ``hop``, reached by redirects from
+    ``first`` (the URL the lock names).
+
+    The lock's own origin gets its credentials. A redirect elsewhere gets the credentials
+    stored for the hop's own host, except: never after a downgrade from ``https`` to plain
+    ``http`` (on any hop so far is checked by the caller), and a port other than the
+    scheme's default only with an entry for exactly ``host:port`` (the store matches a bare
+    ``host`` on every port).
+    """
+    try:
+        same = _origin(first) == _origin(hop)
+        scheme, host, port = _origin(hop)
+    except ValueError:
+        return hop, {}
+    if same:
+        return auth.url_for(hop), auth.headers_for(hop)
+    found = auth.lookup(hop)
+    if found is None:
+        return hop, {}
+    if port != _DEFAULT_PORTS.get(scheme) and found[0] != f"{host}:{port}":
+        log.debug("no credentials for %s: only %s has an entry", redact_url(hop), found[0])
+        return hop, {}
+    return auth.url_for(hop), auth.headers_for(hop)
+
+
 async def _attempt(
     client: httpx.AsyncClient,
     url: str,
@@ -225,20 +322,62 @@ async def _attempt(
     auth: AuthStore,
     on_bytes: Callable[[int], None] | None,
     md5: bool,
+    expected_size: int | None = None,
+    deadline: float | None = None,
+    protocols: ProtocolClient | None = None,
 ) -> _Got:
     if url.lower().startswith("file:"):
-        return await _copy_local(url, tmp, on_bytes, md5=md5)
+        return await _copy_local(url, tmp, on_bytes, md5=md5, expected_size=expected_size)
+    try:
+        async with asyncio.timeout(deadline):
+            if is_protocol_url(url):
+                return await _protocol_attempt(
+                    protocols, url, tmp, on_bytes, md5=md5, expected_size=expected_size
+                )
+            return await _attempt_http(client, url, tmp, auth, on_bytes, md5, expected_size)
+    except TimeoutError as exc:
+        raise _AttemptError(
+            "permanent",
+            f"took longer than {deadline:g} s in all (set {DEADLINE_ENV} to allow more)",
+        ) from exc
+
+
+def _too_big(expected_size: int) -> _AttemptError:
+    return _AttemptError(
+        "permanent", f"the body is larger than the {expected_size} bytes the lock records"
+    )
+
+
+async def _attempt_http(
+    client: httpx.AsyncClient,
+    url: str,
+    tmp: Path,
+    auth: AuthStore,
+    on_bytes: Callable[[int], None] | None,
+    md5: bool,
+    expected_size: int | None,
+) -> _Got:
     hop = url
+    downgraded = False
     for _ in range(MAX_REDIRECTS + 1):
         try:
+            headers: dict[str, str]
+            if downgraded:
+                target, headers = hop, {}
+            else:
+                target, headers = _hop_credentials(auth, url, hop)
             async with client.stream(
-                "GET", auth.url_for(hop), headers=auth.headers_for(hop), follow_redirects=False
+                "GET", target, headers=headers, follow_redirects=False
             ) as response:
                 status = response.status_code
                 if status in _REDIRECTS and "location" in response.headers:
-                    target = urljoin(hop, response.headers["location"])
-                    log.debug("%s redirects to %s", redact_url(hop), redact_url(target))
-                    hop = target
+                    following = urljoin(hop, response.headers["location"])
+                    log.debug("%s redirects to %s", redact_url(hop), redact_url(following))
+                    if urlsplit(hop).scheme.lower() == "https" and (
+                        urlsplit(following).scheme.lower() != "https"
+                    ):
+                        downgraded = True  # no credentials from here on
+                    hop = following
                     continue
                 if status != 200:
                     reason = _status_reason(response)
@@ -249,10 +388,19 @@ async def _attempt(
                         )
                     raise _AttemptError("permanent", reason, status=status)
                 announced = response.headers.get("content-length")
+                if (
+                    expected_size is not None
+                    and announced is not None
+                    and announced.isdigit()
+                    and int(announced) > expected_size
+                ):
+                    raise _too_big(expected_size)
                 with tmp.open("wb") as fh:
                     sink = _Sink(fh, md5=md5)
                     async for chunk in response.aiter_raw():
                         sink.write(chunk)
+                        if expected_size is not None and sink.size > expected_size:
+                            raise _too_big(expected_size)
                         if on_bytes is not None:
                             on_bytes(len(chunk))
                 if announced is not None and announced.isdigit() and int(announced) != sink.size:
@@ -276,8 +424,52 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+async def _protocol_attempt(
+    protocols: ProtocolClient | None,
+    url: str,
+    tmp: Path,
+    on_bytes: Callable[[int], None] | None,
+    *,
+    md5: bool,
+    expected_size: int | None = None,
+) -> _Got:
+    """``oci://``, ``s3://``, ``gcs://``: py-rattler's client, our sink and our checks (the
+    lock's size bounds the body while it streams)."""
+    if protocols is None:
+        raise _AttemptError("permanent", "unsupported URL (no client for this scheme here)")
+    with tmp.open("wb") as fh:
+        sink = _Sink(fh, md5=md5)
+
+        def write(chunk: bytes) -> None:
+            if expected_size is not None and sink.size + len(chunk) > expected_size:
+                raise _too_big(expected_size)
+            sink.write(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+
+        try:
+            await protocols.download(url, write)
+        except _AttemptError:
+            raise
+        except ProtocolError as exc:
+            kind: FailureKind = (
+                "connect"
+                if exc.kind == "connect"
+                else "transient"
+                if exc.kind == "transient"
+                else "permanent"
+            )
+            raise _AttemptError(kind, exc.reason, status=exc.status) from exc
+    return sink.result()
+
+
 async def _copy_local(
-    url: str, tmp: Path, on_bytes: Callable[[int], None] | None, *, md5: bool
+    url: str,
+    tmp: Path,
+    on_bytes: Callable[[int], None] | None,
+    *,
+    md5: bool,
+    expected_size: int | None = None,
 ) -> _Got:
     source = Path(url2pathname(unquote(urlsplit(url).path)))
 
@@ -292,6 +484,8 @@ async def _copy_local(
             sink = _Sink(fh, md5=md5)
             while chunk := src.read(CHUNK_SIZE):
                 sink.write(chunk)
+                if expected_size is not None and sink.size > expected_size:
+                    raise _too_big(expected_size)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
         return sink.result()
@@ -329,8 +523,12 @@ async def download_file(
     on_retry: Callable[[], None] | None = None,
     sleep: Sleep = asyncio.sleep,
     what: str | None = None,
+    protocols: ProtocolClient | None = None,
 ) -> DownloadResult:
     """Download the first of ``urls`` that works to ``dest``, verified (see the module doc).
+
+    ``oci://``, ``s3://`` and ``gcs://`` URLs go through ``protocols`` (py-rattler's client,
+    see :mod:`.protocols`) with the same retries, sink and checks.
 
     ``what`` names the file in messages (default: ``dest.name``). ``on_retry`` is called before
     every new attempt (progress restarts from zero). Raises :class:`DownloadError` or
@@ -354,7 +552,17 @@ async def download_file(
         while True:
             url = urls[index]
             try:
-                got = await _attempt(client, url, tmp, auth, on_bytes, need_md5)
+                got = await _attempt(
+                    client,
+                    url,
+                    tmp,
+                    auth,
+                    on_bytes,
+                    need_md5,
+                    expected_size=expected.size,
+                    deadline=policy.deadline,
+                    protocols=protocols,
+                )
             except OSError as exc:  # writing the temp file (disk full, permissions...)
                 raise _write_error(tmp.parent, name, exc) from exc
             except _AttemptError as failure:

@@ -12,24 +12,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
-import httpx
 from packaging.utils import parse_wheel_filename
 from rattler import RepoDataRecord
 
 from pixi_pack_src.archive.channel import CHANNEL_DIR, PYPI_DIR, record_from_archive
 from pixi_pack_src.archive.metadata import ArtifactProvenance, JsonValue
 from pixi_pack_src.builders import BuiltArtifact, SourceBuildOptions, build_sources
-from pixi_pack_src.builders.wheel.env import make_target_interpreter
-from pixi_pack_src.builders.wheel.sdist import BuiltWheel, WheelBuildOptions, build_wheels, job_for
+from pixi_pack_src.builders.wheel import (
+    BuiltWheel,
+    WheelBuildOptions,
+    build_wheels,
+    find_links_of,
+    job_for,
+    make_target_interpreter,
+)
 from pixi_pack_src.fetch.config import FetchConfig
 from pixi_pack_src.fetch.download import Artifact, Fetched
-from pixi_pack_src.fetch.http import redact_url
-from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.hashing import Verified, hash_file
 from pixi_pack_src.lock.model import CondaBinary, CondaSource, PypiPackage
 from pixi_pack_src.pack.options import PackOptions
 from pixi_pack_src.pack.result import PackedItem, PackStats
 from pixi_pack_src.plan import PackPlan, PackPlans, PlanItem
-from pixi_pack_src.redact import redact_text
+from pixi_pack_src.redact import redact_text, redact_url
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.warnlist import WarningList
 from pixi_pack_src.wheels import check_wheel_for_target
@@ -65,14 +69,24 @@ class PlatformWork:
     wheels: dict[str, WheelFile] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)  # archive path -> how it was obtained
     done: list[PackedItem] = field(default_factory=list)  # the plan's items, as carried out
+    # archive path -> the file's identity when its bytes were hashed (copied without re-hashing)
+    verified: dict[str, Verified] = field(default_factory=dict)
+    sbom: bytes | None = None  # the archive's sbom.cdx.json, once made
 
-    def add_conda(self, file: CondaFile, origin: str) -> None:
+    def add_conda(self, file: CondaFile, origin: str, verified: Verified | None = None) -> None:
         self.conda[file.provenance.path] = file
-        self.origins[file.provenance.path] = origin
+        self._added(file.provenance.path, origin, verified)
 
-    def add_wheel(self, file: WheelFile, origin: str) -> None:
+    def add_wheel(self, file: WheelFile, origin: str, verified: Verified | None = None) -> None:
         self.wheels[file.provenance.path] = file
-        self.origins[file.provenance.path] = origin
+        self._added(file.provenance.path, origin, verified)
+
+    def _added(self, path: str, origin: str, verified: Verified | None) -> None:
+        self.origins[path] = origin
+        if verified is not None:
+            self.verified[path] = verified
+        else:
+            self.verified.pop(path, None)
 
     def did(self, item: PlanItem, action: str) -> None:
         self.done.append(
@@ -127,7 +141,8 @@ def collect_fetched(
                 size=got.size,
                 origin=_origin(got, root),
             )
-            work.add_conda(CondaFile(_fill_hashes(entry.record, got), got.path, prov), got.origin)
+            conda = CondaFile(_fill_hashes(entry.record, got), got.path, prov)
+            work.add_conda(conda, got.origin, got.verified)
         elif isinstance(entry, PypiPackage) and entry.file_name is not None:
             got = fetched[Artifact.from_pypi(entry, config).key]
             if got.verified_against == "none":
@@ -143,7 +158,7 @@ def collect_fetched(
                 size=got.size,
                 origin=_origin(got, root),
             )
-            work.add_wheel(WheelFile(got.path, prov), got.origin)
+            work.add_wheel(WheelFile(got.path, prov), got.origin, got.verified)
         else:  # pragma: no cover - plan.py makes download/copy items of these two only
             raise AssertionError(f"a {item.kind} item cannot be {item.action}")
         work.did(item, "copy" if got.origin == "local-file" else "download")
@@ -277,7 +292,6 @@ async def build_pypi(
     wheel_options: WheelBuildOptions,
     exclude: Sequence[Path],
     reporter: Reporter,
-    client: httpx.AsyncClient,
 ) -> list[BuiltWheel]:
     """Build this platform's ``build-wheel`` items (sdists, git sources, source trees)."""
     items = [i for i in work.plan.items if i.action == "build-wheel"]
@@ -312,9 +326,8 @@ async def build_pypi(
     built = await build_wheels(
         jobs,
         target=target,
-        options=replace(wheel_options, default_index=plan.indexes[0] if plan.indexes else None),
+        options=replace(wheel_options, indexes=plan.indexes, find_links=find_links_of(plan.env)),
         reporter=reporter,
-        client=client,
     )
     for item in items:
         if item.name in built:

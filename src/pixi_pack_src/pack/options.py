@@ -18,6 +18,7 @@ class PackOptions:
     output: str | None = None  # path, "-" for stdout, may contain "{platform}"
     directory_only: bool = False
     cache_dir: Path | None = None
+    verify_cache: bool = False  # re-hash every cache hit, whatever its record says
     auth_file: Path | None = None
     config_file: Path | None = None
     concurrent_downloads: int | None = None
@@ -45,4 +46,6 @@ class PackOptions:
     unpacker_wheels: Path | None = None  # py-rattler wheels for foreign targets
     # the archive's own sha256 costs a full pass over it: only when someone reads it (--json)
     archive_sha256: bool = True
+    # --sbom FILE: the archive's sbom.cdx.json also written there (may contain "{platform}")
+    sbom_output: str | None = None
     wheel_jobs: int = 2

@@ -17,8 +17,8 @@ import httpx
 
 from pixi_pack_src import workdirs
 from pixi_pack_src.builders import check_environment
+from pixi_pack_src.builders.wheel import BuiltWheel, WheelBuildOptions
 from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides, read_manifest_table
-from pixi_pack_src.builders.wheel.sdist import BuiltWheel, WheelBuildOptions
 from pixi_pack_src.errors import BuildError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.cache import ContentCache
@@ -121,21 +121,31 @@ async def pack_async(
     warn.extend(plans.warnings)
     works = [PlatformWork(plan, output) for plan, output in zip(plans.plans, outputs, strict=True)]
 
-    fetch_config = load_config(options.config_file)
-    auth = AuthStore.load(options.auth_file or fetch_config.authentication_override_file)
+    fetch_config = load_config(options.config_file, workspace_root=workspace.root)
+    auth = AuthStore.load(
+        options.auth_file, override_file=fetch_config.authentication_override_file
+    )
     settings = DownloadSettings(
         concurrency=options.concurrent_downloads or fetch_config.concurrent_downloads or 50,
         retries=options.retries,
         timeout=options.timeout,
         policy=RetryPolicy(retries=options.retries),
     )
-    cache = ContentCache(options.cache_dir) if options.cache_dir is not None else None
+    cache = (
+        ContentCache(options.cache_dir, verify=options.verify_cache)
+        if options.cache_dir is not None
+        else None
+    )
 
     async with AsyncExitStack() as stack:
         work_dir = stack.enter_context(_work_dir(options.work_dir))
         client = await stack.enter_async_context(
             _aclosing_client(
-                make_client(timeout=options.timeout, max_connections=settings.concurrency)
+                make_client(
+                    timeout=options.timeout,
+                    max_connections=settings.concurrency,
+                    config=fetch_config,
+                )
             )
         )
         fetched = await fetch_all(
@@ -146,6 +156,7 @@ async def pack_async(
             auth=auth,
             reporter=reporter,
             client=client,
+            config=fetch_config,
         )
         cancel = threading.Event()
         built = await _in_thread(
@@ -162,7 +173,6 @@ async def pack_async(
             keep_build_dir=options.keep_build_dir,
             verbosity=options.verbosity,
             timeout=options.build_timeout,
-            retry_policy=settings.retry_policy,
             auth=auth,
         )
         wheels_built: list[BuiltWheel] = []
@@ -177,7 +187,6 @@ async def pack_async(
                 wheel_options=wheel_options,
                 exclude=(work_dir, *(c for c in [options.cache_dir] if c is not None)),
                 reporter=reporter,
-                client=client,
             )
             collect_skipped(work)
             collect_injected(work, options.inject, warn)

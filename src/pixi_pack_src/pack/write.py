@@ -1,15 +1,17 @@
 """Write: one platform's files -> a deterministic tar, a folder or a self-extracting script.
 
 The channel's ``repodata.json`` comes from the *locked* records, with ``environment.yml``,
-``pixi-pack.json`` and the provenance record; every artifact is re-hashed while it is
-written, so a file changed after it was verified cannot slip in. Outputs are written under a
-temporary name (or none at all) and renamed when complete.
+``pixi-pack.json``, the SBOM and the provenance record; every artifact is re-hashed while it
+is written unless its verified identity is unchanged, so a file changed after it was verified
+cannot slip in. Outputs are written under a temporary name (or none at all) and renamed when
+complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,11 +19,12 @@ from typing import BinaryIO
 
 from rattler import RepoDataRecord
 
-from pixi_pack_src import __version__
+from pixi_pack_src import __version__, sbom
 from pixi_pack_src.archive.channel import channel_files, environment_yml
 from pixi_pack_src.archive.metadata import (
     PIXI_PACK_JSON,
     PROVENANCE_JSON,
+    SBOM_JSON,
     ArtifactProvenance,
     GeneratedFile,
     LockInfo,
@@ -36,6 +39,7 @@ from pixi_pack_src.archive.tar import (
     WrittenEntry,
     atomic_file,
     atomic_output,
+    fixed_mtime,
     write_directory,
     write_tar,
 )
@@ -43,10 +47,11 @@ from pixi_pack_src.errors import ArchiveError, UsageError
 from pixi_pack_src.lock.lockfile import Lock
 from pixi_pack_src.pack.collect import PlatformWork, relative_location
 from pixi_pack_src.pack.options import PackOptions
-from pixi_pack_src.pack.result import PackedArtifact, PlatformPack
+from pixi_pack_src.pack.result import PLATFORM_PLACEHOLDER, PackedArtifact, PlatformPack
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.selfextract import build_bundle, write_script
 from pixi_pack_src.units import human_bytes
+from pixi_pack_src.verify.scan import wheel_info
 
 
 class _HashingWriter:
@@ -73,6 +78,16 @@ class _HashingWriter:
     def flush(self) -> None:
         self.out.flush()
 
+    def fileno(self) -> int:
+        """The output's descriptor, when nothing needs to see the bytes (the tar writer then
+        copies verified files in the kernel); hashing needs every byte through :meth:`write`."""
+        if self.sha is not None:
+            raise io.UnsupportedOperation("the archive is being hashed")
+        fileno: Callable[[], int] | None = getattr(self.out, "fileno", None)
+        if fileno is None:
+            raise io.UnsupportedOperation("no descriptor")
+        return fileno()
+
 
 def _entries(work: PlatformWork, lock: Lock) -> tuple[list[Entry], dict[str, str]]:
     """The archive's entries and, for package files, the sha256 they must have."""
@@ -82,15 +97,13 @@ def _entries(work: PlatformWork, lock: Lock) -> tuple[list[Entry], dict[str, str
     expected: dict[str, str] = {}
     entries: list[Entry] = []
     artifacts: list[ArtifactProvenance] = []
-    for arcname in sorted(work.conda):
-        conda = work.conda[arcname]
+    for arcname, conda in sorted(work.conda.items()):
         records_by_subdir.setdefault(conda.record.subdir, []).append(conda.record)
-        entries.append(Entry(arcname, conda.path))
+        entries.append(Entry(arcname, conda.path, verified=work.verified.get(arcname)))
         expected[arcname] = conda.provenance.sha256
         artifacts.append(conda.provenance)
-    for arcname in sorted(work.wheels):
-        wheel = work.wheels[arcname]
-        entries.append(Entry(arcname, wheel.path))
+    for arcname, wheel in sorted(work.wheels.items()):
+        entries.append(Entry(arcname, wheel.path, verified=work.verified.get(arcname)))
         expected[arcname] = wheel.provenance.sha256
         artifacts.append(wheel.provenance)
 
@@ -101,6 +114,7 @@ def _entries(work: PlatformWork, lock: Lock) -> tuple[list[Entry], dict[str, str
         [(w.provenance.name, w.provenance.version) for _, w in sorted(work.wheels.items())],
     )
     generated[PIXI_PACK_JSON] = pixi_pack_json(subdir)
+    work.sbom = generated[SBOM_JSON] = _sbom(work, lock, artifacts, generated)
     provenance = Provenance(
         tool=ToolInfo("pixi-pack-src", __version__),
         lock=LockInfo(relative_location(lock.path, plan.workspace_root), lock.version, lock.sha256),
@@ -115,6 +129,67 @@ def _entries(work: PlatformWork, lock: Lock) -> tuple[list[Entry], dict[str, str
     generated[PROVENANCE_JSON] = provenance.to_json()
     entries.extend(Entry(name, data) for name, data in generated.items())
     return entries, expected
+
+
+def _sbom(
+    work: PlatformWork,
+    lock: Lock,
+    artifacts: Sequence[ArtifactProvenance],
+    generated: Mapping[str, bytes],
+) -> bytes:
+    """``sbom.cdx.json`` (:mod:`pixi_pack_src.sbom`), from what the archive will hold; the
+    same function makes it from a written pack, byte for byte."""
+    plan = work.plan
+    records = {path: c.record for path, c in work.conda.items()}
+    wheel_paths = {path: w.path for path, w in work.wheels.items()}
+    items: list[sbom.SbomArtifact] = []
+    for prov in sorted(artifacts, key=lambda a: a.path):
+        if prov.path in records:
+            items.append(
+                sbom.conda_artifact(
+                    prov.path,
+                    records[prov.path],
+                    sha256=prov.sha256,
+                    size=prov.size,
+                    provenance=prov,
+                )
+            )
+        else:
+            with wheel_paths[prov.path].open("rb") as fh:
+                details = wheel_info(fh)
+            items.append(
+                sbom.wheel_artifact(
+                    prov.path, sha256=prov.sha256, size=prov.size, details=details, provenance=prov
+                )
+            )
+    digests = {a.path: a.sha256 for a in artifacts}
+    digests.update({name: hashlib.sha256(data).hexdigest() for name, data in generated.items()})
+    return sbom.sbom_json(
+        sbom.SbomInput(
+            environment=plan.environment,
+            platform=plan.platform.subdir,
+            platform_name=plan.platform.name,
+            tool_name="pixi-pack-src",
+            tool_version=__version__,
+            artifacts=tuple(items),
+            content_digest=sbom.content_digest(digests),
+            timestamp=fixed_mtime(),
+            lock_file=relative_location(lock.path, plan.workspace_root),
+            lock_sha256=lock.sha256,
+            virtual_packages=tuple(plan.platform.virtual_packages),
+        )
+    )
+
+
+def _write_sbom_file(work: PlatformWork, options: PackOptions) -> None:
+    """``--sbom FILE``: the archive's SBOM beside it (``{platform}`` expanded)."""
+    if options.sbom_output is None or work.sbom is None:
+        return
+    platform = work.plan.platform
+    target = Path(options.sbom_output.replace(PLATFORM_PLACEHOLDER, platform.name))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target) as fh:
+        fh.write(work.sbom)
 
 
 def _check_written(written: Sequence[WrittenEntry], expected: Mapping[str, str]) -> None:
@@ -173,7 +248,7 @@ def write_platform(
             written = write_tar(entries, writer, on_bytes=progress)
             stdout.flush()
             _check_written(written, expected)
-            digest, size = writer.digest, writer.size
+            digest, size = writer.digest, written.size
         elif options.create_executable:
             assert work_dir is not None
             digest, size = _write_executable(
@@ -189,10 +264,10 @@ def write_platform(
             target = Path(work.output)
             target.parent.mkdir(parents=True, exist_ok=True)
             with atomic_output(target) as tmp:
-                written = write_directory(entries, tmp)
-                _check_written(written, expected)
+                files = write_directory(entries, tmp)
+                _check_written(files, expected)
                 interrupted()  # the last moment before the rename
-            digest, size = None, sum(w.size for w in written)
+            digest, size = None, sum(w.size for w in files)
         else:
             target = Path(work.output)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -201,10 +276,11 @@ def write_platform(
                 written = write_tar(entries, writer, on_bytes=progress)
                 _check_written(written, expected)
                 interrupted()  # the last moment before the rename
-            digest, size = writer.digest, writer.size
+            digest, size = writer.digest, written.size
     except BaseException:
         reporter.task_finished(key, outcome="failed")
         raise
+    _write_sbom_file(work, options)
     reporter.task_finished(key, outcome="written", detail=human_bytes(size))
     artifacts = tuple(
         PackedArtifact(

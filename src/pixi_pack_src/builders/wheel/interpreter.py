@@ -1,6 +1,4 @@
-"""Interpreters and isolated build environments for sdist/git/tree -> wheel builds.
-
-**The target interpreter** (:class:`TargetInterpreter`) is the locked environment's Python:
+"""The interpreter that builds wheels for one target: the locked environment's Python.
 
 - when the target platform is the host's, the environment's already downloaded and verified
   conda packages are installed offline (py-rattler) into a temporary prefix under the work
@@ -13,12 +11,7 @@
   version from ``PATH`` when there is one, else the interpreter running pixi-pack-src). Only
   pure-Python results can be used; :mod:`.wheel_check` refuses the rest.
 
-**The isolated environment** (:func:`create_isolated_env`) is a venv made by that interpreter
-(``python -m venv --without-pip``: no pip, no network, no site-packages of the base). Build
-requirements are installed into it from wheels with :mod:`installer` (see :mod:`.pyindex` for
-how they are found and downloaded); a project with ``requires = []`` needs nothing at all.
-With ``--no-build-isolation`` the target interpreter itself is used and its packages are the
-build requirements (nothing is installed).
+The build environment made from it (a venv with the build requirements) is :mod:`.staging`'s.
 """
 
 from __future__ import annotations
@@ -32,13 +25,9 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-from packaging.tags import Tag, compatible_tags, cpython_tags
-from packaging.tags import platform_tags as host_platform_tags
-from packaging.utils import canonicalize_name
 from rattler import RepoDataRecord
 
 from pixi_pack_src import proc
@@ -48,8 +37,6 @@ from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.model import Platform
 
 log = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 # Run by the interpreter being probed: stdlib only, any Python >= 3.8.
 _PROBE = r"""
@@ -103,15 +90,6 @@ class InterpreterInfo:
         major, minor = self.version.split(".")[:2]
         return int(major), int(minor)
 
-    def host_tags(self) -> list[Tag]:
-        """Tags of wheels this interpreter (running on this machine) can install."""
-        if self.implementation != "cpython":
-            return list(compatible_tags(self.major_minor))
-        platforms = list(host_platform_tags())
-        tags = list(cpython_tags(self.major_minor, platforms=platforms))
-        interpreter = f"cp{self.major_minor[0]}{self.major_minor[1]}"
-        return tags + list(compatible_tags(self.major_minor, interpreter, platforms))
-
 
 def probe(python: Path, *, log_file: Path | None = None) -> InterpreterInfo:
     """Ask ``python`` for its version, paths and marker environment."""
@@ -147,12 +125,6 @@ def _python_in(prefix: Path) -> Path:
     return prefix / "bin" / "python"
 
 
-def _venv_python(venv: Path) -> Path:
-    if os.name == "nt":
-        return venv / "Scripts" / "python.exe"
-    return venv / "bin" / "python"
-
-
 def _dep_name(spec: str) -> str:
     return spec.strip().split(" ")[0].split("[")[0].strip().lower()
 
@@ -174,8 +146,16 @@ def dependency_closure(records: Sequence[RepoDataRecord], root: str) -> list[Rep
     return sorted(out, key=lambda r: r.name.normalized)
 
 
-async def _install_prefix(files: Sequence[tuple[str, Path]], prefix: Path, cache_dir: Path) -> None:
-    """Install (file name, verified archive) pairs into ``prefix`` offline.
+@dataclass(frozen=True)
+class CondaArchive:
+    """A verified conda package file and the name it was published under."""
+
+    file_name: str
+    path: Path
+
+
+async def _install_prefix(files: Sequence[CondaArchive], prefix: Path, cache_dir: Path) -> None:
+    """Install verified conda archives into ``prefix`` offline.
 
     py-rattler tells the archive format from the file name, and verified files may live in the
     content-addressed cache without one: each is linked (or copied) under its real name first.
@@ -185,13 +165,13 @@ async def _install_prefix(files: Sequence[tuple[str, Path]], prefix: Path, cache
     staged = cache_dir / "archives"
     staged.mkdir(parents=True, exist_ok=True)
     records = []
-    for file_name, path in files:
-        named = staged / file_name
+    for archive in files:
+        named = staged / archive.file_name
         if not named.exists():
             try:
-                named.hardlink_to(path)
+                named.hardlink_to(archive.path)
             except OSError:
-                shutil.copyfile(path, named)
+                shutil.copyfile(archive.path, named)
         records.append(await RepoDataRecord.from_package_archive(named))
     await rattler.install(records, prefix, cache_dir=cache_dir, show_progress=False)
 
@@ -321,7 +301,7 @@ def make_target_interpreter(
             is_host=False,
             python=python,
         )
-    archives = [(r.file_name, files[id(r)]) for r in chosen]
+    archives = [CondaArchive(r.file_name, files[id(r)]) for r in chosen]
     root = work_dir / "build-python" / platform.subdir
 
     def prepare(loop: asyncio.AbstractEventLoop | None) -> Path:
@@ -356,99 +336,3 @@ def make_target_interpreter(
         prepare=prepare,
         environment_fingerprint=fingerprint if environment_packages else "",
     )
-
-
-@dataclass(frozen=True)
-class BuildEnvironment:
-    """Where a build runs: a venv (isolated) or the target interpreter itself."""
-
-    python: Path
-    isolated: bool
-    info: InterpreterInfo
-    path: Path | None = None  # the venv directory
-    installed: list[str] = field(default_factory=list)  # "name==version" of build requirements
-
-    def env_overlay(self) -> dict[str, str]:
-        """Variables for the build process (venv bin first on PATH, no stray Python config)."""
-        overlay: dict[str, str] = {}
-        if self.path is not None:
-            scripts = Path(self.info.paths.get("scripts", str(self.python.parent)))
-            overlay["PATH"] = os.pathsep.join([str(scripts), os.environ.get("PATH", "")])
-            overlay["VIRTUAL_ENV"] = str(self.path)
-        return overlay
-
-
-def create_isolated_env(
-    base: Path, dest: Path, *, log_file: Path | None = None
-) -> BuildEnvironment:
-    """A fresh venv at ``dest`` made by the interpreter ``base`` (no pip, no network)."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    try:
-        proc.run(
-            [base, "-I", "-m", "venv", "--without-pip", dest],
-            log_file=log_file,
-            timeout=300,
-            what="python -m venv",
-        )
-    except CommandError as exc:
-        raise BuildError(
-            f"cannot create the isolated build environment with {base}: {exc.message}",
-            log_file=exc.log_file,
-            output_tail=exc.output_tail,
-        ) from exc
-    python = _venv_python(dest)
-    return BuildEnvironment(python=python, isolated=True, info=probe(python), path=dest)
-
-
-def environment_of(python: Path) -> BuildEnvironment:
-    """The target interpreter used as it is (``--no-build-isolation``)."""
-    return BuildEnvironment(python=python, isolated=False, info=probe(python))
-
-
-def installed_names(env: BuildEnvironment) -> set[str]:
-    """Normalised names of the distributions installed in ``env``'s site-packages."""
-    names: set[str] = set()
-    for key in ("purelib", "platlib"):
-        site = Path(env.info.paths.get(key, ""))
-        if site.is_dir():
-            for info in site.glob("*.dist-info"):
-                names.add(str(canonicalize_name(info.name.split("-")[0])))
-    return names
-
-
-def install_wheels(env: BuildEnvironment, wheels: Sequence[Path]) -> list[str]:
-    """Install ``wheels`` into the isolated ``env`` with :mod:`installer`; ``name==version``."""
-    from installer import install
-    from installer.destinations import SchemeDictionaryDestination
-    from installer.sources import WheelFile
-    from installer.utils import get_launcher_kind
-
-    if not env.isolated:
-        raise ValueError("refusing to install build requirements into the target environment")
-    paths = env.info.paths
-    mm = "{}.{}".format(*env.info.major_minor)
-    scheme = {
-        "purelib": paths["purelib"],
-        "platlib": paths["platlib"],
-        "headers": str(Path(env.info.prefix) / "include" / "site" / f"python{mm}"),
-        "scripts": paths["scripts"],
-        "data": paths["data"],
-    }
-    destination = SchemeDictionaryDestination(
-        scheme,
-        interpreter=str(env.python),
-        script_kind=get_launcher_kind(),
-        bytecode_optimization_levels=(),
-        overwrite_existing=True,
-    )
-    done: list[str] = []
-    for wheel in wheels:
-        try:
-            with WheelFile.open(wheel) as source:
-                install(source, destination, additional_metadata={"INSTALLER": b"pixi-pack-src\n"})
-        except Exception as exc:  # installer raises many types for broken wheels
-            raise BuildError(f"cannot install the build requirement {wheel.name}: {exc}") from exc
-        name, version = wheel.name.split("-")[:2]
-        done.append(f"{canonicalize_name(name)}=={version}")
-    return done
