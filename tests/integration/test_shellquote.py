@@ -4,8 +4,8 @@ nothing in it runs (issue 18 items 4 and 10)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
