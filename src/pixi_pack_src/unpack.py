@@ -49,6 +49,7 @@ from pixi_pack_src.archive.metadata import (
     PROVENANCE_JSON,
     PackMetadata,
     Provenance,
+    a_machine,
     check_platform,
     read_pixi_pack_json,
     read_provenance,
@@ -233,7 +234,7 @@ def _unpack(
             except PackFormatError as exc:
                 raise PackFormatError(
                     f"{exc.message}: {label} is for {meta.platform}, this machine is {host}",
-                    hint=f"unpack it on a {meta.platform} machine, or pass --platform-check off "
+                    hint=f"unpack it on {a_machine(meta.platform)}, or pass --platform-check off "
                     "to install it here anyway (e.g. for an image of that platform)",
                 ) from None
         else:

@@ -613,6 +613,21 @@ def _validate(
     return members
 
 
+def _not_a_tar(label: str, exc: tarfile.TarError) -> ArchiveError:
+    """The error for a file whose first tar header cannot be read: cut short (an empty file,
+    a partial first header) is said like every other truncation; anything else is not a tar."""
+    reason = str(exc)
+    if reason in ("empty file", "truncated header"):
+        what = "empty" if reason == "empty file" else "truncated: it ends inside its first header"
+        return ArchiveError(
+            f"{label} is {what}", hint="the archive was cut short; copy or download it again"
+        )
+    return ArchiveError(
+        f"{label} is not a tar archive: {exc}",
+        hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
+    )
+
+
 def _check_trailer(reader: _CappedReader, offset: int, file_size: int, label: str) -> None:
     """After the last member there must be an end-of-archive block and nothing but zeros."""
     if offset + BLOCK > file_size:
@@ -727,10 +742,7 @@ def read_stream(
             copybufsize=CHUNK,
         )
     except tarfile.TarError as exc:
-        raise ArchiveError(
-            f"{label} is not a tar archive: {exc}",
-            hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
-        ) from None
+        raise _not_a_tar(label, exc) from None
     with tf:
         while True:
             try:
@@ -874,10 +886,7 @@ def safe_extract(
                 tarfile.open(fileobj=reader, mode="r:", copybufsize=CHUNK)  # type: ignore[call-overload]
             )
         except tarfile.TarError as exc:
-            raise ArchiveError(
-                f"{label} is not a tar archive: {exc}",
-                hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
-            ) from None
+            raise _not_a_tar(label, exc) from None
         members = _validate(tf, reader, label, limits, file_size)
         created = not dest.exists()
         dest.mkdir(exist_ok=True)
