@@ -1,7 +1,8 @@
 """A threaded HTTP server on 127.0.0.1 with fault knobs per URL path.
 
-It serves a directory (``GET``/``HEAD``; ``dir/`` -> ``dir/index.html``) and records every
-request. Faults are attached to paths (exact, or ``fnmatch`` patterns) and fire for the first
+It serves a directory (``GET``/``HEAD``; ``dir/`` -> ``dir/index.html``, or ``dir/index.json``
+as a PEP 691 simple-API page when the client accepts it or there is no HTML page) and records
+every request. Faults are attached to paths (exact, or ``fnmatch`` patterns) and fire for the first
 ``times`` requests of that path (``None`` = always):
 
 - ``status``: answer ``status`` (500, 503, 404...) with a short body;
@@ -42,6 +43,16 @@ FaultKind = Literal[
 ]
 RANDOM_KINDS: tuple[FaultKind, ...] = ("status", "retry_after", "reset", "truncate", "stall")
 CHUNK = 64 * 1024
+PEP691_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def _directory_page(directory: Path, accept: str) -> Path:
+    """``dir/``: ``index.html``, or ``index.json`` (a PEP 691 page) when the client asks for
+    JSON or there is no HTML page."""
+    html, js = directory / "index.html", directory / "index.json"
+    if js.is_file() and (PEP691_JSON in accept or not html.is_file()):
+        return js
+    return html
 
 
 @dataclass
@@ -161,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         target = (st.root / path.lstrip("/")).resolve()
         if path.endswith("/"):
-            target = target / "index.html"
+            target = _directory_page(target, self.headers.get("Accept", ""))
         if not target.is_relative_to(st.root.resolve()) or not target.is_file():
             self._send_error(path, 404, None)
             return
@@ -184,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = bytes(b ^ 0x5A for b in data) if data else b"x"
         ctype = "text/html" if target.suffix == ".html" else "application/octet-stream"
         if target.suffix == ".json":
-            ctype = "application/json"
+            ctype = PEP691_JSON if target.name == "index.json" else "application/json"
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
