@@ -132,6 +132,7 @@ def _configure_logging() -> None:
 
 def _register() -> None:
     # Sub-commands live in their own modules and attach themselves to ``app``.
+    from pixi_pack_src.cli import cache as _cache  # noqa: F401
     from pixi_pack_src.cli import completion as _completion  # noqa: F401
     from pixi_pack_src.cli import inspect as _inspect  # noqa: F401
     from pixi_pack_src.cli import pack as _pack  # noqa: F401

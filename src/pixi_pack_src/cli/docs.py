@@ -51,11 +51,27 @@ def render() -> str:
         help_option_names=HELP,
     )
     parts = [HEADER, "## pixi-pack-src\n", "```text\n" + _help(root, "pixi-pack-src") + "```\n"]
-    commands = getattr(root, "commands", {})
-    for name in sorted(commands):
-        parts.append(f"## pixi-pack-src {name}\n")
-        parts.append("```text\n" + _help(commands[name], name, root_ctx) + "```\n")
+    _commands(root, root_ctx, "pixi-pack-src", parts)
     return "\n".join(parts)
+
+
+def _commands(group: Any, ctx: Any, prefix: str, parts: list[str]) -> None:
+    """Every sub-command of ``group``, sub-groups' commands included (``cache verify``)."""
+    commands = getattr(group, "commands", {})
+    for name in sorted(commands):
+        sub = commands[name]
+        parts.append(f"## {prefix} {name}\n")
+        parts.append("```text\n" + _help(sub, name, ctx) + "```\n")
+        if getattr(sub, "commands", None):
+            sub_ctx = sub.context_class(
+                sub,
+                info_name=name,
+                parent=ctx,
+                terminal_width=WIDTH,
+                max_content_width=WIDTH,
+                help_option_names=HELP,
+            )
+            _commands(sub, sub_ctx, f"{prefix} {name}", parts)
 
 
 def main() -> int:

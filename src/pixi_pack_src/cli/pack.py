@@ -57,6 +57,14 @@ def pack_command(
         bool, typer.Option("--directory-only", help="Write a folder instead of a tar.")
     ] = False,
     use_cache: CacheOption = None,
+    verify_cache: Annotated[
+        bool,
+        typer.Option(
+            "--verify-cache",
+            help="Re-hash every cache hit (by default an entry whose size, times and inode "
+            "are still those recorded when it was hashed is trusted).",
+        ),
+    ] = False,
     auth_file: Annotated[
         Path | None,
         typer.Option(
@@ -197,6 +205,7 @@ def pack_command(
         output=output_file,
         directory_only=directory_only,
         cache_dir=use_cache,
+        verify_cache=verify_cache,
         auth_file=auth_file,
         config_file=config,
         concurrent_downloads=concurrent_downloads,
