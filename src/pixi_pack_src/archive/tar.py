@@ -58,6 +58,12 @@ _MAX_USTAR_NUMBER = 8**11  # 11 octal digits: larger values need a PAX record
 _HAS_DATA_FILTER = sys.version_info >= (3, 11, 5) and hasattr(tarfile, "data_filter")
 
 
+class BinaryReader(Protocol):
+    """What :func:`read_stream` needs from its input: a file, a pipe, stdin, a wrapper."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class BinaryWriter(Protocol):
     """What :func:`write_tar` needs from its output: a file, a pipe, stdout, a wrapper."""
 
@@ -999,7 +1005,7 @@ class _TrailerWatch(io.RawIOBase):
     byte was: after the end-of-archive marker only zeros may follow, and a stream cannot seek
     back to check (tarfile's stream mode reads ahead in records)."""
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: BinaryReader) -> None:
         super().__init__()
         self._fh = fh
         self.consumed = 0
@@ -1062,15 +1068,16 @@ class StreamMember:
 
     name: str
     size: int
+    mtime: int
     reader: BinaryIO
 
 
 def read_stream(
-    stream: BinaryIO,
+    stream: BinaryReader,
     *,
     label: str,
     limits: ExtractLimits = ExtractLimits(),
-    on_refused: Callable[[ArchiveError], None] | None = None,
+    on_refused: Callable[[str, ArchiveError], None] | None = None,
 ) -> Iterator[StreamMember]:
     """The regular files of the tar ``stream``, one at a time, never seeking.
 
@@ -1109,7 +1116,7 @@ def read_stream(
             except ArchiveError as exc:
                 if on_refused is None:
                     raise
-                on_refused(exc)
+                on_refused(member.name, exc)
                 continue
             if not member.isreg():
                 continue
@@ -1117,7 +1124,12 @@ def read_stream(
             if fh is None:  # pragma: no cover - regular members always have a file object
                 raise ArchiveError(f"cannot read member {member.name!r} of {label}")
             try:
-                yield StreamMember(member.name, member.size, cast("BinaryIO", _Guarded(fh, label)))
+                yield StreamMember(
+                    member.name,
+                    member.size,
+                    int(member.mtime),
+                    cast("BinaryIO", _Guarded(fh, label)),
+                )
             finally:
                 fh.close()
         end = tf.offset
