@@ -229,3 +229,17 @@ def test_a_file_changed_after_its_copy_before_its_hash_is_refused(
         pytest.raises(ArchiveError, match="changed while being archived"),
     ):
         write_tar(entries, fh, sha256=True)
+
+
+def test_a_wrapper_with_a_fileno_is_written_through(tmp_path: Path) -> None:
+    """gzip.GzipFile's fileno() is its underlying file's: writing there would skip gzip."""
+    import gzip
+
+    entries = _verified_entries(tmp_path)
+    expected, _ = _fallback_bytes(entries)
+    with (
+        (tmp_path / "out.tar.gz").open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+    ):
+        write_tar(entries, gz)
+    assert gzip.decompress((tmp_path / "out.tar.gz").read_bytes()) == expected

@@ -307,16 +307,17 @@ except ImportError:  # pragma: no cover - Windows
 
 
 def _fileno(out: object) -> int | None:
-    """The descriptor behind ``out`` when writing to it directly is equivalent (a plain file
-    or pipe; not a wrapper that sees the bytes, such as one hashing the archive)."""
-    fileno = getattr(out, "fileno", None)
-    if fileno is None:
+    """The descriptor behind ``out`` when writing to it directly is equivalent: a plain
+    binary file or pipe (``io.FileIO`` and its buffered writers). Not a wrapper that sees or
+    transforms the bytes, even one offering ``fileno()`` (``gzip.GzipFile`` returns its
+    underlying file's)."""
+    if not isinstance(out, io.FileIO | io.BufferedWriter | io.BufferedRandom):
         return None
     try:
-        fd = fileno()
+        fd = out.fileno()
     except (OSError, ValueError, io.UnsupportedOperation):
         return None
-    return fd if isinstance(fd, int) and fd >= 0 else None
+    return fd if fd >= 0 else None
 
 
 def _write_fd(fd: int, data: bytes | bytearray | memoryview) -> None:
