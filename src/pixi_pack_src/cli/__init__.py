@@ -111,6 +111,7 @@ def root(
 def _register() -> None:
     # Sub-commands live in their own modules and attach themselves to ``app``.
     from pixi_pack_src.cli import inspect as _inspect  # noqa: F401
+    from pixi_pack_src.cli import manifest as _manifest  # noqa: F401
     from pixi_pack_src.cli import pack as _pack  # noqa: F401
     from pixi_pack_src.cli import unpack as _unpack  # noqa: F401
 
