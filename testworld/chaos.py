@@ -502,12 +502,19 @@ def add_package_to_pack(pack_dir: Path, package: Path) -> str:
         "size": len(data),
     }
     repodata_path.write_text(json.dumps(repodata, indent=2, sort_keys=True) + "\n")
+    env_path = pack_dir / "environment.yml"
+    if env_path.is_file():  # named there too, so that the pack stays consistent
+        import yaml
+
+        env = yaml.safe_load(env_path.read_text())
+        env["dependencies"].insert(0, f"{index['name']}={index['version']}={index['build']}")
+        env_path.write_text(yaml.safe_dump(env, sort_keys=False, default_flow_style=False))
     prov_path = pack_dir / "pixi-pack-src.json"
     if prov_path.is_file():
         prov = json.loads(prov_path.read_bytes())
-        rd = repodata_path.read_bytes()
         for entry in prov["generated"]:
-            if entry["path"] == f"channel/{subdir}/repodata.json":
+            if entry["path"] in (f"channel/{subdir}/repodata.json", "environment.yml"):
+                rd = (pack_dir / entry["path"]).read_bytes()
                 entry.update(sha256=hashlib.sha256(rd).hexdigest(), size=len(rd))
         prov["artifacts"].append(
             {

@@ -288,6 +288,34 @@ def package_files(pack_dir: Path) -> list[str]:
     )
 
 
+def pin_wheels(tree: Path) -> list[str]:
+    """Name every wheel of ``tree/pypi`` in ``environment.yml``'s pip section (an attacker
+    can); returns ``["environment.yml"]`` when it changed (for :func:`_sync_provenance`)."""
+    import yaml
+    from packaging.utils import parse_wheel_filename
+
+    env_path = tree / "environment.yml"
+    if not env_path.is_file():
+        return []
+    doc = yaml.safe_load(env_path.read_text())
+    deps = doc.setdefault("dependencies", [])
+    pip = next((d["pip"] for d in deps if isinstance(d, dict) and "pip" in d), None)
+    if pip is None:
+        pip = ["--no-index", "--find-links ./pypi"]
+        deps.append({"pip": pip})
+    changed = False
+    for wheel in sorted((tree / "pypi").glob("*.whl")):
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        pin = f"{name}=={version}"
+        if pin not in pip:
+            pip.append(pin)
+            changed = True
+    if not changed:
+        return []
+    env_path.write_text(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    return ["environment.yml"]
+
+
 def _sync_provenance(tree: Path, changed: list[str], added: Mapping[str, dict[str, Any]]) -> None:
     """Make ``pixi-pack-src.json`` agree with the files on disk (an attacker can)."""
     prov_path = tree / "pixi-pack-src.json"
@@ -429,5 +457,5 @@ def with_escaping_wheel(
                 "version": "1.0",
                 "origin": {"type": "injected"},
             }
-            _sync_provenance(tree, [], {arcname: entry})
+            _sync_provenance(tree, pin_wheels(tree), {arcname: entry})
         return repack(tree, out), arcname

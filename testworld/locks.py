@@ -137,6 +137,7 @@ class Env:
     sources: tuple[SourceEntry, ...] = ()
     platforms: tuple[str, ...] | None = None  # platform names; default: all of the lock
     indexes: tuple[str, ...] | None = None  # PyPI indexes (written when pypi entries exist)
+    find_links: tuple[str, ...] = ()  # ``find-links``: URLs, or paths (relative to the lock)
 
 
 @dataclass(frozen=True)
@@ -386,6 +387,10 @@ def _complete_yaml(
     for env_name, env in environments.items():
         if env.pypi and env.indexes:
             doc["environments"][env_name]["indexes"] = list(env.indexes)
+        if env.pypi and env.find_links:
+            doc["environments"][env_name]["find-links"] = [
+                {"url": f} if "://" in f else {"path": f} for f in env.find_links
+            ]
 
     # conda_source entries.
     by_name = {p.name: p for p in platforms}

@@ -1,7 +1,8 @@
 """A threaded HTTP server on 127.0.0.1 with fault knobs per URL path.
 
-It serves a directory (``GET``/``HEAD``; ``dir/`` -> ``dir/index.html``) and records every
-request. Faults are attached to paths (exact, or ``fnmatch`` patterns) and fire for the first
+It serves a directory (``GET``/``HEAD``; ``dir/`` -> ``dir/index.html``, or ``dir/index.json``
+as a PEP 691 simple-API page when the client accepts it or there is no HTML page) and records
+every request. Faults are attached to paths (exact, or ``fnmatch`` patterns) and fire for the first
 ``times`` requests of that path (``None`` = always):
 
 - ``status``: answer ``status`` (500, 503, 404...) with a short body;
@@ -10,7 +11,10 @@ request. Faults are attached to paths (exact, or ``fnmatch`` patterns) and fire 
 - ``truncate``: announce the full Content-Length, send half the body, close;
 - ``wrong_bytes``: the right length, different bytes;
 - ``slow``: sleep ``delay`` seconds between 64 KiB chunks;
-- ``stall``: send the headers and half the body, then sleep ``delay`` seconds (read timeout).
+- ``stall``: send the headers and half the body, then sleep ``delay`` seconds (read timeout);
+- ``endless``: no Content-Length, then zeros until the client hangs up (a body without end);
+- ``drip``: the right Content-Length, then one byte every ``delay`` seconds (never trips a
+  read timeout).
 
 ``random_faults(rate, seed)`` makes any request fail with probability ``rate`` using one of
 the kinds above (seeded, so runs are reproducible). ``latency`` delays every answer, to model a
@@ -34,9 +38,21 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-FaultKind = Literal["status", "retry_after", "reset", "truncate", "wrong_bytes", "slow", "stall"]
+FaultKind = Literal[
+    "status", "retry_after", "reset", "truncate", "wrong_bytes", "slow", "stall", "endless", "drip"
+]
 RANDOM_KINDS: tuple[FaultKind, ...] = ("status", "retry_after", "reset", "truncate", "stall")
 CHUNK = 64 * 1024
+PEP691_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def _directory_page(directory: Path, accept: str) -> Path:
+    """``dir/``: ``index.html``, or ``index.json`` (a PEP 691 page) when the client asks for
+    JSON or there is no HTML page."""
+    html, js = directory / "index.html", directory / "index.json"
+    if js.is_file() and (PEP691_JSON in accept or not html.is_file()):
+        return js
+    return html
 
 
 @dataclass
@@ -156,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         target = (st.root / path.lstrip("/")).resolve()
         if path.endswith("/"):
-            target = target / "index.html"
+            target = _directory_page(target, self.headers.get("Accept", ""))
         if not target.is_relative_to(st.root.resolve()) or not target.is_file():
             self._send_error(path, 404, None)
             return
@@ -171,12 +187,15 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "retry_after":
             self._send_error(path, 429, "retry_after", {"Retry-After": f"{fault.retry_after:g}"})
             return
+        if fault is not None and fault.kind == "endless":
+            self._endless(path)
+            return
         data = target.read_bytes()
         if fault is not None and fault.kind == "wrong_bytes":
             data = bytes(b ^ 0x5A for b in data) if data else b"x"
         ctype = "text/html" if target.suffix == ".html" else "application/octet-stream"
         if target.suffix == ".json":
-            ctype = "application/json"
+            ctype = PEP691_JSON if target.name == "index.json" else "application/json"
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -193,6 +212,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._reset()
                 return
+            if fault is not None and fault.kind == "drip":
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.delay)
+                return
             for i in range(0, len(data), CHUNK):
                 self.wfile.write(data[i : i + CHUNK])
                 if fault is not None and fault.kind == "slow":
@@ -200,6 +225,20 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(fault.delay)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _endless(self, path: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self._record(path, 200, "endless")
+        self.close_connection = True
+        zeros = bytes(CHUNK)
+        try:
+            while True:
+                self.wfile.write(zeros)
+        except OSError:
+            return
 
 
 class _Server(ThreadingHTTPServer):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -94,7 +95,7 @@ from pixi_pack_src.fetch.cache import ContentCache
 from pixi_pack_src.fetch.config import FetchConfig, load_config
 from pixi_pack_src.fetch.download import Artifact, DownloadSettings, Fetched, fetch_all
 from pixi_pack_src.fetch.http import RetryPolicy, make_client
-from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.hashing import Verified, hash_file
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.lockfile import Lock, load_lock
 from pixi_pack_src.lock.model import (
@@ -131,6 +132,7 @@ class PackOptions:
     output: str | None = None  # path, "-" for stdout, may contain "{platform}"
     directory_only: bool = False
     cache_dir: Path | None = None
+    verify_cache: bool = False  # re-hash every cache hit, whatever its record says
     auth_file: Path | None = None
     config_file: Path | None = None
     concurrent_downloads: int | None = None
@@ -268,6 +270,8 @@ class _PlatformWork:
     conda: list[tuple[RepoDataRecord, Path, ArtifactProvenance]] = field(default_factory=list)
     wheels: list[tuple[str, str, Path, ArtifactProvenance]] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)  # archive path -> how it was obtained
+    # archive path -> the file's identity when its bytes were hashed (copied without re-hashing)
+    verified: dict[str, Verified] = field(default_factory=dict)
 
 
 # -- selection ----------------------------------------------------------------------------------
@@ -357,7 +361,11 @@ async def pack_async(
         timeout=options.timeout,
         policy=RetryPolicy(retries=options.retries),
     )
-    cache = ContentCache(options.cache_dir) if options.cache_dir is not None else None
+    cache = (
+        ContentCache(options.cache_dir, verify=options.verify_cache)
+        if options.cache_dir is not None
+        else None
+    )
 
     async with AsyncExitStack() as stack:
         work_dir = stack.enter_context(_work_dir(options.work_dir))
@@ -762,6 +770,8 @@ def _collect_binaries(
         prov = _conda_provenance(binary, got, root)
         work.conda.append((_fill_hashes(binary.record, got), got.path, prov))
         work.origins[prov.path] = got.origin
+        if got.verified is not None:
+            work.verified[prov.path] = got.verified
     for pkg in _wheels(work.env):
         got = fetched[Artifact.from_pypi(pkg, config).key]
         if got.verified_against == "none":
@@ -778,6 +788,8 @@ def _collect_binaries(
         )
         work.wheels.append((pkg.name, prov.version, got.path, prov))
         work.origins[prov.path] = got.origin
+        if got.verified is not None:
+            work.verified[prov.path] = got.verified
 
 
 def _wheel_version(file_name: str) -> str:
@@ -894,6 +906,16 @@ class _HashingWriter:
     def flush(self) -> None:
         self.out.flush()
 
+    def fileno(self) -> int:
+        """The output's descriptor, when nothing needs to see the bytes (the tar writer then
+        copies verified files in the kernel); hashing needs every byte through :meth:`write`."""
+        if self.sha is not None:
+            raise io.UnsupportedOperation("the archive is being hashed")
+        fileno: Callable[[], int] | None = getattr(self.out, "fileno", None)
+        if fileno is None:
+            raise io.UnsupportedOperation("no descriptor")
+        return fileno()
+
 
 def _entries(
     work: _PlatformWork, lock: Lock, options: PackOptions
@@ -907,11 +929,11 @@ def _entries(
     artifacts: list[ArtifactProvenance] = []
     for record, path, prov in sorted(work.conda, key=lambda c: c[2].path):
         records_by_subdir.setdefault(record.subdir, []).append(record)
-        entries.append(Entry(prov.path, path))
+        entries.append(Entry(prov.path, path, verified=work.verified.get(prov.path)))
         expected[prov.path] = prov.sha256
         artifacts.append(prov)
     for _, _, path, prov in sorted(work.wheels, key=lambda w: w[3].path):
-        entries.append(Entry(prov.path, path))
+        entries.append(Entry(prov.path, path, verified=work.verified.get(prov.path)))
         expected[prov.path] = prov.sha256
         artifacts.append(prov)
 
@@ -992,7 +1014,7 @@ def _write_platform(
             written = write_tar(entries, writer, on_bytes=progress)
             stdout.flush()
             _check_written(written, expected)
-            digest, size = writer.digest, writer.size
+            digest, size = writer.digest, written.size
         elif options.create_executable:
             assert work_dir is not None
             digest, size = _write_executable(
@@ -1007,10 +1029,10 @@ def _write_platform(
         elif options.directory_only:
             target = Path(work.output)
             with atomic_output(target) as tmp:
-                written = write_directory(entries, tmp)
-                _check_written(written, expected)
+                files = write_directory(entries, tmp)
+                _check_written(files, expected)
                 interrupted()  # the last moment before the rename
-            digest, size = None, sum(w.size for w in written)
+            digest, size = None, sum(w.size for w in files)
         else:
             target = Path(work.output)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -1019,7 +1041,7 @@ def _write_platform(
                 written = write_tar(entries, writer, on_bytes=progress)
                 _check_written(written, expected)
                 interrupted()  # the last moment before the rename
-            digest, size = writer.digest, writer.size
+            digest, size = writer.digest, written.size
     except BaseException:
         reporter.task_finished(key, outcome="failed")
         raise

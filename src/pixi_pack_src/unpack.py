@@ -6,15 +6,14 @@ The steps of pixi-unpack (archive-format.md §8), plus the checks it leaves out:
    (:func:`pixi_pack_src.archive.tar.safe_extract`) and extracted into a private work directory
    next to the target; a directory pack is used in place and never written to (it may hold
    only regular files and directories).
-2. **Metadata.** ``pixi-pack.json`` read as strictly as pixi-unpack does; the platform must be
-   this machine's unless ``platform_check`` is off. ``pixi-pack-src.json``, when present, must
-   describe the same platform.
-3. **Integrity, before anything is installed.** With ``pixi-pack-src.json``: every file of
-   the pack is listed there and matches its sha256 and size (checked before the channel is
-   parsed). A plain format-1 archive has no record of its wheels: a warning says so.
-4. **Channel and wheels.** Only the pack's subdir and ``noarch``; every file listed in its
-   subdir's ``repodata.json`` and every listed file present; ``pypi/`` holds only wheels.
-   Every package matches its ``repodata.json`` record too (sha256, else md5, and size).
+2-4. **The checks of ``verify``** (:func:`pixi_pack_src.verify.checks.check_pack`, one
+   implementation), refusing on the first finding: ``pixi-pack.json`` as strict as
+   pixi-unpack (the platform must be this machine's unless ``platform_check`` is off);
+   ``pixi-pack-src.json`` for the same platform, listing every file with its sha256 and size;
+   the channel (only the pack's subdir and ``noarch``, every package listed in its subdir's
+   ``repodata.json`` and equal to its record, every listed package present); ``pypi/`` only
+   wheels; ``environment.yml`` naming exactly those; every dependency inside the pack. A plain
+   format-1 archive has no record of its wheels: a warning says so.
 5. **Virtual packages** (``__glibc``, ``__osx``, ``__cuda``, ``__linux``): the host must reach
    what the lock assumed and what the packages depend on (:mod:`.virtual_packages`).
 6. **Wheels**: safe paths, ``RECORD`` hashes, ``Requires-Python``, then the interpreter's tags.
@@ -44,16 +43,7 @@ from typing import Any, BinaryIO, Literal
 from rattler import PackageRecord
 
 from pixi_pack_src import __version__, workdirs
-from pixi_pack_src.archive.metadata import (
-    PIXI_PACK_JSON,
-    PROVENANCE_JSON,
-    PackMetadata,
-    Provenance,
-    check_platform,
-    read_pixi_pack_json,
-    read_provenance,
-    uncovered,
-)
+from pixi_pack_src.archive.metadata import PackMetadata, Provenance, check_platform
 from pixi_pack_src.archive.tar import safe_extract
 from pixi_pack_src.delta.apply import complete, exchange, kept_pack, record_state
 from pixi_pack_src.delta.compare import DeltaInfo
@@ -67,10 +57,9 @@ from pixi_pack_src.install.activation import (
     write_activation_script,
 )
 from pixi_pack_src.install.conda import (
-    ChannelPackage,
+    channel_packages,
     check_package_paths,
     install_records,
-    read_channel,
 )
 from pixi_pack_src.install.virtual_packages import check_depends, check_locked, detect_host
 from pixi_pack_src.install.wheels import (
@@ -82,6 +71,9 @@ from pixi_pack_src.install.wheels import (
     query_interpreter,
 )
 from pixi_pack_src.reporter import Reporter
+from pixi_pack_src.verify.checks import check_pack
+from pixi_pack_src.verify.model import MemberDigest
+from pixi_pack_src.verify.scan import scan_extracted
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +81,6 @@ JSON_VERSION = 1
 PYPI_DIR = "pypi"
 STDIN_LABEL = "the archive on standard input"
 _WORK_PREFIX = ".pixi-pack-src-unpack-"
-_TAMPERED = "the archive is damaged or was tampered with; do not install it"
 
 
 @dataclass(frozen=True)
@@ -251,12 +242,15 @@ def _unpack(
     )
     in_place = in_place and pack.root is root
     root, files = pack.root, pack.files
-    file_set = set(files)
 
-    # 2. metadata
-    meta = _read_metadata(root, file_set, label)
+    # 2-4. the checks `verify` runs (one implementation): metadata, every file's sha256
+    # against pixi-pack-src.json, the channel against repodata.json, environment.yml, the
+    # dependencies; this machine's platform right after pixi-pack.json is read
     host = host_subdir()
-    if meta.platform != host:
+
+    def platform_check(meta: PackMetadata) -> None:
+        if meta.platform == host:
+            return
         if options.platform_check:
             try:
                 check_platform(meta, host)
@@ -271,37 +265,23 @@ def _unpack(
                 f"{label} is for {meta.platform}, this machine is {host}: installing anyway "
                 "(--platform-check off); post-link steps and the interpreter are not run"
             )
-    provenance = _read_provenance(root, file_set, label)
-    if provenance is not None and provenance.platform.subdir != meta.platform:
-        raise ArchiveError(
-            f"{label} is inconsistent: {PIXI_PACK_JSON} says {meta.platform}, "
-            f"{PROVENANCE_JSON} says {provenance.platform.subdir}",
-            hint=_TAMPERED,
-        )
+
+    digests = _hash_files(root, files, reporter)
+    inspection = check_pack(
+        scan_extracted(root, files, digests, label=label),
+        channel_root=root,
+        after_metadata=platform_check,
+        md5_of=lambda name: _md5(root / name),
+    )
+    for message in inspection.warnings:
+        warn.items.append(message)
+    inspection.raise_first()
+    meta, provenance = inspection.meta, inspection.provenance
+    assert meta is not None  # no findings: pixi-pack.json was read
     shell = requested_shell or default_shell(meta.platform)
-
-    # 3. integrity of every file (pixi-pack-src.json), before anything else is parsed
-    digests = None
-    if provenance is not None:
-        digests = _verify_provenance(root, file_set, provenance, label, reporter)
-
-    # 4. channel and wheels; every package against its repodata record
-    packages = read_channel(root, files, platform=meta.platform, label=label)
-    wheels = _list_wheels(root, file_set, label)
-    for name in sorted(file_set):
-        top = name.split("/", 1)[0]
-        if top not in ("channel", PYPI_DIR, PIXI_PACK_JSON, PROVENANCE_JSON, "environment.yml"):
-            logger.debug("ignoring %s in %s", name, label)
-    verified = _verify_packages(root, packages, digests, label, reporter, warn)
-    against: Literal["pixi-pack-src.json", "repodata.json"] = "repodata.json"
-    if provenance is not None:
-        verified += len(wheels)
-        against = "pixi-pack-src.json"
-    elif wheels:
-        warn(
-            f"{len(wheels)} wheel(s) in {label} cannot be verified: it has no "
-            f"{PROVENANCE_JSON} (a plain format-1 archive records no wheel hashes)"
-        )
+    packages = channel_packages(root, inspection.records)
+    wheels = [root / name for name in inspection.wheels]
+    verified, against = inspection.verified, inspection.verified_against
 
     # 5. virtual packages
     locked_virtual = provenance.platform.virtual_packages if provenance is not None else ()
@@ -602,50 +582,19 @@ def _walk_pack_dir(root: Path, label: str) -> list[str]:
     return sorted(files)
 
 
-def _read_metadata(root: Path, files: set[str], label: str) -> PackMetadata:
-    if PIXI_PACK_JSON not in files:
-        raise PackFormatError(
-            f"{label} is not a pixi-pack archive: it has no {PIXI_PACK_JSON}",
-            hint="pass an archive written by pixi-pack-src or pixi-pack",
-        )
-    return read_pixi_pack_json((root / PIXI_PACK_JSON).read_bytes(), source=label)
-
-
-def _read_provenance(root: Path, files: set[str], label: str) -> Provenance | None:
-    if PROVENANCE_JSON not in files:
-        logger.info("%s has no %s: a plain format-1 archive", label, PROVENANCE_JSON)
-        return None
-    return read_provenance((root / PROVENANCE_JSON).read_bytes(), source=label)
-
-
-def _list_wheels(root: Path, files: set[str], label: str) -> list[Path]:
-    wheels: list[Path] = []
-    for name in sorted(files):
-        parts = name.split("/")
-        if parts[0] != PYPI_DIR:
-            continue
-        if len(parts) != 2 or not name.endswith(".whl"):
-            raise ArchiveError(
-                f"{label} holds {name}, which is not a wheel",
-                hint=f"{PYPI_DIR}/ in a pack holds only *.whl files",
-            )
-        wheels.append(root / name)
-    return wheels
-
-
 # -- integrity --------------------------------------------------------------------------------
 
 
-def _digest(path: Path) -> tuple[str, int]:
+def _digest(path: Path) -> MemberDigest:
     sha, _, size = hash_file(path, md5=False)
-    return sha, size
+    return MemberDigest(sha, size)
 
 
 def _md5(path: Path) -> str:
     return hash_file(path)[1]
 
 
-def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[str, tuple[str, int]]:
+def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[str, MemberDigest]:
     """sha256 and size of every file, a few at a time (hashlib releases the GIL)."""
     ordered = sorted(names)
     # No per-file task: the reporter's finished-task line would need an outcome "verified".
@@ -657,86 +606,10 @@ def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[st
             digests = {n: f.result() for n, f in futures.items()}
     finally:
         reporter.stage_finished("verify")
-    total = sum(size for _, size in digests.values())
+    total = sum(d.size for d in digests.values())
     reporter.status(f"✅ checked the sha256 of {len(ordered)} files ({_mib(total)})")
     return digests
 
 
 def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MiB"
-
-
-def _mismatch(
-    what: str, label: str, kind: str, recorded: str, actual: str, by: str
-) -> ArchiveError:
-    return ArchiveError(
-        f"{kind} mismatch for {what} in {label}: {by} records {recorded}, the file has {actual}",
-        hint=_TAMPERED,
-    )
-
-
-def _verify_provenance(
-    root: Path, files: set[str], provenance: Provenance, label: str, reporter: Reporter
-) -> dict[str, tuple[str, int]]:
-    """Every file of the pack is listed in ``pixi-pack-src.json`` and matches it."""
-    stray = uncovered(provenance, files)
-    if stray:
-        more = f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
-        raise ArchiveError(
-            f"{label} holds {stray[0]}{more}, which {PROVENANCE_JSON} does not list",
-            hint=_TAMPERED,
-        )
-    expected = provenance.expected()
-    missing = sorted(set(expected) - files)
-    if missing:
-        raise ArchiveError(
-            f"{PROVENANCE_JSON} in {label} lists {missing[0]}, but the archive has no such file",
-            hint=_TAMPERED,
-        )
-    digests = _hash_files(root, expected, reporter)
-    for name, (sha256, size) in sorted(expected.items()):
-        actual_sha, actual_size = digests[name]
-        if actual_sha != sha256.lower():
-            raise _mismatch(name, label, "sha256", sha256, actual_sha, PROVENANCE_JSON)
-        if size is not None and size != actual_size:
-            raise _mismatch(name, label, "size", f"{size} bytes", f"{actual_size}", PROVENANCE_JSON)
-    return digests
-
-
-def _verify_packages(
-    root: Path,
-    packages: Sequence[ChannelPackage],
-    digests: dict[str, tuple[str, int]] | None,
-    label: str,
-    reporter: Reporter,
-    warn: Callable[[str], None],
-) -> int:
-    """Every package matches its ``repodata.json`` record; returns how many were checked."""
-    by_provenance = digests is not None
-    if digests is None:
-        digests = _hash_files(root, [p.arcname for p in packages], reporter)
-    verified = 0
-    repodata = "repodata.json"
-    for package in packages:
-        record = package.record
-        actual_sha, actual_size = digests[package.arcname]
-        if record.sha256 is not None:
-            if record.sha256.hex() != actual_sha:
-                raise _mismatch(
-                    package.arcname, label, "sha256", record.sha256.hex(), actual_sha, repodata
-                )
-        elif record.md5 is not None:
-            actual_md5 = _md5(package.path)
-            if record.md5.hex() != actual_md5:
-                raise _mismatch(
-                    package.arcname, label, "md5", record.md5.hex(), actual_md5, repodata
-                )
-        elif not by_provenance:
-            warn(f"{package.arcname} in {label} cannot be verified: its record has no hash")
-            continue
-        if record.size is not None and record.size != actual_size:
-            raise _mismatch(
-                package.arcname, label, "size", f"{record.size} bytes", f"{actual_size}", repodata
-            )
-        verified += 1
-    return verified

@@ -272,9 +272,14 @@ def test_wheel_whose_record_escapes_the_prefix(
 
 
 def _sync_wheel(tree: Path, wheel_name: str) -> None:
-    """Record an added wheel in pixi-pack-src.json (an attacker can)."""
+    """Record an added wheel in environment.yml and pixi-pack-src.json (an attacker can)."""
     prov_path = tree / "pixi-pack-src.json"
     prov = json.loads(prov_path.read_bytes())
+    for changed in hostile.pin_wheels(tree):
+        data = (tree / changed).read_bytes()
+        for entry in prov["generated"]:
+            if entry["path"] == changed:
+                entry["sha256"], entry["size"] = hashlib.sha256(data).hexdigest(), len(data)
     data = (tree / "pypi" / wheel_name).read_bytes()
     prov["artifacts"].append(
         {

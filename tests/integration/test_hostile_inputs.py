@@ -8,11 +8,25 @@ nothing sent. ``docs/security.md`` describes the threat model these tests stand 
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from testworld.chaos import run_cli
+import yaml
+from testworld.chaos import (
+    RedirectServer,
+    _wait_for,
+    file_appears,
+    listing,
+    litter,
+    run_cli,
+    start_cli,
+)
 from testworld.layout import World
 from testworld.locks import Env, PypiEntry
 from testworld.server import WorldServer
@@ -98,3 +112,108 @@ def test_9_signed_url_secrets_stay_out_of_the_archive_and_json(
         assert b"SECRET1x" not in blob
         assert b"SECRET2x" not in blob
     assert b"sig=********" in out.read_bytes()
+
+
+def _python_ws(world: World, server: WorldServer, root: Path, channel: str | None = None) -> Path:
+    ws = write_workspace(
+        root,
+        world,
+        {"default": Env(conda=("python",))},
+        channel_url=channel or server.url + "/channel",
+    )
+    return ws.root
+
+
+def test_7_credentials_do_not_follow_a_redirect_to_another_port(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """An entry for host ``127.0.0.1`` (every port, as pixi's store matches): the lock's
+    server at port R gets the token; its redirect to port W of the same host does not."""
+    with RedirectServer(channel_server.url) as redirect:
+        root = _python_ws(
+            world, channel_server, tmp_path / "ws", f"http://127.0.0.1:{redirect.port}/channel"
+        )
+        auth = tmp_path / "auth.json"
+        auth.write_text(json.dumps({"127.0.0.1": {"BearerToken": "tk-SECRET"}}))
+        done = run_cli(
+            ["pack", str(root), "--auth-file", str(auth), "-o", str(tmp_path / "o.tar")],
+            logs=tmp_path / "logs",
+            tmpdir=tmp_path / "t",
+        )
+        seen = redirect.seen
+    assert done.code == 0, done.stderr[-3000:]
+    assert seen
+    assert {r.headers.get("authorization") for r in seen} == {"Bearer tk-SECRET"}
+    served = [r for r in channel_server.requests if r.path.startswith("/channel/")]
+    assert served
+    assert {r.headers.get("authorization") for r in served} == {None}
+
+
+def _one_conda(channel_server: WorldServer, root: Path) -> tuple[str, int]:
+    """The URL path and locked size of the biggest conda file of the lock at ``root``."""
+    lock = yaml.safe_load((root / "pixi.lock").read_text())
+    entries = [p for p in lock["packages"] if "conda" in p and "size" in p]
+    biggest = max(entries, key=lambda p: int(p["size"]))
+    return urlsplit(biggest["conda"]).path, int(biggest["size"])
+
+
+def test_8_an_endless_body_stops_at_the_locked_size(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    root = _python_ws(world, channel_server, tmp_path / "ws")
+    path, size = _one_conda(channel_server, root)
+    channel_server.add_fault(path, "endless", times=None)
+    done = run_cli(
+        ["pack", str(root), "-o", str(tmp_path / "o.tar"), "--retries", "0"],
+        logs=tmp_path / "logs",
+        tmpdir=tmp_path / "t",
+        timeout=60,
+    )
+    assert done.code == 3, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert f"larger than the {size} bytes the lock records" in line
+    assert litter(tmp_path) == []
+    assert not (tmp_path / "o.tar").exists()
+
+
+def test_8_a_dripping_body_meets_the_total_deadline(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    root = _python_ws(world, channel_server, tmp_path / "ws")
+    path, _size = _one_conda(channel_server, root)
+    channel_server.add_fault(path, "drip", times=None, delay=0.3)
+    started = time.monotonic()
+    done = run_cli(
+        ["pack", str(root), "-o", str(tmp_path / "o.tar"), "--timeout", "5"],
+        logs=tmp_path / "logs",
+        tmpdir=tmp_path / "t",
+        env={"PIXI_PACK_SRC_DOWNLOAD_DEADLINE": "2"},
+        timeout=60,
+    )
+    assert done.code == 3, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "took longer than 2 s in all" in line
+    assert time.monotonic() - started < 30
+    assert litter(tmp_path) == []
+
+
+def test_8_sigterm_mid_download_leaves_no_partial_file(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    root = _python_ws(world, channel_server, tmp_path / "ws")
+    path, _size = _one_conda(channel_server, root)
+    channel_server.add_fault(path, "drip", times=None, delay=0.05)
+    cache, tmp = tmp_path / "cache", tmp_path / "t"
+    run = start_cli(
+        ["pack", str(root), "-o", str(tmp_path / "o.tar"), "--use-cache", str(cache)],
+        logs=tmp_path / "logs",
+        tmpdir=tmp,
+    )
+    assert _wait_for(run, file_appears(cache / "tmp", "*.part"), timeout=60, poll=0.01)
+    os.kill(run.pid, signal.SIGTERM)
+    result = run.wait(60)
+    assert result.code == 130, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert litter(tmp_path) == []
+    assert listing(cache / "tmp") == []
+    assert not (tmp_path / "o.tar").exists()

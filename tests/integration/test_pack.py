@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -228,9 +229,11 @@ def test_transient_faults_are_retried(
     channel_server.add_fault("/channel/*", kind, times=3, **extra)  # type: ignore[arg-type]
     out = tmp_path / "env.tar"
     code = run(["pack", str(ws.root), "-o", str(out)])
-    err = capsys.readouterr().err
-    assert code == 0, err
-    assert "retried 3 times" in err
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "retried 3 times" in captured.out  # the summary is the result: stdout
+    assert f"✅ packed default for linux-64 into {out}\n" in captured.out
+    assert "✅ downloaded" in captured.err  # progress lines: stderr
     assert out.exists()
 
 
@@ -291,6 +294,85 @@ def test_two_packs_sharing_a_cache_and_a_corrupt_entry(
     assert sha256(tmp_path / "three.tar") == sha256(tmp_path / "one.tar")
     assert channel_server.hits(f"/channel/linux-64/{python.file_name}") == 1
     assert channel_server.hits("/channel/*") == 1
+
+
+def _forge_record(entry: Path) -> None:
+    """Make the entry's record describe the file as it is now (what only someone writing the
+    cache itself, or corruption below the file system, could do)."""
+    sidecar = entry.with_name(entry.name + ".json")
+    record = json.loads(sidecar.read_text())
+    st = entry.stat()
+    record["file"] = {
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+    }
+    sidecar.write_text(json.dumps(record))
+
+
+def test_cache_records_verify_cache_and_cache_verify(
+    full_workspace: Workspace,
+    world: World,
+    channel_server: WorldServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cache = tmp_path / "cache"
+    root = str(full_workspace.root)
+    pack_json(capsys, root, "--use-cache", str(cache), "-o", str(tmp_path / "one.tar"))
+    python = world.package("python")
+    entry = next(p for p in cache.rglob(python.sha256) if p.is_file())
+    good = entry.read_bytes()
+    bad = b"CORRUPT" + good[7:]  # same size
+
+    # 1. new bytes, mtime set back: ctime moved, so the record no longer vouches: re-hashed,
+    #    evicted and downloaded again
+    before = entry.stat()
+    with entry.open("r+b") as fh:
+        fh.write(bad[:7])
+    os.utime(entry, ns=(before.st_atime_ns, before.st_mtime_ns))
+    channel_server.reset_log()
+    pack_json(capsys, root, "--use-cache", str(cache), "-o", str(tmp_path / "two.tar"))
+    assert channel_server.hits(f"/channel/linux-64/{python.file_name}") == 1
+    assert channel_server.hits("/channel/*") == 1
+    assert sha256(tmp_path / "two.tar") == sha256(tmp_path / "one.tar")
+
+    # 2. a forged record is trusted by a plain pack (unpack then refuses the archive), but
+    #    --verify-cache re-hashes every hit and `cache verify` removes the entry
+    entry = next(p for p in cache.rglob(python.sha256) if p.is_file())
+    entry.write_bytes(bad)
+    _forge_record(entry)
+    channel_server.reset_log()
+    pack_json(capsys, root, "--use-cache", str(cache), "-o", str(tmp_path / "trusting.tar"))
+    assert channel_server.hits("/channel/*") == 0
+    assert members(tmp_path / "trusting.tar")[f"channel/linux-64/{python.file_name}"] == bad
+    code = run(["-q", "unpack", str(tmp_path / "trusting.tar"), "-o", str(tmp_path / "u")])
+    assert code != 0
+    assert "sha256 mismatch" in capsys.readouterr().err
+    verified = pack_json(
+        capsys,
+        root,
+        "--use-cache",
+        str(cache),
+        "--verify-cache",
+        "-o",
+        str(tmp_path / "three.tar"),
+    )
+    assert channel_server.hits(f"/channel/linux-64/{python.file_name}") == 1
+    assert channel_server.hits("/channel/*") == 1
+    assert verified["stats"]["from_cache"] == verified["stats"]["files"] - 1
+    assert sha256(tmp_path / "three.tar") == sha256(tmp_path / "one.tar")
+
+    entry.write_bytes(bad)
+    _forge_record(entry)
+    entries = [p for p in cache.glob("pkgs/sha256/*/*") if len(p.name) == 64]
+    assert run(["cache", "verify", "--use-cache", str(cache), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["removed"] == [python.sha256]
+    assert report["checked"] == len(entries) - 1
+    assert not entry.exists()
 
 
 def test_stdout_stream_equals_the_file(

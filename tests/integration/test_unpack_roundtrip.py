@@ -235,10 +235,12 @@ def test_cli_summary_and_force(
     out = tmp_path / "out"
     args = ["unpack", str(pack.root), "-o", str(out), "-e", "e1", "-s", "zsh"]
     assert cli_run(args) == 0
-    err = capsys.readouterr().err
-    assert f"💫 Finished unpacking to {out / 'e1'}." in err
-    assert "11 conda package(s), 3 wheel(s); 14 file(s) verified against pixi-pack-src.json" in err
-    assert f"activate it with: source {out / 'activate.sh'}" in err
+    result = capsys.readouterr().out  # the summary is the result: stdout
+    assert f"💫 Finished unpacking to {out / 'e1'}." in result
+    assert (
+        "11 conda package(s), 3 wheel(s); 14 file(s) verified against pixi-pack-src.json" in result
+    )
+    assert f"activate it with: source {out / 'activate.sh'}" in result
     marker = out / "e1" / "marker"
     marker.write_text("old")
     assert cli_run(args) == EXIT_ERROR

@@ -326,6 +326,7 @@ def test_multi_chunk_files_are_hashed_on_the_helper_thread(
     main = threading.current_thread().name
     for target in ("tar", "directory"):
         _RecordingSha256.threads = []
+        written: list[WrittenEntry]
         if target == "tar":
             written = write_tar(entries, io.BytesIO())
         else:

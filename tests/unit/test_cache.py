@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from pixi_pack_src.fetch.cache import (
     CacheEntry,
     ContentCache,
     default_cache_dir,
+    verify_cache,
 )
 from pixi_pack_src.lock.model import Hashes
 
@@ -99,17 +102,26 @@ def test_find_by_sha256_md5_and_url(tmp_path: Path) -> None:
 def test_md5_of_a_hit_sidecar_lock_or_computed(tmp_path: Path) -> None:
     cache = ContentCache(tmp_path)
     sha, md5 = hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest()
-    path = _put(cache)  # no md5 given: no sidecar yet
+    path = _put(cache)  # no md5 given: the record has none
     sidecar = path.with_name(path.name + ".json")
-    assert not sidecar.exists()
+    assert "md5" not in json.loads(sidecar.read_text())
     entry = cache.find(Hashes(sha256=sha, md5="a" * 32))
     assert entry is not None
     assert entry.md5 == "a" * 32  # sha256 proved the bytes; the lock's md5 is reported
-    assert not sidecar.exists()
+    assert "md5" not in json.loads(sidecar.read_text())
     entry = cache.find(Hashes(sha256=sha))
     assert entry is not None
     assert entry.md5 == md5  # computed, and remembered
-    assert sidecar.read_text() == f'{{"md5": "{md5}", "size": {len(DATA)}}}'
+    record = json.loads(sidecar.read_text())
+    assert record["md5"] == md5
+    assert record["size"] == len(DATA)
+    assert record["file"] == {
+        "size": len(DATA),
+        "mtime_ns": path.stat().st_mtime_ns,
+        "ctime_ns": path.stat().st_ctime_ns,
+        "ino": path.stat().st_ino,
+        "dev": path.stat().st_dev,
+    }
     entry = cache.find(Hashes(sha256=sha, md5="a" * 32))
     assert entry is not None
     assert entry.md5 == md5
@@ -178,3 +190,122 @@ def test_two_processes_store_the_same_entry_at_once(tmp_path: Path) -> None:
         f"{sha}.json",
         f"{sha}.lock",
     ]
+
+
+class _CountingHash:
+    """Counts the cache's hash passes (monkeypatched over ``hash_stream``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from pixi_pack_src import hashing
+        from pixi_pack_src.fetch import cache as cache_module
+
+        self.calls = 0
+        real = hashing.hash_stream
+
+        def counting(fh: Any, *, md5: bool = True) -> tuple[str, str | None, int]:
+            self.calls += 1
+            return real(fh, md5=md5)
+
+        monkeypatch.setattr(cache_module, "hash_stream", counting)
+
+
+def test_a_hit_whose_record_matches_is_not_rehashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ContentCache(tmp_path)
+    sha, md5 = hashlib.sha256(DATA).hexdigest(), hashlib.md5(DATA).hexdigest()
+    path = _put(cache, md5=md5, size=len(DATA))
+    hashes = _CountingHash(monkeypatch)
+    for _ in range(3):
+        entry = cache.find(Hashes(sha256=sha, size=len(DATA)))
+        assert entry == CacheEntry(path, sha, md5, len(DATA))
+        assert entry is not None
+        assert entry.rehashed is False
+        assert entry.verified is not None
+        assert entry.verified.sha256 == sha
+        assert entry.verified.still(path.stat())
+    assert cache.find(Hashes(md5=md5)) == CacheEntry(path, sha, md5, len(DATA))
+    assert hashes.calls == 0
+
+
+def test_same_size_new_bytes_mtime_restored_is_rehashed_and_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = ContentCache(tmp_path)
+    sha = hashlib.sha256(DATA).hexdigest()
+    path = _put(cache, md5=hashlib.md5(DATA).hexdigest(), size=len(DATA))
+    before = path.stat()
+    corrupt = bytearray(DATA)
+    corrupt[777] ^= 0x20
+    time.sleep(0.01)  # past the file system's timestamp granularity
+    with path.open("r+b") as fh:  # the same inode, the same size
+        fh.write(bytes(corrupt))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime set back
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    assert after.st_ctime_ns != before.st_ctime_ns  # ctime cannot be set back
+    hashes = _CountingHash(monkeypatch)
+    assert cache.find(Hashes(sha256=sha, size=len(DATA))) is None
+    assert hashes.calls == 1
+    assert not path.exists()  # evicted
+    assert "is corrupt (sha256 mismatch); removing it" in caplog.text
+
+
+def test_a_touched_but_intact_entry_is_rehashed_once_and_recorded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ContentCache(tmp_path)
+    sha = hashlib.sha256(DATA).hexdigest()
+    path = _put(cache, md5=hashlib.md5(DATA).hexdigest(), size=len(DATA))
+    os.utime(path, ns=(1, 1))
+    hashes = _CountingHash(monkeypatch)
+    first = cache.find(Hashes(sha256=sha))
+    assert first is not None
+    assert first.rehashed is True
+    assert hashes.calls == 1
+    second = cache.find(Hashes(sha256=sha))
+    assert second is not None
+    assert second.rehashed is False
+    assert hashes.calls == 1  # the fresh record vouches for it
+
+
+def test_verify_mode_rehashes_every_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _put(ContentCache(tmp_path), md5=hashlib.md5(DATA).hexdigest(), size=len(DATA))
+    sha = hashlib.sha256(DATA).hexdigest()
+    cache = ContentCache(tmp_path, verify=True)
+    hashes = _CountingHash(monkeypatch)
+    for _ in range(3):
+        entry = cache.find(Hashes(sha256=sha))
+        assert entry is not None
+        assert entry.rehashed is True
+    assert hashes.calls == 3
+
+
+def test_verify_cache_rehashes_everything_and_removes_corrupt_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ContentCache(tmp_path)
+    blobs = [DATA, b"second entry", b"third entry" * 100]
+    paths = [_put(cache, blob, md5=hashlib.md5(blob).hexdigest(), size=len(blob)) for blob in blobs]
+    with paths[1].open("r+b") as fh:
+        fh.write(b"S")  # same size, new bytes
+    hashes = _CountingHash(monkeypatch)
+    seen: list[str] = []
+    check = verify_cache(tmp_path, on_entry=seen.append)
+    assert hashes.calls == 3
+    assert sorted(seen) == sorted(p.name for p in paths)
+    assert check.checked == 2
+    assert check.size == len(DATA) + len(blobs[2])
+    assert check.removed == (paths[1].name,)
+    assert not paths[1].exists()
+    assert check.to_json() == {
+        "cache": str(tmp_path),
+        "checked": 2,
+        "bytes": len(DATA) + len(blobs[2]),
+        "removed": [paths[1].name],
+    }
+    assert verify_cache(tmp_path / "nothing-here").checked == 0

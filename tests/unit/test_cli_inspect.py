@@ -220,29 +220,29 @@ def test_usage_errors(
     assert f"error: {message}" in err
 
 
-def test_table_on_stderr(
+def test_table_on_stdout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`inspect . > plan.txt` keeps the plan: it is the result (warnings stay on stderr)."""
     monkeypatch.setattr(plan, "host_subdir", lambda: "win-64")  # noarch builds run on the host
+    monkeypatch.setenv("COLUMNS", "120")
     root = _workspace(tmp_path, "v7-pixi-real-partial-source-variants.lock")
     assert run(["inspect", str(root), "-p", "win-64", "-p", "linux-64"]) == 0
     out, err = capsys.readouterr()
-    assert out == ""
-    assert "default on win-64" in err
-    assert "default on linux-64" in err
-    assert "prefix.dev/conda-forge/win-64" in err
-    assert "./src/root [partial, target_platform=noarch]" in err
+    assert "default on win-64\n" in out
+    assert "default on linux-64\n" in out
+    assert "  download from prefix.dev/conda-forge/win-64 (15 items, 33.5 MiB)\n" in out
+    assert "     root    ./src/root [partial, target_platform=noarch]\n" in out
     assert (
         "$ pixi build --path {workspace}/src/root --output-dir {outdir} --target-platform win-64"
-        in err
+        in out
     )
-    assert (
-        "win-64: 21 items (19 download, 2 build-conda); download 34.0 MiB, copy 0 B, 2 pixi build invocation(s)"
-        in err
-    )
-    assert "2 pixi build invocation(s) in all; 2 noarch build(s) shared across platforms" in err
-    assert "  root [noarch] for win-64, linux-64\n    from: ./src/root\n" in err
-    assert "pixi was not found (--pixi: /nonexistent/pixi is not an executable file)" in err
+    assert "  21 items: 19 download (34.0 MiB), 2 build (pixi); 2 pixi build invocation(s)\n" in out
+    assert "2 pixi build invocation(s) in all; 2 noarch build(s) shared across platforms" in out
+    assert "  root [noarch] for win-64, linux-64\n    from: ./src/root\n" in out
+    assert "pixi was not found (--pixi: /nonexistent/pixi is not an executable file)" in out
+    assert out.startswith("A pack would fail (2 problem(s)):\n  ✗ source package depend: ")
+    assert "default on" not in err
     assert "warning: a pack would fail: source package root: directory" in err
 
 

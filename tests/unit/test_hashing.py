@@ -62,3 +62,18 @@ def test_run_sync_from_a_worker_runs_on_the_given_loop() -> None:
 
     here, there = asyncio.run(main())
     assert here == there
+
+
+def test_file_identity_racy_only_for_whole_second_timestamps() -> None:
+    from pixi_pack_src.hashing import FileIdentity
+
+    second = 1_000_000_000
+    coarse = FileIdentity(1, 100 * second, 100 * second, 1, 1)
+    assert coarse.racy(101 * second)
+    assert not coarse.racy(102 * second)
+    fine = FileIdentity(1, 100 * second + 5, 100 * second + 7, 1, 1)
+    assert not fine.racy(100 * second + 8)
+    assert FileIdentity.from_json(fine.to_json()) == fine
+    assert FileIdentity.from_json({"size": 1}) is None
+    assert FileIdentity.from_json({**fine.to_json(), "ino": True}) is None
+    assert FileIdentity.from_json([1, 2]) is None

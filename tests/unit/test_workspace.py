@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pixi_pack_src.errors import LockfileError, WorkspaceError
+from pixi_pack_src.errors import LockfileError, UsageError, WorkspaceError
 from pixi_pack_src.lock.workspace import (
     BackendSpec,
     Workspace,
@@ -98,8 +98,9 @@ def test_missing_lock_names_the_manifest_and_the_fix(tmp_path: Path) -> None:
 
 
 def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
-    with pytest.raises(WorkspaceError, match="does not exist"):
+    with pytest.raises(UsageError, match="does not exist") as missing:  # exit 2, see README
         locate_workspace(tmp_path / "nope")
+    assert missing.value.exit_code == 2
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(WorkspaceError, match=r"no pixi.toml, pyproject.toml with \[tool.pixi\]"):

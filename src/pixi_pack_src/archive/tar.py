@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import io
 import logging
@@ -40,6 +41,7 @@ from typing import IO, BinaryIO, Protocol, cast
 
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON
 from pixi_pack_src.errors import ArchiveError, UsageError
+from pixi_pack_src.hashing import Verified
 from pixi_pack_src.safepath import path_problem
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,12 @@ _MAX_USTAR_NUMBER = 8**11  # 11 octal digits: larger values need a PAX record
 _HAS_DATA_FILTER = sys.version_info >= (3, 11, 5) and hasattr(tarfile, "data_filter")
 
 
+class BinaryReader(Protocol):
+    """What :func:`read_stream` needs from its input: a file, a pipe, stdin, a wrapper."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class BinaryWriter(Protocol):
     """What :func:`write_tar` needs from its output: a file, a pipe, stdout, a wrapper."""
 
@@ -65,20 +73,37 @@ class BinaryWriter(Protocol):
 
 @dataclass(frozen=True)
 class Entry:
-    """A regular file to put in the archive; directories are synthesised from the names."""
+    """A regular file to put in the archive; directories are synthesised from the names.
+
+    ``verified``: the file's bytes were hashed earlier (a download of this run, a cache entry
+    trusted by its record): while the file still has that identity it is copied in the kernel
+    without hashing again, and a file that changes during the copy is an error.
+    """
 
     arcname: str
     source: Path | bytes
     executable: bool = False
+    verified: Verified | None = None
 
 
 @dataclass(frozen=True)
 class WrittenEntry:
-    """What was actually written for one file: the bytes' sha256 and size."""
+    """What was actually written for one file: the bytes' sha256 and size.
+
+    ``hashed`` False: the sha256 is the one verified earlier (``Entry.verified``), and the file
+    kept the identity it had then from before the copy to after it.
+    """
 
     arcname: str
     sha256: str
     size: int
+    hashed: bool = True
+
+
+class WrittenArchive(list[WrittenEntry]):
+    """:func:`write_tar`'s files in archive order, and ``size``: the archive's bytes."""
+
+    size: int = 0
 
 
 def fixed_mtime() -> int:
@@ -152,7 +177,7 @@ def _plan(entries: Iterable[Entry]) -> list[tuple[str, Entry | None]]:
 # -- writing ----------------------------------------------------------------------------------
 
 
-def _write_all(out: BinaryWriter, data: bytes | memoryview) -> None:
+def _write_all(out: BinaryWriter, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         n = out.write(view)
@@ -261,58 +286,295 @@ class _Source:
         return digest.hexdigest()
 
 
+# Files below this are read into the output buffer: one kernel copy call costs more than that.
+SMALL = 64 * 1024
+_KERNEL_CHUNK = 64 * 1024 * 1024  # per copy call: progress and Ctrl-C stay responsive
+# errno values meaning "this kind of copy is not possible between these two files"
+_UNSUPPORTED = {
+    getattr(errno, name)
+    for name in ("EXDEV", "EINVAL", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EBADF", "ETXTBSY", "EPERM")
+    if hasattr(errno, name)
+}
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+_fcntl: object | None
+try:  # POSIX
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None
+
+
+def _fileno(out: object) -> int | None:
+    """The descriptor behind ``out`` when writing to it directly is equivalent (a plain file
+    or pipe; not a wrapper that sees the bytes, such as one hashing the archive)."""
+    fileno = getattr(out, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        fd = fileno()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def _write_fd(fd: int, data: bytes | bytearray | memoryview) -> None:
+    with memoryview(data) as view:
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+
+class _KernelCopy:
+    """Copies between two descriptors without passing the bytes through Python:
+    ``copy_file_range`` (file to file, a reflink where the file system can), else ``sendfile``
+    (also into pipes), else nothing (the caller reads and writes). Remembers what worked."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.methods: list[str] = (
+            [m for m in ("copy_file_range", "sendfile") if hasattr(os, m)] if enabled else []
+        )
+        self.used: set[str] = set()
+
+    def copy(self, src: int, dst: int, size: int, on_bytes: Callable[[int], None] | None) -> int:
+        """Copy up to ``size`` bytes from ``src``'s position to ``dst``'s; return how many
+        were copied (0 when no method works here: nothing was copied, positions unchanged).
+        Fewer than ``size`` means the source ended early."""
+        while self.methods:
+            method = self.methods[0]
+            try:
+                done = self._run(method, src, dst, size, on_bytes)
+            except OSError as exc:
+                if exc.errno in _UNSUPPORTED and getattr(exc, "copied", 0) == 0:
+                    self.methods.pop(0)
+                    continue
+                raise
+            self.used.add(method)
+            return done
+        return 0
+
+    @staticmethod
+    def _run(
+        method: str, src: int, dst: int, size: int, on_bytes: Callable[[int], None] | None
+    ) -> int:
+        done = 0
+        while done < size:
+            count = min(_KERNEL_CHUNK, size - done)
+            try:
+                if method == "copy_file_range":
+                    n = os.copy_file_range(src, dst, count)
+                else:
+                    n = os.sendfile(dst, src, None, count)
+            except OSError as exc:
+                exc.copied = done  # type: ignore[attr-defined]
+                raise
+            if n == 0:
+                break
+            done += n
+            if on_bytes is not None:
+                on_bytes(n)
+        return done
+
+
+class _Sink:
+    """The tar output: our own buffer for headers, padding and small files, written straight
+    to the descriptor; large verified files are copied in the kernel between two writes."""
+
+    def __init__(self, out: BinaryWriter, *, kernel: bool) -> None:
+        self.out = out
+        self.fd = _fileno(out) if kernel else None
+        if self.fd is not None:
+            out.flush()  # what the caller wrote before us goes first
+        self.kernel = _KernelCopy(self.fd is not None)
+        self.buffer = bytearray()
+        self.offset = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.offset += len(data)
+        if self.fd is None:
+            _write_all(self.out, data)
+        elif len(data) >= SMALL:
+            self.drain()
+            _write_fd(self.fd, data)
+        else:
+            self.buffer += data
+            if len(self.buffer) >= CHUNK:
+                self.drain()
+
+    def drain(self) -> None:
+        if self.fd is not None and self.buffer:
+            _write_fd(self.fd, self.buffer)
+            self.buffer.clear()
+
+    def copy_from(self, src: int, size: int, on_bytes: Callable[[int], None] | None) -> int:
+        """Kernel-copy up to ``size`` bytes of ``src``; 0 when not possible here."""
+        if self.fd is None or size < SMALL:
+            return 0
+        self.drain()
+        done = self.kernel.copy(src, self.fd, size, on_bytes)
+        self.offset += done
+        return done
+
+    def finish(self) -> None:
+        self.drain()
+        self.out.flush()
+
+
+def _changed(entry: Entry, why: str) -> ArchiveError:
+    label = entry.source if isinstance(entry.source, Path) else "generated content"
+    return ArchiveError(
+        f"{label} changed while being archived as {entry.arcname} ({why})",
+        hint="do not modify the cache or inputs while packing",
+    )
+
+
+def _copy_verified(
+    entry: Entry,
+    fd: int,
+    size: int,
+    write: Callable[[bytes | bytearray | memoryview], None],
+    kernel_copy: Callable[[int, int, Callable[[int], None] | None], int],
+    on_bytes: Callable[[int], None] | None,
+) -> None:
+    """Copy ``size`` bytes of a verified file: in the kernel when possible, else read and
+    written (never hashed). The caller checks the file's identity before and after."""
+    done = kernel_copy(fd, size, on_bytes)
+    if done < size and done:
+        raise _changed(entry, f"expected {size} bytes, got {done}")
+    if done == size:
+        return
+    buffer = memoryview(bytearray(min(CHUNK, size)))
+    remaining = size
+    while remaining:
+        n = os.readv(fd, [buffer[: min(len(buffer), remaining)]])
+        if not n:
+            raise _changed(entry, f"expected {size} bytes, got {size - remaining}")
+        write(buffer[:n])
+        remaining -= n
+        if on_bytes is not None:
+            on_bytes(n)
+
+
+class _Opened:
+    """A file entry opened for writing: its size now; whether its verified record holds."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+        self.source: _Source | None = None
+        self.fd: int | None = None
+        if isinstance(entry.source, Path) and entry.verified is not None:
+            try:
+                fd = os.open(entry.source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError as exc:
+                raise ArchiveError(
+                    f"cannot read {entry.source} for {entry.arcname}: {exc.strerror or exc}"
+                ) from exc
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and entry.verified.still(st):
+                self.fd, self.size = fd, st.st_size
+                return
+            os.close(fd)  # not the file that was verified: hash it while it is written
+        self.source = _Source(entry)
+        self.size = self.source.size
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+        if self.fd is not None:
+            os.close(self.fd)
+
+    def write(
+        self,
+        write: Callable[[bytes | bytearray | memoryview], None],
+        kernel_copy: Callable[[int, int, Callable[[int], None] | None], int],
+        on_bytes: Callable[[int], None] | None,
+        hasher: concurrent.futures.Executor,
+    ) -> WrittenEntry:
+        entry = self.entry
+        if self.source is not None:
+            sha = self.source.copy_to(write, on_bytes, hasher)
+            return WrittenEntry(entry.arcname, sha, self.size)
+        assert self.fd is not None
+        assert entry.verified is not None
+        _copy_verified(entry, self.fd, self.size, write, kernel_copy, on_bytes)
+        if not entry.verified.still(os.fstat(self.fd)):
+            raise _changed(entry, "its size, times or inode moved during the copy")
+        return WrittenEntry(entry.arcname, entry.verified.sha256, self.size, hashed=False)
+
+
 def write_tar(
     entries: Iterable[Entry],
     out: BinaryWriter,
     *,
     mtime: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
-) -> list[WrittenEntry]:
+    kernel_copy: bool = True,
+) -> WrittenArchive:
     """Write a deterministic, uncompressed tar of ``entries`` to ``out`` (may be a pipe).
 
-    Returns one :class:`WrittenEntry` per file, in archive order. ``on_bytes`` is called with
-    the number of content bytes after each chunk (progress). ``out`` is flushed, not closed.
+    Returns one :class:`WrittenEntry` per file, in archive order, and the archive's size.
+    ``on_bytes`` is called with the number of content bytes after each chunk (progress).
+    ``out`` is flushed, not closed.
+
+    When ``out`` has a descriptor (a file, a pipe) we write the headers and padding to it
+    ourselves and copy large verified files in the kernel (``kernel_copy`` False: never); an
+    ``out`` without one (a wrapper hashing the archive) gets every byte through ``write``.
+    The bytes are the same either way.
     """
     when = fixed_mtime() if mtime is None else mtime
     if not 0 <= when < _MAX_USTAR_NUMBER:
         raise ArchiveError(f"mtime {when} does not fit in a tar header")
-    written: list[WrittenEntry] = []
-    offset = 0
-
-    def emit(data: bytes | memoryview) -> None:
-        nonlocal offset
-        _write_all(out, data)
-        offset += len(data)
+    written = WrittenArchive()
+    sink = _Sink(out, kernel=kernel_copy)
 
     with _hasher() as hasher:
         for name, entry in _plan(entries):
             if entry is None:
-                emit(_header(name, size=0, mtime=when, directory=True, executable=False))
+                sink.write(_header(name, size=0, mtime=when, directory=True, executable=False))
                 continue
-            source = _Source(entry)
+            opened = _Opened(entry)
             try:
-                header = _header(
-                    name, size=source.size, mtime=when, directory=False, executable=entry.executable
+                sink.write(
+                    _header(
+                        name,
+                        size=opened.size,
+                        mtime=when,
+                        directory=False,
+                        executable=entry.executable,
+                    )
                 )
-                emit(header)
-                sha = source.copy_to(emit, on_bytes, hasher)
+                written.append(opened.write(sink.write, sink.copy_from, on_bytes, hasher))
             finally:
-                source.close()
-            if source.size % BLOCK:
-                emit(bytes(BLOCK - source.size % BLOCK))
-            written.append(WrittenEntry(arcname=name, sha256=sha, size=source.size))
+                opened.close()
+            if opened.size % BLOCK:
+                sink.write(bytes(BLOCK - opened.size % BLOCK))
     # End of archive: two zero blocks, then padding to a whole record (as tar does).
-    emit(bytes(2 * BLOCK))
-    if offset % RECORD:
-        emit(bytes(RECORD - offset % RECORD))
-    out.flush()
+    sink.write(bytes(2 * BLOCK))
+    if sink.offset % RECORD:
+        sink.write(bytes(RECORD - sink.offset % RECORD))
+    sink.finish()
+    written.size = sink.offset
     return written
 
 
-def write_directory(entries: Iterable[Entry], dest: Path) -> list[WrittenEntry]:
+def _clone(src: int, dst: int) -> bool:
+    """A reflink of the whole file (``FICLONE``: btrfs, xfs, bcachefs...); False if not here."""
+    ioctl = getattr(_fcntl, "ioctl", None) if _fcntl is not None else None
+    if ioctl is None:
+        return False
+    try:
+        ioctl(dst, FICLONE, src)
+    except OSError:
+        return False
+    return True
+
+
+def write_directory(
+    entries: Iterable[Entry], dest: Path, *, kernel_copy: bool = True
+) -> list[WrittenEntry]:
     """Write ``entries`` as a plain folder (``--directory-only``): copies, modes 0644/0755.
 
-    ``dest`` must not exist or be empty. Returns the written files in archive order.
+    ``dest`` must not exist or be empty. Returns the written files in archive order. Verified
+    files are reflinked where the file system can, else copied in the kernel
+    (``kernel_copy`` False: read and written); others are hashed while they are copied.
     """
     plan = _plan(entries)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -320,6 +582,7 @@ def write_directory(entries: Iterable[Entry], dest: Path) -> list[WrittenEntry]:
     dest.mkdir(parents=True, exist_ok=True)
     dest.chmod(0o755)
     written: list[WrittenEntry] = []
+    kernel = _KernelCopy(kernel_copy)
     with _hasher() as hasher:
         for name, entry in plan:
             target = dest.joinpath(*name.split("/"))
@@ -327,18 +590,29 @@ def write_directory(entries: Iterable[Entry], dest: Path) -> list[WrittenEntry]:
                 target.mkdir()
                 target.chmod(0o755)
                 continue
-            source = _Source(entry)
+            opened = _Opened(entry)
             try:
                 with target.open("xb") as fh:
+                    out = fh.fileno()
 
-                    def write(chunk: memoryview, fh: BinaryIO = fh) -> None:
-                        _write_all(fh, chunk)
+                    def write(chunk: bytes | bytearray | memoryview, out: int = out) -> None:
+                        _write_fd(out, chunk)
 
-                    sha = source.copy_to(write, None, hasher)
+                    def copy(
+                        src: int,
+                        size: int,
+                        on_bytes: Callable[[int], None] | None,
+                        out: int = out,
+                    ) -> int:
+                        if kernel_copy and _clone(src, out):
+                            os.lseek(src, size, os.SEEK_SET)
+                            return size
+                        return kernel.copy(src, out, size, on_bytes)
+
+                    written.append(opened.write(write, copy, None, hasher))
             finally:
-                source.close()
+                opened.close()
             target.chmod(0o755 if entry.executable else 0o644)
-            written.append(WrittenEntry(arcname=name, sha256=sha, size=source.size))
     return written
 
 
@@ -637,7 +911,7 @@ class _TrailerWatch(io.RawIOBase):
     byte was: after the end-of-archive marker only zeros may follow, and a stream cannot seek
     back to check (tarfile's stream mode reads ahead in records)."""
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: BinaryReader) -> None:
         super().__init__()
         self._fh = fh
         self.consumed = 0
@@ -700,15 +974,16 @@ class StreamMember:
 
     name: str
     size: int
+    mtime: int
     reader: BinaryIO
 
 
 def read_stream(
-    stream: BinaryIO,
+    stream: BinaryReader,
     *,
     label: str,
     limits: ExtractLimits = ExtractLimits(),
-    on_refused: Callable[[ArchiveError], None] | None = None,
+    on_refused: Callable[[str, ArchiveError], None] | None = None,
 ) -> Iterator[StreamMember]:
     """The regular files of the tar ``stream``, one at a time, never seeking.
 
@@ -747,7 +1022,7 @@ def read_stream(
             except ArchiveError as exc:
                 if on_refused is None:
                     raise
-                on_refused(exc)
+                on_refused(member.name, exc)
                 continue
             if not member.isreg():
                 continue
@@ -755,7 +1030,12 @@ def read_stream(
             if fh is None:  # pragma: no cover - regular members always have a file object
                 raise ArchiveError(f"cannot read member {member.name!r} of {label}")
             try:
-                yield StreamMember(member.name, member.size, cast("BinaryIO", _Guarded(fh, label)))
+                yield StreamMember(
+                    member.name,
+                    member.size,
+                    int(member.mtime),
+                    cast("BinaryIO", _Guarded(fh, label)),
+                )
             finally:
                 fh.close()
         end = tf.offset

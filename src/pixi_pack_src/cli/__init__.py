@@ -1,4 +1,7 @@
-"""The typer app: root options, sub-command registration and the one error funnel.
+"""The typer app: global options, sub-command registration and the one error funnel.
+
+Global options (``-v``, ``-q``, ``--color``, ``--no-progress``) are accepted before or after
+the sub-command, as in pixi: :func:`command` copies them onto every sub-command.
 
 ``main()`` is the only place that exits the process. It exits with ``os._exit`` after
 flushing, so that py-rattler's native threads cannot crash the interpreter at shutdown
@@ -8,16 +11,19 @@ flushing, so that py-rattler's native threads cannot crash the interpreter at sh
 from __future__ import annotations
 
 import contextlib
+import copy as _copy
 import enum
 import logging
 import os
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 
 from pixi_pack_src import __version__
 from pixi_pack_src.cli import log as logconf
@@ -55,6 +61,12 @@ class CliState:
 STATE = CliState()
 
 
+def result_printer() -> Callable[[str], None]:
+    """Prints a command's result for humans: stdout, colour only on a terminal."""
+    console = make_console(resolve_color(STATE.color), stdout=True)
+    return lambda message: console.print(message, soft_wrap=True)
+
+
 class Color(enum.StrEnum):
     auto = "auto"
     always = "always"
@@ -70,19 +82,26 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def root(
     verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, help="More output (repeatable).")
+        int,
+        typer.Option(
+            "-v", "--verbose", count=True, show_default=False, help="More output (repeatable)."
+        ),
     ] = 0,
     quiet: Annotated[
-        int, typer.Option("-q", "--quiet", count=True, help="Less output (repeatable).")
+        int,
+        typer.Option(
+            "-q", "--quiet", count=True, show_default=False, help="Less output (repeatable)."
+        ),
     ] = 0,
     color: Annotated[
         Color,
         typer.Option(
             "--color",
+            metavar="WHEN",
             envvar="PIXI_PACK_SRC_COLOR",
             show_envvar=True,
             case_sensitive=False,
-            help="Colour on stderr; NO_COLOR and FORCE_COLOR win.",
+            help="Colour: auto, always or never; NO_COLOR and FORCE_COLOR win.",
         ),
     ] = Color.auto,
     no_progress: Annotated[
@@ -104,19 +123,101 @@ def root(
     STATE.verbosity = verbose - quiet
     STATE.color = color.value
     STATE.no_progress = no_progress or bool(os.environ.get("PIXI_NO_PROGRESS"))
-    console = make_console(resolve_color(color.value))
-    logconf.configure(STATE.verbosity, console)
+    _configure_logging()
+
+
+def _configure_logging() -> None:
+    logconf.configure(STATE.verbosity, make_console(resolve_color(STATE.color)))
 
 
 def _register() -> None:
     # Sub-commands live in their own modules and attach themselves to ``app``.
+    from pixi_pack_src.cli import cache as _cache  # noqa: F401
+    from pixi_pack_src.cli import completion as _completion  # noqa: F401
     from pixi_pack_src.cli import inspect as _inspect  # noqa: F401
     from pixi_pack_src.cli import manifest as _manifest  # noqa: F401
     from pixi_pack_src.cli import pack as _pack  # noqa: F401
     from pixi_pack_src.cli import unpack as _unpack  # noqa: F401
+    from pixi_pack_src.cli import verify as _verify  # noqa: F401
 
 
 _register()
+
+# -- global options after the sub-command, help metavars and one-line descriptions
+
+_GLOBAL = ("verbose", "quiet", "color", "no_progress")
+
+
+def _global_after_command(ctx: Any, param: Any, value: Any) -> None:
+    """``pack . -v``: a global option given after the sub-command adds to (or overrides)
+    what the root parsed; values that come from defaults or the environment are ignored."""
+    source = ctx.get_parameter_source(param.name)
+    if source is None or source.name != "COMMANDLINE":
+        return
+    if param.name == "verbose":
+        STATE.verbosity += int(value)
+    elif param.name == "quiet":
+        STATE.verbosity -= int(value)
+    elif param.name == "color":
+        STATE.color = str(getattr(value, "value", value))
+    elif param.name == "no_progress":
+        STATE.no_progress = STATE.no_progress or bool(value)
+    _configure_logging()
+
+
+# A value's metavar when an option names none: what it is, never a Python type.
+_METAVAR_BY_TYPE = {
+    "int": "N",
+    "int range": "N",
+    "float": "SECONDS",
+    "float range": "SECONDS",
+    "path": "PATH",
+    "file": "FILE",
+    "directory": "DIR",
+    "str": "TEXT",
+}
+
+
+def _tidy_params(command: Any) -> None:
+    for param in command.params:
+        if isinstance(param, typer.core.TyperArgument):
+            # "MANIFEST_PATH <path>" -> "MANIFEST_PATH": the metavar says it all
+            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+        elif isinstance(param, typer.core.TyperOption) and param.metavar is None:
+            if param.is_flag or param.count:
+                continue
+            shown = str(param.display_type(None)).strip("<>")  # type: ignore[arg-type]
+            if shown.startswith("list[") and shown.endswith("]"):
+                shown = shown[5:-1].lower()
+            if "|" in shown:  # choices
+                param.metavar = shown
+            else:
+                param.metavar = _METAVAR_BY_TYPE.get(shown, "VALUE")
+
+
+def command() -> Any:
+    """The click group behind ``app``, as the user gets it (used by :func:`run` and the docs)."""
+    group = typer.main.get_command(app)
+    globals_ = [
+        p for p in group.params if p.name in _GLOBAL and isinstance(p, typer.core.TyperOption)
+    ]
+    _tidy_params(group)
+    for sub in getattr(group, "commands", {}).values():
+        if sub.help and not sub.short_help:  # the whole first line in the command list
+            sub.short_help = sub.help.strip().splitlines()[0]
+        names = {p.name for p in sub.params}
+        for param in globals_:
+            if param.name in names:
+                continue
+            copy = _copy.copy(param)
+            copy.callback = _global_after_command
+            copy.expose_value = False
+            copy.envvar = None  # the root reads the environment once
+            copy.show_envvar = False
+            copy.show_default = False
+            sub.params.append(copy)
+        _tidy_params(sub)
+    return group
 
 
 def _print_error(exc: BaseException) -> None:
@@ -142,11 +243,21 @@ def _print_error(exc: BaseException) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (no process exit; used by tests)."""
-    command = typer.main.get_command(app)
+    from pixi_pack_src.cli.completion import COMPLETE_VAR, completion_init
+
+    group = command()
+    if os.environ.get(COMPLETE_VAR):  # a shell asks for completions (see `completion`)
+        completion_init()
     try:
-        rv = command.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        rv = group.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="pixi-pack-src",
+            standalone_mode=False,
+        )
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except SystemExit as exc:  # shell completion answers and exits
+        return exc.code if isinstance(exc.code, int) else 0
     except typer.Abort:
         sys.stderr.write("Interrupted\n")
         return EXIT_INTERRUPTED
@@ -169,7 +280,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a CI job cancelled, ``kill``) takes the Ctrl-C path: every ``finally`` runs,
+    so partial downloads and work directories are removed. A second SIGTERM kills at once."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     code = run(argv)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

@@ -9,11 +9,10 @@ import os
 import sys
 from typing import Any
 
-import typer
-
-from pixi_pack_src.cli import app
+from pixi_pack_src.cli import command
 
 WIDTH = 100
+HELP = ["-h", "--help"]
 HEADER = """\
 # Command-line reference
 
@@ -21,13 +20,20 @@ HEADER = """\
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 download failure after retries, 4 build
 failure, 130 interrupted. Every option that shows `[env var: ...]` can also be set in the
-environment; see [env-vars.md](env-vars.md).
+environment; see [env-vars.md](env-vars.md). The global options (`-v`, `-q`, `--color`,
+`--no-progress`) are accepted before or after the command. Results go to stdout; progress,
+warnings and errors to stderr.
 """
 
 
 def _help(command: Any, name: str, parent: Any = None) -> str:
     ctx = command.context_class(
-        command, info_name=name, parent=parent, terminal_width=WIDTH, max_content_width=WIDTH
+        command,
+        info_name=name,
+        parent=parent,
+        terminal_width=WIDTH,
+        max_content_width=WIDTH,
+        help_option_names=HELP,
     )
     text: str = command.get_help(ctx)
     return text.rstrip() + "\n"
@@ -36,16 +42,36 @@ def _help(command: Any, name: str, parent: Any = None) -> str:
 def render() -> str:
     """The whole reference as Markdown (deterministic: fixed width, no colour)."""
     os.environ["NO_COLOR"] = "1"
-    root = typer.main.get_command(app)
+    root = command()
     root_ctx = root.context_class(
-        root, info_name="pixi-pack-src", terminal_width=WIDTH, max_content_width=WIDTH
+        root,
+        info_name="pixi-pack-src",
+        terminal_width=WIDTH,
+        max_content_width=WIDTH,
+        help_option_names=HELP,
     )
     parts = [HEADER, "## pixi-pack-src\n", "```text\n" + _help(root, "pixi-pack-src") + "```\n"]
-    commands = getattr(root, "commands", {})
-    for name in sorted(commands):
-        parts.append(f"## pixi-pack-src {name}\n")
-        parts.append("```text\n" + _help(commands[name], name, root_ctx) + "```\n")
+    _commands(root, root_ctx, "pixi-pack-src", parts)
     return "\n".join(parts)
+
+
+def _commands(group: Any, ctx: Any, prefix: str, parts: list[str]) -> None:
+    """Every sub-command of ``group``, sub-groups' commands included (``cache verify``)."""
+    commands = getattr(group, "commands", {})
+    for name in sorted(commands):
+        sub = commands[name]
+        parts.append(f"## {prefix} {name}\n")
+        parts.append("```text\n" + _help(sub, name, ctx) + "```\n")
+        if getattr(sub, "commands", None):
+            sub_ctx = sub.context_class(
+                sub,
+                info_name=name,
+                parent=ctx,
+                terminal_width=WIDTH,
+                max_content_width=WIDTH,
+                help_option_names=HELP,
+            )
+            _commands(sub, sub_ctx, f"{prefix} {name}", parts)
 
 
 def main() -> int:

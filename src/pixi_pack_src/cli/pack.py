@@ -1,15 +1,20 @@
-"""``pixi-pack-src pack``: options -> :func:`pixi_pack_src.pack.pack` -> summary / ``--json``."""
+"""``pixi-pack-src pack``: options -> :func:`pixi_pack_src.pack.pack` -> summary / ``--json``.
+
+The summary (or ``--json``) is the result: stdout; with ``-o -`` the archive is, and the
+summary goes to stderr. Progress and per-file lines are on stderr.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pixi_pack_src.cli import STATE, app
+from pixi_pack_src.cli import STATE, app, result_printer
 from pixi_pack_src.cli.common import (
     AllowUnpinnedBackendsOption,
     AllPlatformsOption,
@@ -43,6 +48,7 @@ def pack_command(
         typer.Option(
             "-o",
             "--output-file",
+            metavar="FILE",
             help="Output path ('-' = stdout); may contain {platform}. Default: environment.tar "
             "(environment-{platform}.tar for several platforms).",
         ),
@@ -51,10 +57,19 @@ def pack_command(
         bool, typer.Option("--directory-only", help="Write a folder instead of a tar.")
     ] = False,
     use_cache: CacheOption = None,
+    verify_cache: Annotated[
+        bool,
+        typer.Option(
+            "--verify-cache",
+            help="Re-hash every cache hit (by default an entry whose size, times and inode "
+            "are still those recorded when it was hashed is trusted).",
+        ),
+    ] = False,
     auth_file: Annotated[
         Path | None,
         typer.Option(
             "--auth-file",
+            metavar="FILE",
             envvar="RATTLER_AUTH_FILE",
             show_envvar=True,
             help="rattler credentials JSON.",
@@ -62,7 +77,12 @@ def pack_command(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("-c", "--config", help="pixi/rattler config TOML ([mirrors], [concurrency])."),
+        typer.Option(
+            "-c",
+            "--config",
+            metavar="FILE",
+            help="pixi/rattler config TOML ([mirrors], [concurrency]).",
+        ),
     ] = None,
     concurrent_downloads: Annotated[
         int | None,
@@ -96,7 +116,9 @@ def pack_command(
     ] = 60.0,
     inject: Annotated[
         list[Path] | None,
-        typer.Option("-i", "--inject", help="Extra .conda/.tar.bz2/.whl to add (repeatable)."),
+        typer.Option(
+            "-i", "--inject", metavar="FILE", help="Extra .conda/.tar.bz2/.whl to add (repeatable)."
+        ),
     ] = None,
     ignore_pypi_non_wheel: IgnorePypiNonWheelOption = False,
     build_sdist: Annotated[
@@ -167,10 +189,14 @@ def pack_command(
     ] = False,
     report: Annotated[
         Path | None,
-        typer.Option("--report", help="Also write the result to FILE (.json, or .md summary)."),
+        typer.Option(
+            "--report",
+            metavar="FILE",
+            help="Also write the result to FILE (.json, or .md summary).",
+        ),
     ] = None,
 ) -> None:
-    """Pack an environment of pixi.lock into an archive that installs offline."""
+    """Pack a pixi.lock environment into an archive for offline use."""
     options = PackOptions(
         manifest_path=resolve_manifest(manifest_path, manifest_option),
         environment=environment,
@@ -179,6 +205,7 @@ def pack_command(
         output=output_file,
         directory_only=directory_only,
         cache_dir=use_cache,
+        verify_cache=verify_cache,
         auth_file=auth_file,
         config_file=config,
         concurrent_downloads=concurrent_downloads,
@@ -213,11 +240,13 @@ def pack_command(
         else:
             sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
         return
-    _summary(result, reporter)
+    if output_file == "-":  # stdout carries the archive: the summary goes to stderr
+        _summary(result, reporter.status)
+    elif STATE.verbosity >= 0:  # the result, on stdout (-q: none)
+        _summary(result, result_printer())
 
 
-def _summary(result: PackResult, reporter: object) -> None:
-    status = getattr(reporter, "status")  # noqa: B009 - RichReporter.status
+def _summary(result: PackResult, status: Callable[[str], None]) -> None:
     s = result.stats
     status(
         f"{s.files} files, {human_bytes(s.bytes)}: {s.downloaded} downloaded, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -39,6 +40,24 @@ _OUTCOME_MARK = {
 }
 
 
+_TRAILING_SPACES = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
+
+
+class _TrimmedStream:
+    """Drops the spaces rich pads table cells with at the end of a line (stdout only:
+    a result may be saved, diffed or pasted)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(_TRAILING_SPACES.sub(r"\1", text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
 def resolve_color(choice: str | None) -> ColorChoice:
     """``--color`` (or PIXI_PACK_SRC_COLOR), else pixi's PIXI_COLOR, else auto."""
     value = (choice or os.environ.get("PIXI_COLOR") or "auto").lower()
@@ -47,8 +66,11 @@ def resolve_color(choice: str | None) -> ColorChoice:
     return value  # type: ignore[return-value]
 
 
-def make_console(color: ColorChoice) -> Console:
-    """stderr console; NO_COLOR/FORCE_COLOR are honoured by rich unless told explicitly."""
+def make_console(color: ColorChoice, *, stdout: bool = False) -> Console:
+    """The stderr console (or, for a command's result, the stdout one).
+
+    NO_COLOR/FORCE_COLOR are honoured by rich unless told explicitly. Without a terminal
+    (a pipe, a CI log) rich uses $COLUMNS, else 80 columns, and no colour."""
     kwargs: dict[str, object] = {}
     if "NO_COLOR" not in os.environ and "FORCE_COLOR" not in os.environ:
         if color == "always":
@@ -56,7 +78,10 @@ def make_console(color: ColorChoice) -> Console:
         elif color == "never":
             kwargs["no_color"] = True
     return Console(
-        file=cast("TextIO", RedactingStream(sys.stderr)),  # no URL credentials on screen
+        file=cast(
+            "TextIO",
+            RedactingStream(_TrimmedStream(sys.stdout) if stdout else sys.stderr),  # type: ignore[arg-type]
+        ),  # no URL credentials on screen
         markup=False,
         emoji=False,
         highlight=False,

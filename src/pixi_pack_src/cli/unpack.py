@@ -1,7 +1,7 @@
 """`pixi-pack-src unpack`: install a pack (tar, stdin or directory) offline.
 
-Only parses options, calls :func:`pixi_pack_src.unpack.unpack` and prints: a summary on
-stderr, or with ``--json`` one versioned document on stdout.
+Only parses options, calls :func:`pixi_pack_src.unpack.unpack` and prints the result on
+stdout: a summary, or with ``--json`` one versioned document. Progress is on stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from pixi_pack_src.cli import STATE, app
+from pixi_pack_src.cli import STATE, app, result_printer
 from pixi_pack_src.install.activation import SHELLS
 from pixi_pack_src.unpack import UnpackOptions, UnpackResult, unpack
 
@@ -113,7 +113,7 @@ def unpack_command(
         bool, typer.Option("--json", help="Print one JSON document on stdout when done.")
     ] = False,
 ) -> None:
-    """Install a pack offline into DIR/ENV_NAME and write DIR/activate.<ext>."""
+    """Install a pack offline (DIR/ENV_NAME and DIR/activate.<ext>)."""
     options = UnpackOptions(
         pack="-" if pack_file == "-" else Path(pack_file),
         output_dir=output_directory,
@@ -133,7 +133,8 @@ def unpack_command(
     if json_output:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
         return
-    _summary(reporter.status, result)
+    if STATE.verbosity >= 0:  # the result, on stdout (-q: none)
+        _summary(result_printer(), result)
 
 
 _ACTIVATE = {"cmd": "call", "powershell": "."}

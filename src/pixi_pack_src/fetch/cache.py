@@ -11,12 +11,18 @@ Layout under the root::
                                           any hash; keyed by the lock URL)
     tmp/                                  partial downloads, renamed into pkgs/ when verified
 
-**Verified on every hit.** :meth:`ContentCache.lookup` re-hashes the whole entry (sha256, and
-md5 when the lock only has md5) every time; there is no stat-based shortcut. Re-hashing runs at
-about 1.6 GiB/s here (in a worker thread, overlapping with downloads), which is cheap next to a
-download and makes the cache trustworthy against bit rot, partial copies and tampering. The
-``.json`` sidecar only provides the md5 of sha256-keyed entries (bound to the bytes by the
-sha256 check) so that a hit does not pay for a second hash.
+**Verified once, then trusted by its record.** Every entry is hashed when it enters the cache
+(the download hashes the bytes as they arrive). Its sidecar ``.json`` records, beside the md5,
+what identifies that exact file on disk: size, ``mtime_ns``, ``ctime_ns``, inode and device (as
+git's index and ccache do). A hit whose file still has the recorded identity is used without
+re-hashing; any difference (a write moves ``ctime``, which cannot be set back; a replacement
+changes the inode) re-hashes the entry, evicts it on a wrong digest and re-records it
+otherwise. ``ContentCache(root, verify=True)`` (``pack --verify-cache``) re-hashes every hit
+and :func:`verify_cache` (``pixi-pack-src cache verify``) the whole cache, for the cautious:
+what a record cannot see is a change below the file system (media corruption) or someone who
+rewrites the record too. (Unpack still checks every package against the lock's sha256.)
+A hit carries its :class:`~pixi_pack_src.hashing.Verified` identity, so the archive writer can
+check, at no cost, that the file is still the one that was verified.
 
 **Concurrency.** Entries are written to ``tmp/`` and moved into place with ``os.replace``
 (atomic on one filesystem), so readers see either nothing or a complete file. Two processes
@@ -37,11 +43,11 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pixi_pack_src.hashing import hash_stream
+from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
 from pixi_pack_src.lock.model import Hashes
 from pixi_pack_src.safepath import under
 
@@ -68,12 +74,30 @@ except ImportError:  # pragma: no cover - Windows: atomic renames and inode chec
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """A verified cache entry."""
+    """A verified cache entry: hashed now, or trusted by its record (``rehashed`` False)."""
 
     path: Path
     sha256: str
     md5: str
     size: int
+    verified: Verified | None = field(default=None, compare=False)
+    rehashed: bool = field(default=True, compare=False)
+
+
+@dataclass(frozen=True)
+class _Record:
+    """An entry's sidecar: its md5 and the identity of the file when it was hashed."""
+
+    md5: str | None
+    identity: FileIdentity | None
+    recorded_ns: int
+
+    def vouches_for(self, st: os.stat_result) -> bool:
+        return (
+            self.identity is not None
+            and self.identity == FileIdentity.of(st)
+            and not self.identity.racy(self.recorded_ns)
+        )
 
 
 def default_cache_dir() -> Path:
@@ -93,8 +117,9 @@ def default_cache_dir() -> Path:
 class ContentCache:
     """A content-addressed store of verified artifacts (see the module docstring)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, verify: bool = False) -> None:
         self.root = Path(root)
+        self.verify = verify  # re-hash every hit, whatever its record says
         self._ensured = False
 
     def __repr__(self) -> str:
@@ -184,8 +209,8 @@ class ContentCache:
     def _verified(
         self, sha256: str, *, size: int | None, want_md5: str | None, lock_md5: str | None
     ) -> CacheEntry | None:
-        """Re-hash the entry. ``want_md5``: an md5 the bytes must have (computed); ``lock_md5``:
-        an md5 to report when no sidecar has one (``None``: compute it)."""
+        """The entry, trusted by its record or re-hashed. ``want_md5``: an md5 the bytes must
+        have; ``lock_md5``: an md5 to report when no record has one (``None``: compute it)."""
         path = self.path_for(sha256)
         try:
             fh = path.open("rb")
@@ -196,39 +221,85 @@ class ContentCache:
             return None
         with fh:
             stat = os.fstat(fh.fileno())
-            sidecar = self._read_sidecar(path)
-            need_md5 = want_md5 is not None or (sidecar is None and lock_md5 is None)
+            record = self._read_record(path)
+            if (
+                not self.verify
+                and record is not None
+                and record.vouches_for(stat)
+                and (record.md5 is not None or (want_md5 is None and lock_md5 is not None))
+            ):
+                md5 = record.md5 or lock_md5 or ""
+                trusted = Verified(sha256, FileIdentity.of(stat))
+                return self._accept(path, sha256, md5, stat.st_size, size, want_md5, trusted)
+            recorded_ns = time.time_ns()
+            need_md5 = want_md5 is not None or (
+                (record is None or record.md5 is None) and lock_md5 is None
+            )
             got_sha, computed, got = hash_stream(fh, md5=need_md5)
+            after = os.fstat(fh.fileno())
         if got_sha != sha256:
             log.warning("cache entry %s is corrupt (sha256 mismatch); removing it", path)
             self._remove_if_same(path, stat)
             return None
-        md5 = computed or sidecar or lock_md5 or ""
+        md5 = computed or (record.md5 if record is not None else None) or lock_md5 or ""
+        identity = FileIdentity.of(after)
+        verified = Verified(sha256, identity) if identity == FileIdentity.of(stat) else None
+        entry = self._accept(path, sha256, md5, got, size, want_md5, verified, rehashed=True)
+        known_md5 = computed or (record.md5 if record is not None else None)
+        if entry is not None and verified is not None:
+            self._write_record(path, known_md5, got, identity, recorded_ns)
+        return entry
+
+    @staticmethod
+    def _accept(
+        path: Path,
+        sha256: str,
+        md5: str,
+        got: int,
+        size: int | None,
+        want_md5: str | None,
+        verified: Verified | None,
+        *,
+        rehashed: bool = False,
+    ) -> CacheEntry | None:
         if want_md5 is not None and md5 != want_md5:
             log.debug("cache entry %s does not have md5 %s; a miss", path, want_md5)
             return None
         if size is not None and size != got:
             log.debug("cache entry %s has %d bytes, the lock says %d; a miss", path, got, size)
             return None
-        if sidecar is None and computed is not None:
-            self._write_sidecar(path, computed, got)
-        return CacheEntry(path, sha256, md5, got)
+        return CacheEntry(path, sha256, md5, got, verified, rehashed)
 
-    def _read_sidecar(self, path: Path) -> str | None:
+    def _read_record(self, path: Path) -> _Record | None:
         try:
             data = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        md5 = data.get("md5") if isinstance(data, dict) else None
-        if isinstance(md5, str) and len(md5) == 32:
-            return md5
-        return None
+        if not isinstance(data, dict):
+            return None
+        md5 = data.get("md5")
+        recorded = data.get("recorded_ns")
+        return _Record(
+            md5 if isinstance(md5, str) and len(md5) == 32 else None,
+            FileIdentity.from_json(data.get("file")),
+            recorded if isinstance(recorded, int) else 0,
+        )
 
-    def _write_sidecar(self, path: Path, md5: str, size: int) -> None:
+    def _write_record(
+        self,
+        path: Path,
+        md5: str | None,
+        size: int,
+        identity: FileIdentity | None,
+        recorded_ns: int,
+    ) -> None:
         with contextlib.suppress(OSError):
             self.ensure()
-            data = json.dumps({"md5": md5, "size": size}, sort_keys=True).encode()
-            _atomic_write(path.with_name(path.name + ".json"), data, self.tmp_dir)
+            _atomic_write(
+                path.with_name(path.name + ".json"),
+                _record_json(md5, size, identity, recorded_ns),
+                self.tmp_dir,
+            )
 
     def _remove_if_same(self, path: Path, stat: os.stat_result) -> None:
         with self._entry_lock(path):
@@ -261,6 +332,20 @@ class ContentCache:
     ) -> Path:
         """Move the verified file ``tmp`` into the cache as ``sha256``; return its path.
 
+        (:meth:`store_entry` with only the path.)"""
+        return self.store_entry(tmp, sha256, md5=md5, size=size, url=url).path
+
+    def store_entry(
+        self,
+        tmp: Path,
+        sha256: str,
+        *,
+        md5: str | None = None,
+        size: int | None = None,
+        url: str | None = None,
+    ) -> CacheEntry:
+        """Move the verified file ``tmp`` into the cache as ``sha256``; return the entry.
+
         ``tmp`` must be on the cache's filesystem (use :meth:`new_tmp_path`); it is renamed,
         never copied. ``md5``/``size`` (computed from the same bytes, never a lock's claim)
         fill the sidecar and the md5 index;
@@ -270,20 +355,40 @@ class ContentCache:
         sha256 = sha256.lower()
         final = self.path_for(sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if md5 is not None and size is not None:
-            data = json.dumps({"md5": md5, "size": size}, sort_keys=True).encode()
-            _atomic_write(final.with_name(final.name + ".json"), data, self.tmp_dir)
         with self._entry_lock(final):
+            recorded_ns = time.time_ns()
             tmp.replace(final)
+            identity = FileIdentity.of_path(final)
+            # Under the entry's lock, so that a record never describes another process's file.
+            _atomic_write(
+                final.with_name(final.name + ".json"),
+                _record_json(
+                    md5, size if size is not None else identity.size, identity, recorded_ns
+                ),
+                self.tmp_dir,
+            )
         if md5 is not None:
             self._write_pointer(self._index_path("md5", md5.lower()), sha256)
         if url is not None:
             self._write_pointer(self._index_path("url", self._url_key(url)), sha256)
-        return final
+        return CacheEntry(
+            final, sha256, md5 or "", identity.size, Verified(sha256, identity), rehashed=False
+        )
 
     def _write_pointer(self, path: Path, sha256: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(path, sha256.encode("ascii"), self.tmp_dir)
+
+
+def _record_json(
+    md5: str | None, size: int, identity: FileIdentity | None, recorded_ns: int
+) -> bytes:
+    doc: dict[str, object] = {"size": size, "recorded_ns": recorded_ns}
+    if md5 is not None:
+        doc["md5"] = md5
+    if identity is not None:
+        doc["file"] = identity.to_json()
+    return json.dumps(doc, sort_keys=True).encode()
 
 
 def _atomic_write(path: Path, data: bytes, tmp_dir: Path) -> None:
@@ -293,3 +398,53 @@ def _atomic_write(path: Path, data: bytes, tmp_dir: Path) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class CacheCheck:
+    """What :func:`verify_cache` found: entries re-hashed, their bytes, the ones removed."""
+
+    root: Path
+    checked: int
+    size: int
+    removed: tuple[str, ...]  # sha256 of the entries whose bytes no longer matched their name
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "cache": str(self.root),
+            "checked": self.checked,
+            "bytes": self.size,
+            "removed": list(self.removed),
+        }
+
+
+def verify_cache(root: Path, *, on_entry: Callable[[str], None] | None = None) -> CacheCheck:
+    """Re-hash every entry of the cache at ``root`` (``pixi-pack-src cache verify``).
+
+    A corrupt entry is removed; a good one gets a fresh record (so later hits trust it).
+    ``on_entry`` is called with each entry's sha256 before it is hashed (progress).
+    """
+    cache = ContentCache(root, verify=True)
+    base = cache.root / "pkgs" / "sha256"
+    names: list[str] = []
+    with contextlib.suppress(FileNotFoundError):
+        for shard in sorted(base.iterdir()):
+            if not shard.is_dir() or shard.is_symlink():
+                continue
+            names += sorted(p.name for p in shard.iterdir() if _is_digest(p.name))
+    checked, size, removed = 0, 0, []
+    for sha256 in names:
+        if on_entry is not None:
+            on_entry(sha256)
+        entry = cache._verified(sha256, size=None, want_md5=None, lock_md5=None)
+        if entry is None:
+            if not cache.path_for(sha256).exists():
+                removed.append(sha256)
+            continue
+        checked += 1
+        size += entry.size
+    return CacheCheck(cache.root, checked, size, tuple(removed))
+
+
+def _is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)

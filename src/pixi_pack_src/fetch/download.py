@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ from pixi_pack_src.fetch.http import (
     hash_mismatch,
     make_client,
 )
-from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
 from pixi_pack_src.lock.model import CondaBinary, Hashes, PypiPackage
 from pixi_pack_src.redact import redact_url
 from pixi_pack_src.reporter import Reporter
@@ -130,6 +131,9 @@ class Fetched:
     url: str | None  # the URL that delivered the bytes (the lock URL for cache hits)
     retries: int
     verified_against: VerifiedAgainst
+    # the file's identity when its bytes were hashed (this run, or the cache's record): the
+    # archive writer copies it without hashing again while it is still that very file
+    verified: Verified | None = None
 
 
 @dataclass(frozen=True)
@@ -250,7 +254,9 @@ class _Job:
         self.reporter.task_started(a.key, label=a.file_name, total_bytes=a.hashes.size)
         try:
             need_md5 = a.hashes.md5 is None or a.hashes.sha256 is None
-            sha256, computed, size = await asyncio.to_thread(hash_file, path, md5=need_md5)
+            sha256, computed, size, identity = await asyncio.to_thread(
+                _hash_local, path, md5=need_md5
+            )
         except OSError as exc:
             self.reporter.task_finished(a.key, outcome="failed", detail="missing")
             raise WorkspaceError(
@@ -272,7 +278,10 @@ class _Job:
                 "update the lock with `pixi lock`",
             )
         self.reporter.task_finished(a.key, outcome="copied")
-        return Fetched(a, path, sha256, md5, size, "local-file", a.lock_url, 0, a.verified_against)
+        verified = Verified(sha256, identity) if identity is not None else None
+        return Fetched(
+            a, path, sha256, md5, size, "local-file", a.lock_url, 0, a.verified_against, verified
+        )
 
     async def _cached(self, a: Artifact, cache: ContentCache) -> Fetched | None:
         url = a.lock_url if not a.hashes.verifiable else None
@@ -292,6 +301,7 @@ class _Job:
             a.lock_url,
             0,
             a.verified_against,
+            entry.verified,
         )
 
     def _dest(self, a: Artifact) -> Path:
@@ -328,7 +338,7 @@ class _Job:
             # In the event loop on purpose: a few renames and tiny writes, and not cancellable
             # half-way (a cancelled worker-thread job would leave the download in tmp/).
             try:
-                path = self.cache.store(
+                entry = self.cache.store_entry(
                     result.path,
                     result.sha256,
                     md5=result.md5 if result.md5_computed else None,
@@ -338,6 +348,10 @@ class _Job:
             except OSError as exc:
                 result.path.unlink(missing_ok=True)
                 raise _cache_error(self.cache, exc) from exc
+            path, verified = entry.path, entry.verified
+        else:
+            # the download hashed every byte on its way into our private work directory
+            verified = Verified(result.sha256, FileIdentity.of_path(path))
         if not a.hashes.verifiable:
             log.info("%s has no hash in the lock; recorded sha256 %s", a.file_name, result.sha256)
         detail = ""
@@ -354,7 +368,17 @@ class _Job:
             result.url_used,
             result.retries,
             a.verified_against,
+            verified,
         )
+
+
+def _hash_local(path: Path, *, md5: bool) -> tuple[str, str | None, int, FileIdentity | None]:
+    """Hash a lock's local file; its identity too when it did not change while being read."""
+    with path.open("rb") as fh:
+        before = FileIdentity.of(os.fstat(fh.fileno()))
+        sha256, computed, size = hash_stream(fh, md5=md5)
+        after = FileIdentity.of(os.fstat(fh.fileno()))
+    return sha256, computed, size, (after if after == before else None)
 
 
 def _short(exc: PixiPackSrcError) -> str:

@@ -17,7 +17,15 @@ Every download goes through :func:`download_file`:
 
 Redirects are followed here, hop by hop, so that credentials from :class:`AuthStore` are
 computed for every hop's own host: a redirect to another host never carries the first host's
-``Authorization`` header (or conda token).
+``Authorization`` header (or conda token); after a redirect from ``https`` to plain ``http``
+no credentials are sent at all, and a redirect to another port gets credentials only from an
+entry for exactly that ``host:port``.
+
+Bounds: the lock's ``size`` bounds the body while it streams (a larger ``Content-Length`` is
+refused before reading, a longer body as soon as it passes the size), and one attempt at one
+file has a total deadline (:attr:`RetryPolicy.deadline`, one hour by default,
+``PIXI_PACK_SRC_DOWNLOAD_DEADLINE`` seconds when set, ``0`` for none), since the read timeout
+alone lets a server drip a byte at a time forever.
 
 ``file://`` URLs (local mirrors) are copied with the same hashing and checks.
 """
@@ -28,11 +36,12 @@ import asyncio
 import email.utils
 import hashlib
 import logging
+import os
 import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 from urllib.parse import unquote, urljoin, urlsplit
@@ -41,7 +50,12 @@ from urllib.request import url2pathname
 import httpx
 
 from pixi_pack_src._version import __version__
-from pixi_pack_src.errors import ChecksumMismatchError, DownloadError, PixiPackSrcError
+from pixi_pack_src.errors import (
+    ChecksumMismatchError,
+    DownloadError,
+    PixiPackSrcError,
+    UsageError,
+)
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.lock.model import Hashes
 from pixi_pack_src.redact import redact_url as redact_url  # re-exported: older imports
@@ -57,6 +71,24 @@ MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 Sleep = Callable[[float], Awaitable[None]]
+DEFAULT_DEADLINE = 3600.0
+DEADLINE_ENV = "PIXI_PACK_SRC_DOWNLOAD_DEADLINE"
+
+
+def _deadline_from_env() -> float | None:
+    raw = os.environ.get(DEADLINE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_DEADLINE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(
+            f"{DEADLINE_ENV}={raw!r} is not a number of seconds",
+            hint="set it to the seconds one file may take to download (0: no deadline)",
+        ) from None
+    if value != value or value < 0:
+        raise UsageError(f"{DEADLINE_ENV}={raw!r} is not a number of seconds")
+    return value or None
 
 
 @dataclass(frozen=True)
@@ -74,10 +106,15 @@ class RetryPolicy:
     backoff_max: float = 30.0
     jitter: float = 0.25
     retry_after_max: float = 300.0
+    # Seconds one attempt at one file may take in all (a body dripping one byte at a time
+    # never trips the read timeout); ``PIXI_PACK_SRC_DOWNLOAD_DEADLINE`` overrides it.
+    deadline: float | None = field(default_factory=lambda: _deadline_from_env())
 
     def __post_init__(self) -> None:
         if self.retries < 0:
             raise ValueError("retries must be >= 0")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError("deadline must be > 0")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be within [0, 1]")
 
@@ -194,6 +231,41 @@ def _status_reason(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}" + (f" {phrase}" if phrase else "")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _hop_credentials(auth: AuthStore, first: str, hop: str) -> tuple[str, dict[str, str]]:
+    """The URL to request and the headers to send for ``hop``, reached by redirects from
+    ``first`` (the URL the lock names).
+
+    The lock's own origin gets its credentials. A redirect elsewhere gets the credentials
+    stored for the hop's own host, except: never after a downgrade from ``https`` to plain
+    ``http`` (on any hop so far is checked by the caller), and a port other than the
+    scheme's default only with an entry for exactly ``host:port`` (the store matches a bare
+    ``host`` on every port).
+    """
+    try:
+        same = _origin(first) == _origin(hop)
+        scheme, host, port = _origin(hop)
+    except ValueError:
+        return hop, {}
+    if same:
+        return auth.url_for(hop), auth.headers_for(hop)
+    found = auth.lookup(hop)
+    if found is None:
+        return hop, {}
+    if port != _DEFAULT_PORTS.get(scheme) and found[0] != f"{host}:{port}":
+        log.debug("no credentials for %s: only %s has an entry", redact_url(hop), found[0])
+        return hop, {}
+    return auth.url_for(hop), auth.headers_for(hop)
+
+
 async def _attempt(
     client: httpx.AsyncClient,
     url: str,
@@ -201,20 +273,57 @@ async def _attempt(
     auth: AuthStore,
     on_bytes: Callable[[int], None] | None,
     md5: bool,
+    expected_size: int | None = None,
+    deadline: float | None = None,
 ) -> _Got:
     if url.lower().startswith("file:"):
-        return await _copy_local(url, tmp, on_bytes, md5=md5)
+        return await _copy_local(url, tmp, on_bytes, md5=md5, expected_size=expected_size)
+    try:
+        async with asyncio.timeout(deadline):
+            return await _attempt_http(client, url, tmp, auth, on_bytes, md5, expected_size)
+    except TimeoutError as exc:
+        raise _AttemptError(
+            "permanent",
+            f"took longer than {deadline:g} s in all (set {DEADLINE_ENV} to allow more)",
+        ) from exc
+
+
+def _too_big(expected_size: int) -> _AttemptError:
+    return _AttemptError(
+        "permanent", f"the body is larger than the {expected_size} bytes the lock records"
+    )
+
+
+async def _attempt_http(
+    client: httpx.AsyncClient,
+    url: str,
+    tmp: Path,
+    auth: AuthStore,
+    on_bytes: Callable[[int], None] | None,
+    md5: bool,
+    expected_size: int | None,
+) -> _Got:
     hop = url
+    downgraded = False
     for _ in range(MAX_REDIRECTS + 1):
         try:
+            headers: dict[str, str]
+            if downgraded:
+                target, headers = hop, {}
+            else:
+                target, headers = _hop_credentials(auth, url, hop)
             async with client.stream(
-                "GET", auth.url_for(hop), headers=auth.headers_for(hop), follow_redirects=False
+                "GET", target, headers=headers, follow_redirects=False
             ) as response:
                 status = response.status_code
                 if status in _REDIRECTS and "location" in response.headers:
-                    target = urljoin(hop, response.headers["location"])
-                    log.debug("%s redirects to %s", redact_url(hop), redact_url(target))
-                    hop = target
+                    following = urljoin(hop, response.headers["location"])
+                    log.debug("%s redirects to %s", redact_url(hop), redact_url(following))
+                    if urlsplit(hop).scheme.lower() == "https" and (
+                        urlsplit(following).scheme.lower() != "https"
+                    ):
+                        downgraded = True  # no credentials from here on
+                    hop = following
                     continue
                 if status != 200:
                     reason = _status_reason(response)
@@ -225,10 +334,19 @@ async def _attempt(
                         )
                     raise _AttemptError("permanent", reason, status=status)
                 announced = response.headers.get("content-length")
+                if (
+                    expected_size is not None
+                    and announced is not None
+                    and announced.isdigit()
+                    and int(announced) > expected_size
+                ):
+                    raise _too_big(expected_size)
                 with tmp.open("wb") as fh:
                     sink = _Sink(fh, md5=md5)
                     async for chunk in response.aiter_raw():
                         sink.write(chunk)
+                        if expected_size is not None and sink.size > expected_size:
+                            raise _too_big(expected_size)
                         if on_bytes is not None:
                             on_bytes(len(chunk))
                 if announced is not None and announced.isdigit() and int(announced) != sink.size:
@@ -253,7 +371,12 @@ def _describe(exc: BaseException) -> str:
 
 
 async def _copy_local(
-    url: str, tmp: Path, on_bytes: Callable[[int], None] | None, *, md5: bool
+    url: str,
+    tmp: Path,
+    on_bytes: Callable[[int], None] | None,
+    *,
+    md5: bool,
+    expected_size: int | None = None,
 ) -> _Got:
     source = Path(url2pathname(unquote(urlsplit(url).path)))
 
@@ -268,6 +391,8 @@ async def _copy_local(
             sink = _Sink(fh, md5=md5)
             while chunk := src.read(CHUNK_SIZE):
                 sink.write(chunk)
+                if expected_size is not None and sink.size > expected_size:
+                    raise _too_big(expected_size)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
         return sink.result()
@@ -330,7 +455,16 @@ async def download_file(
         while True:
             url = urls[index]
             try:
-                got = await _attempt(client, url, tmp, auth, on_bytes, need_md5)
+                got = await _attempt(
+                    client,
+                    url,
+                    tmp,
+                    auth,
+                    on_bytes,
+                    need_md5,
+                    expected_size=expected.size,
+                    deadline=policy.deadline,
+                )
             except OSError as exc:  # writing the temp file (disk full, permissions...)
                 raise _write_error(tmp.parent, name, exc) from exc
             except _AttemptError as failure:

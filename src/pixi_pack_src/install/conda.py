@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import rattler
-from rattler import Channel, PrefixRecord, RepoData, RepoDataRecord, Subdir
-from rattler.exceptions import IoError
+from rattler import PrefixRecord, RepoDataRecord, Subdir
 from rattler.package_streaming import PackageArchive
 
 from pixi_pack_src.aio import run_sync
-from pixi_pack_src.archive.metadata import is_valid_subdir
 from pixi_pack_src.errors import ArchiveError, InstallError
+from pixi_pack_src.verify.checks import load_channel
 
 logger = logging.getLogger(__name__)
 
@@ -58,94 +57,33 @@ def read_channel(
     """Every package of ``root/channel`` with its record; refuse an inconsistent channel.
 
     ``files`` are the pack's regular files (relative, ``/``-separated); ``label`` names the
-    pack in messages.
+    pack in messages. The rules are :func:`pixi_pack_src.verify.checks.load_channel`'s (the
+    ones ``verify`` reports); the first problem is raised.
     """
-    by_subdir: dict[str, set[str]] = {}
-    for name in files:
-        parts = name.split("/")
-        if parts[0] != CHANNEL_DIR:
-            continue
-        if len(parts) != 3:
-            raise ArchiveError(
-                f"{label} holds {name}, which is not a file of a channel subdir",
-                hint="a pack's channel holds only channel/<subdir>/<package> and repodata.json",
-            )
-        by_subdir.setdefault(parts[1], set()).add(parts[2])
-    allowed = {platform, "noarch"}
+    files = list(files)
+    documents = {
+        name: (root / name).read_bytes()
+        for name in files
+        if name.startswith(f"{CHANNEL_DIR}/") and name.endswith(f"/{REPODATA_JSON}")
+    }
+    records, findings = load_channel(files, documents, platform=platform, label=label, root=root)
+    if findings:
+        raise ArchiveError(findings[0].message, hint=findings[0].hint)
+    present = set(files)
+    missing = sorted(set(records) - present)
+    if missing:  # pragma: no cover - load_channel reports a missing file as a finding
+        raise ArchiveError(f"{label} has no {missing[0]}")
+    return channel_packages(root, records)
+
+
+def channel_packages(root: Path, records: Mapping[str, RepoDataRecord]) -> list[ChannelPackage]:
+    """The checked channel's packages with ``file://`` records pointing into ``root``."""
     packages: list[ChannelPackage] = []
-    seen: dict[str, str] = {}
-    for subdir in sorted(by_subdir):
-        names = by_subdir[subdir]
-        where = f"{CHANNEL_DIR}/{subdir}"
-        if subdir not in allowed:
-            what = "a conda subdir" if is_valid_subdir(subdir) else "not a conda subdir"
-            raise ArchiveError(
-                f"{label} has a {where} directory ({what}) in a pack for {platform}",
-                hint=f"a {platform} pack holds only {CHANNEL_DIR}/{platform} and "
-                f"{CHANNEL_DIR}/noarch; the archive is damaged or was tampered with",
-            )
-        if REPODATA_JSON not in names:
-            raise ArchiveError(
-                f"{label} has packages in {where} but no {where}/{REPODATA_JSON}",
-                hint="the archive is damaged; pack it again",
-            )
-        records = _load_repodata(root, subdir, label)
-        listed: dict[str, RepoDataRecord] = {}
-        for record in records:
-            if record.file_name in listed:
-                raise ArchiveError(
-                    f"{where}/{REPODATA_JSON} in {label} lists {record.file_name} twice"
-                )
-            listed[record.file_name] = record
-        on_disk = names - {REPODATA_JSON}
-        for extra in sorted(on_disk - set(listed)):
-            raise ArchiveError(
-                f"{label} holds {where}/{extra}, which {where}/{REPODATA_JSON} does not list",
-                hint="a file the channel does not describe cannot be verified; the archive is "
-                "damaged or was tampered with",
-            )
-        for missing in sorted(set(listed) - on_disk):
-            raise ArchiveError(
-                f"{where}/{REPODATA_JSON} in {label} names {missing}, but the archive has no "
-                f"{where}/{missing}",
-                hint="the archive is incomplete or was tampered with; pack it again",
-            )
-        for file_name, record in sorted(listed.items()):
-            if not _is_package(file_name):
-                raise ArchiveError(
-                    f"{where}/{REPODATA_JSON} in {label} lists {file_name!r}, which is not a "
-                    "conda package file (.conda or .tar.bz2)"
-                )
-            if record.subdir != subdir:
-                raise ArchiveError(
-                    f"{where}/{file_name} in {label} is a package for {record.subdir}, "
-                    f"but it is in {where}",
-                    hint="the archive is damaged or was tampered with",
-                )
-            name = record.name.normalized
-            arcname = f"{where}/{file_name}"
-            if name in seen:
-                raise ArchiveError(
-                    f"{label} holds two packages named {name}: {seen[name]} and {arcname}",
-                    hint="an environment has one version of each package; pack it again",
-                )
-            seen[name] = arcname
-            path = root / CHANNEL_DIR / subdir / file_name
-            record.url = path.absolute().as_uri()
-            packages.append(ChannelPackage(arcname=arcname, path=path, record=record))
+    for arcname, record in sorted(records.items()):
+        path = root.joinpath(*arcname.split("/"))
+        record.url = path.absolute().as_uri()
+        packages.append(ChannelPackage(arcname=arcname, path=path, record=record))
     return packages
-
-
-def _load_repodata(root: Path, subdir: str, label: str) -> list[RepoDataRecord]:
-    directory = root / CHANNEL_DIR / subdir
-    try:
-        repodata = RepoData.from_path(directory / REPODATA_JSON)
-        return repodata.into_repo_data(Channel(directory.parent.absolute().as_uri()))
-    except (IoError, OSError, ValueError) as exc:
-        raise ArchiveError(
-            f"cannot read {CHANNEL_DIR}/{subdir}/{REPODATA_JSON} in {label}: {exc}",
-            hint="the archive is damaged; pack it again",
-        ) from exc
 
 
 _LINK_INFO = ("info/paths.json", "info/files", "info/link.json")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pixi_pack_src import tomlfile
-from pixi_pack_src.errors import LockfileError, WorkspaceError
+from pixi_pack_src.errors import LockfileError, UsageError, WorkspaceError
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def locate_workspace(manifest_path: Path | None = None) -> Workspace:
 
     path = Path(manifest_path).absolute()
     if not path.exists():
-        raise WorkspaceError(f"{manifest_path} does not exist", hint=_MANIFEST_HINT)
+        # a MANIFEST_PATH that names nothing is a usage error (exit 2), as for any argument
+        raise UsageError(f"{manifest_path} does not exist", hint=_MANIFEST_HINT)
     if path.is_dir():
         found = _search_upwards(path)
         if found is None:

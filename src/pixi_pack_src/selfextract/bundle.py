@@ -4,7 +4,7 @@ Layout::
 
     run.py                     entry point (pixi_pack_src.selfextract.main)
     site/pixi_pack_src/...     our own code (.py files)
-    site/packaging/, site/installer/   pure-Python dependencies of unpack
+    site/packaging/, site/installer/, site/yaml/   pure-Python dependencies of unpack
     site/rattler/...           py-rattler for the *target* platform (native library)
     python/...                 the environment's python and its dependencies, pre-extracted
                                (absent when the environment has no python >= 3.11)
@@ -35,7 +35,7 @@ from pixi_pack_src.wheels import platform_tags
 
 MIN_PYTHON = Version("3.11")
 BUNDLE_MTIME = 1153704088
-_PURE_PACKAGES = ("packaging", "installer")
+_PURE_PACKAGES = ("packaging", "installer", "yaml")  # yaml: pure Python without _yaml
 _SKIP_DIRS = {"__pycache__"}
 # not needed to run the installer (and terminfo has names that differ only in case)
 _PYTHON_SKIP = tuple(

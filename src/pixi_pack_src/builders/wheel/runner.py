@@ -278,8 +278,11 @@ def _build_one(job: WheelBuildJob, ctx: _Context) -> BuiltWheel:
     try:
         result = _build_fresh(job, ctx, override, keys, build_dir, blog)
     except PixiPackSrcError as exc:
-        ctx.reporter.task_finished(task, outcome="failed")
         blog.note(f"FAILED: {exc.message}")
+        if ctx.cancelled.is_set():  # stopped (or failed) after another build failed
+            ctx.reporter.task_finished(task, outcome="skipped")
+            raise BuildError(f"{job.package.name}: not built (another build failed)") from exc
+        ctx.reporter.task_finished(task, outcome="failed")
         if isinstance(exc, UnsupportedPackageError):
             raise
         raise BuildError(

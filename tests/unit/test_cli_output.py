@@ -1,0 +1,324 @@
+"""Issue 14: the command line a pixi user expects (output streams, layout, options, help).
+
+Each test names the exact command it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pixi_pack_src.cli import STATE, run
+from pixi_pack_src.cli.inspect_view import shorten
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLES = DATA / "lock-samples"
+REPO = Path(__file__).resolve().parents[2]
+PIXI_TOML = '[workspace]\nname = "sample"\nchannels = ["conda-forge"]\nplatforms = []\n'
+BIG = "v7-pixi-real-cpp-git-source.lock"  # 57 items on linux-64 (56 downloads, 1 build)
+LONG_CHANNEL = "https://artifactory.corp.example.com/artifactory/api/conda/conda-forge-remote"
+
+
+@pytest.fixture(autouse=True)
+def _no_pixi(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXI_PACK_SRC_PIXI", "/nonexistent/pixi")
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
+def _workspace(tmp_path: Path, sample: str, *, channel: str | None = None) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    text = (SAMPLES / sample).read_text()
+    if channel is not None:
+        text = text.replace("https://prefix.dev/conda-forge", channel)
+    (root / "pixi.lock").write_text(text)
+    (root / "pixi.toml").write_text(PIXI_TOML)
+    return root
+
+
+def _plan_section(out: str) -> list[str]:
+    """The lines of the per-platform part (before the pixi build invocations)."""
+    lines = out.splitlines()
+    end = next(i for i, line in enumerate(lines) if "pixi build invocation(s) in all" in line)
+    start = next(i for i, line in enumerate(lines) if line.startswith("default on "))
+    return lines[start:end]
+
+
+# -- 1. results on stdout, everything else on stderr
+
+
+def test_inspect_redirected_keeps_the_plan(tmp_path: Path) -> None:
+    """`pixi-pack-src inspect . > plan.txt`: the plan is in the file, not on the terminal."""
+    root = _workspace(tmp_path, BIG)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env["PYTHONPATH"] = str(REPO / "src")
+    env["PIXI_PACK_SRC_PIXI"] = "/nonexistent/pixi"
+    with (tmp_path / "plan.txt").open("w") as fh:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pixi_pack_src", "inspect", ".", "-p", "linux-64"],
+            cwd=root,
+            stdout=fh,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode in (0, 1), proc.stderr  # 1 once inspect fails like pack would
+    plan_text = (tmp_path / "plan.txt").read_text()
+    assert "default on linux-64\n" in plan_text
+    assert "     libvulkan-loader    1.4.341.0   195.1 KiB\n" in plan_text
+    assert "default on linux-64" not in proc.stderr
+    assert "cannot tell which build backend sdl_example" in proc.stderr
+    # COLUMNS unset and not a terminal: 80 columns, and no line of the plan is longer
+    assert all(len(line) <= 80 for line in _plan_section(plan_text))
+    assert "\x1b[" not in plan_text  # no colour in a file
+    assert not any(line.endswith(" ") for line in plan_text.splitlines())
+
+
+# -- 2. the inspect layout
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_inspect_layout_at_width(
+    width: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS=<width> pixi-pack-src inspect . -p linux-64` on a 57-item real lock: one line
+    per download, the origin once per group, nothing folded, nothing dropped."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    root = _workspace(tmp_path, BIG)
+    run(["inspect", str(root), "-p", "linux-64"])
+    out = capsys.readouterr().out
+    section = _plan_section(out)
+    assert all(len(line) <= width for line in section), [s for s in section if len(s) > width]
+    assert section[:3] == [
+        "default on linux-64",
+        "  57 items: 56 download (38.1 MiB), 1 build (pixi); 1 pixi build invocation(s)",
+        "  download from prefix.dev/conda-forge/linux-64 (56 items, 38.1 MiB)",
+    ]
+    assert out.count("prefix.dev/conda-forge/linux-64") == 1  # once, in the heading
+    assert "https://" not in "\n".join(section)
+    # every item is whole on its line: name, version, size (no column dropped or folded)
+    doc_items = _json_items(root, capsys)
+    for name, version, size in doc_items:
+        if size is not None:
+            assert re.search(
+                rf"^     {re.escape(name)} +{re.escape(version)} +[0-9.]+ \S+$", out, re.M
+            )
+    # a 57-item plan in at most ~2 lines an item (headings and totals included)
+    assert len(section) <= 2 * 57
+    assert len(section) <= 57 + 8  # in fact: one line a download, 3 for the build
+    assert out.index("A pack would fail") < out.index("default on linux-64")  # problems first
+
+
+def _json_items(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> list[tuple[str, str, int | None]]:
+    run(["inspect", str(root), "-p", "linux-64", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    return [(i["name"], i["version"], i["size"]) for i in doc["platforms"][0]["items"]]
+
+
+def test_inspect_long_channel_url_is_shortened_not_folded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS=80 pixi-pack-src inspect .` with a long mirror URL: `host/…/subdir` in the
+    heading, the full URL in `--json`."""
+    monkeypatch.setenv("COLUMNS", "80")
+    root = _workspace(tmp_path, BIG, channel=LONG_CHANNEL)
+    run(["inspect", str(root), "-p", "linux-64"])
+    out = capsys.readouterr().out
+    assert "  download from artifactory.corp.example.com/…/linux-64 (56 items, 38.1 MiB)\n" in out
+    assert all(len(line) <= 80 for line in _plan_section(out))
+    run(["inspect", str(root), "-p", "linux-64", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["platforms"][0]["items"][0]["source"].startswith(LONG_CHANNEL + "/linux-64/")
+
+
+def test_shorten() -> None:
+    assert shorten("prefix.dev/conda-forge/linux-64", 80) == "prefix.dev/conda-forge/linux-64"
+    origin = "artifactory.corp.example.com/artifactory/api/conda/conda-forge-remote/linux-64"
+    assert shorten(origin, 60) == "artifactory.corp.example.com/…/conda-forge-remote/linux-64"
+    assert shorten(origin, 40) == "artifactory.corp.example.com/…/linux-64"
+    assert shorten("a-very-long-host-name-without-any-slash.example.com", 20) == (
+        "a-very-long-host-na…"
+    )
+    assert all(len(shorten(origin, n)) <= n for n in range(8, 90))
+
+
+def test_inspect_pypi_groups_by_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS=80 pixi-pack-src inspect . -p linux-64` on wheels from a custom index."""
+    monkeypatch.setenv("COLUMNS", "80")
+    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    assert run(["inspect", str(root), "-p", "linux-64"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:8] == [
+        "default on linux-64",
+        "  3 items: 2 download (0 B), 1 build wheel; 2 of unknown size",
+        "  download from my-custom-index.example.com/simple (2 items, ?)",
+        "     numpy      1.26.0           ?",
+        "     requests   2.31.0           ?",
+        "  build wheel (1 item)",
+        "     local-pkg  source-tree ./local-pkg [source-tree -> wheel]",
+        "",
+    ]
+
+
+# -- 3. global options before or after the sub-command
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbosity"),
+    [
+        (["inspect", "{root}", "-v"], 1),
+        (["inspect", "-q", "{root}"], -1),
+        (["-v", "inspect", "{root}", "-v"], 2),
+        (["-q", "inspect", "{root}", "-vvv"], 2),
+    ],
+)
+def test_global_verbosity_after_the_command(
+    argv: list[str], verbosity: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pixi-pack-src inspect . -v`, `inspect -q .`: no `No such option`."""
+    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    code = run([a.replace("{root}", str(root)) for a in argv] + ["-p", "linux-64"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert STATE.verbosity == verbosity
+
+
+def test_global_options_after_pack_and_unpack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pixi-pack-src pack . --no-progress --color never`, `unpack x.tar --no-progress`."""
+    STATE.no_progress = False
+    code = run(["pack", str(tmp_path / "missing"), "--no-progress", "--color", "never"])
+    err = capsys.readouterr().err
+    assert "No such option" not in err
+    assert code == 2
+    assert (STATE.no_progress, STATE.color) == (True, "never")
+    code = run(["unpack", str(tmp_path / "x.tar"), "--color", "always", "-qq"])
+    assert "No such option" not in capsys.readouterr().err
+    assert (STATE.color, STATE.verbosity) == ("always", -2)
+
+
+def test_global_option_from_the_environment_is_read_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`PIXI_PACK_SRC_COLOR=always pixi-pack-src inspect --json .`: the root reads it."""
+    monkeypatch.setenv("PIXI_PACK_SRC_COLOR", "always")
+    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    assert run(["inspect", str(root), "-p", "linux-64", "--json"]) == 0
+    assert STATE.color == "always"
+    json.loads(capsys.readouterr().out)
+
+
+# -- 4. help and completion
+
+COMMANDS = ("pack", "unpack", "inspect", "completion")
+PYTHON_TYPES = re.compile(r"<(int|float|str|path|list|text|file|directory)\b[^>]*>")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_metavars_name_what_is_expected(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pixi-pack-src <command> --help`: FILE, DIR, SECONDS, N, PLATFORM, ENV; no Python types."""
+    assert run([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert not PYTHON_TYPES.search(out), PYTHON_TYPES.findall(out)
+    assert "-v, --verbose" in out  # global options, here too
+    assert "--no-progress" in out
+
+
+def test_pack_help_metavars(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS=200 pixi-pack-src pack --help`."""
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run(["pack", "--help"]) == 0
+    out = capsys.readouterr().out
+    for shown in (
+        "-o, --output-file FILE",
+        "--use-cache, --cache-dir DIR",
+        "--timeout SECONDS",
+        "--retries N",
+        "--concurrent-downloads N",
+        "-i, --inject FILE",
+        "-p, --platform PLATFORM",
+        "-e, --environment ENV",
+        "--build-timeout SECONDS",
+        "--report FILE",
+        "  MANIFEST_PATH  ",
+    ):
+        assert shown in out, shown
+
+
+def test_root_help_has_whole_descriptions(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS=80 pixi-pack-src --help`: one whole line per command, never cut with `...`."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run(["--help"]) == 0
+    out = capsys.readouterr().out
+    commands = out.split("Commands:\n", 1)[1].splitlines()
+    assert not any("..." in c for c in commands)
+    for name in COMMANDS:
+        (line,) = [c for c in commands if c.startswith(f"  {name} ")]
+        assert line.rstrip().endswith(")") or line.rstrip().endswith(".")
+    assert len([c for c in commands if c.strip()]) == len(COMMANDS) or "verify" in out
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell"])
+def test_completion_script(shell: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`pixi-pack-src completion --shell <shell>`: a script on stdout."""
+    assert run(["completion", "--shell", shell]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "_PIXI_PACK_SRC_COMPLETE" in out
+    assert f"complete_{shell}" in out
+    assert "pixi-pack-src" in out
+
+
+def test_completion_unknown_shell_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """`pixi-pack-src completion --shell tcsh`."""
+    assert run(["completion", "--shell", "tcsh"]) == 2
+    assert "tcsh" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completes_commands_and_options(tmp_path: Path) -> None:
+    """`eval "$(pixi-pack-src completion --shell bash)"`, then `pixi-pack-src pa<TAB>` and
+    `pixi-pack-src pack --no-p<TAB>` (the answer the script asks the program for)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    program = [sys.executable, "-m", "pixi_pack_src"]
+
+    def complete(words: str, cword: int) -> list[str]:
+        proc = subprocess.run(
+            program,
+            env={
+                **env,
+                "_PIXI_PACK_SRC_COMPLETE": "complete_bash",
+                "COMP_WORDS": words,
+                "COMP_CWORD": str(cword),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert complete("pixi-pack-src pa", 1) == ["pack"]
+    assert complete("pixi-pack-src pack --no-p", 2) == ["--no-progress"]
+    assert "bash" in complete("pixi-pack-src completion --shell ", 3)
