@@ -1,4 +1,4 @@
-"""Test-wide isolation: no user config, no colour, a private cache, never the network."""
+"""Test-wide isolation: no user config, no keyring, no colour, a private cache, never the network."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def _isolation(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    # pixi's user config files and the OS keyring stay out of tests (tests opt in)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("PIXI_HOME", str(home / ".pixi"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
 
 @pytest.fixture

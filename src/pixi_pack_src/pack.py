@@ -353,8 +353,10 @@ async def pack_async(
     for work in works:
         _refuse_unsupported(work.env, options, warn)
 
-    fetch_config = load_config(options.config_file)
-    auth = AuthStore.load(options.auth_file or fetch_config.authentication_override_file)
+    fetch_config = load_config(options.config_file, workspace_root=workspace.root)
+    auth = AuthStore.load(
+        options.auth_file, override_file=fetch_config.authentication_override_file
+    )
     settings = DownloadSettings(
         concurrency=options.concurrent_downloads or fetch_config.concurrent_downloads or 50,
         retries=options.retries,
@@ -373,7 +375,11 @@ async def pack_async(
         artifacts = _artifacts(works, fetch_config, options)
         client = await stack.enter_async_context(
             _aclosing_client(
-                make_client(timeout=options.timeout, max_connections=settings.concurrency)
+                make_client(
+                    timeout=options.timeout,
+                    max_connections=settings.concurrency,
+                    config=fetch_config,
+                )
             )
         )
         fetched = await fetch_all(
@@ -384,6 +390,7 @@ async def pack_async(
             auth=auth,
             reporter=reporter,
             client=client,
+            config=fetch_config,
         )
         cancel = threading.Event()
         built = await _in_thread(

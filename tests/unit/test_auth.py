@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from testworld import keyring_backend
 
 from pixi_pack_src.errors import ConfigError
 from pixi_pack_src.fetch.auth import AuthStore, Credential, read_credentials_file
@@ -34,7 +35,7 @@ def _basic(user: str, password: str) -> str:
 def test_reads_rattler_credentials_file(tmp_path: Path) -> None:
     store = AuthStore.load(_json(tmp_path / "c.json", CREDS), environ={}, home=tmp_path)
     assert list(store) == ["*.prefix.dev", "127.0.0.1:8765", "anaconda.example.test",
-                           "repo.example.test"]  # fmt: skip
+                           "repo.example.test", "s3://bucket/channel"]  # fmt: skip
     assert store.headers_for("https://repo.prefix.dev/chan/noarch/a.conda") == {
         "Authorization": "Bearer pfx-token"
     }
@@ -72,12 +73,18 @@ def test_url_with_its_own_userinfo_gets_no_store_header(tmp_path: Path) -> None:
     assert store.headers_for("https://repo.example.test/x") == {"Authorization": "Bearer t"}
 
 
-def test_priority_auth_file_then_env_then_home_then_netrc(tmp_path: Path) -> None:
+def test_priority_env_then_auth_file_then_keyring_then_home_then_netrc(tmp_path: Path) -> None:
+    """pixi's order (pixi_auth::get_auth_store): RATTLER_AUTH_FILE, --auth-file, keyring,
+    ~/.rattler/credentials.json, netrc."""
     home = tmp_path / "home"
     (home / ".rattler").mkdir(parents=True)
     _json(
         home / ".rattler" / "credentials.json",
-        {"a.test": {"BearerToken": "home-a"}, "d.test": {"BearerToken": "home-d"}},
+        {
+            "a.test": {"BearerToken": "home-a"},
+            "d.test": {"BearerToken": "home-d"},
+            "k.test": {"BearerToken": "home-k"},
+        },
     )
     (home / ".netrc").write_text(
         "machine a.test login n password n\nmachine e.test login eve password pw\n",
@@ -87,9 +94,27 @@ def test_priority_auth_file_then_env_then_home_then_netrc(tmp_path: Path) -> Non
         tmp_path / "env.json",
         {"a.test": {"BearerToken": "env-a"}, "c.test": {"BearerToken": "env-c"}},
     )
-    given = _json(tmp_path / "given.json", {"a.test": {"BearerToken": "given-a"}})
-    store = AuthStore.load(given, environ={"RATTLER_AUTH_FILE": str(env_file)}, home=home)
-    assert store.headers_for("https://a.test/") == {"Authorization": "Bearer given-a"}
+    given = _json(
+        tmp_path / "given.json",
+        {"a.test": {"BearerToken": "given-a"}, "b.test": {"BearerToken": "given-b"}},
+    )
+    keyring_file = tmp_path / "keyring.json"
+    keyring_backend.store(
+        keyring_file,
+        {
+            "b.test": {"BearerToken": "ring-b"},
+            "k.test": {"BasicHTTP": {"username": "kim", "password": "ring-pw"}},
+        },
+    )
+    with keyring_backend.use_file_keyring(keyring_file) as ring:
+        store = AuthStore.load(given, environ={"RATTLER_AUTH_FILE": str(env_file)}, home=home)
+        assert store.headers_for("https://a.test/") == {"Authorization": "Bearer env-a"}
+        assert store.headers_for("https://b.test/") == {"Authorization": "Bearer given-b"}
+        assert store.headers_for("https://k.test/") == {"Authorization": _basic("kim", "ring-pw")}
+        found_k = store.lookup("https://k.test/x")
+        assert found_k is not None
+        assert found_k[1].source == "keyring"
+        assert ("rattler", "k.test") in ring.reads
     assert store.headers_for("https://c.test/") == {"Authorization": "Bearer env-c"}
     assert store.headers_for("https://d.test/") == {"Authorization": "Bearer home-d"}
     assert store.headers_for("https://e.test/") == {"Authorization": _basic("eve", "pw")}
@@ -112,6 +137,40 @@ def test_netrc_env_var_and_missing_sources(
     empty = AuthStore.load(None, environ={"NETRC": str(tmp_path / "gone")}, home=tmp_path)
     assert len(empty) == 0
     assert "NETRC=" in caplog.text
+    # a missing RATTLER_AUTH_FILE is a warning naming it, not an error (as in pixi)
+    assert f"RATTLER_AUTH_FILE={tmp_path / 'missing.json'} does not exist" in caplog.text
+    assert [r.levelname for r in caplog.records if "RATTLER_AUTH_FILE" in r.message] == ["WARNING"]
+
+
+def test_missing_override_file_from_config_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = AuthStore.load(None, override_file=tmp_path / "gone.json", environ={}, home=tmp_path)
+    assert len(store) == 0
+    assert "authentication-override-file" in caplog.text
+
+
+def test_keyring_entries_s3_prefixes_and_broken_keyrings(tmp_path: Path) -> None:
+    keyring_file = tmp_path / "keyring.json"
+    s3 = {
+        "S3Credentials": {"access_key_id": "AKID", "secret_access_key": "sk", "session_token": None}
+    }
+    keyring_backend.store(keyring_file, {"s3://bucket": s3, "reg.test": {"BearerToken": "oci-t"}})
+    with keyring_backend.use_file_keyring(keyring_file):
+        store = AuthStore.load(None, environ={}, home=tmp_path)
+        found = store.lookup("s3://bucket/channel/linux-64/a-1-0.conda")
+        assert found is not None
+        assert found[0] == "s3://bucket"
+        assert found[1].kind == "s3"
+        assert found[1].authorization() is None  # S3 credentials sign, they are no header
+        assert store.rattler_entries(
+            ["s3://bucket/channel/noarch/b-1-0.conda", "oci://reg.test/mirror/noarch/c-1-0.conda"]
+        ) == {"s3://bucket": s3, "reg.test": {"BearerToken": "oci-t"}}
+        assert "sk" not in repr(store) + repr(found[1])
+    ring = tmp_path / "not-json.json"
+    ring.write_text(json.dumps({"rattler": {"h.test": "plain password"}}), encoding="utf-8")
+    with keyring_backend.use_file_keyring(ring):
+        assert AuthStore.load(None, environ={}, home=tmp_path).lookup("https://h.test/") is None
 
 
 def test_missing_auth_file_is_an_error(tmp_path: Path) -> None:
@@ -131,6 +190,7 @@ def test_missing_auth_file_is_an_error(tmp_path: Path) -> None:
         ('{"h": {"BasicHTTP": {"username": "u"}}}', "BasicHTTP needs string username"),
         ('{"h": {"Magic": "x"}}', "unknown authentication method 'Magic'"),
         ('{"h": {"BearerToken": "a", "CondaToken": "b"}}', "must map to one authentication"),
+        ('{"s3://b": {"S3Credentials": {"access_key_id": "a"}}}', "needs access_key_id and"),
     ],
 )
 def test_bad_credentials_file(tmp_path: Path, data: str, fragment: str) -> None:

@@ -1,20 +1,29 @@
-"""Credentials, read the way rattler (and so pixi and pixi-pack) reads them.
+"""Credentials, found wherever pixi finds them.
 
-Sources, highest priority first (for each host the first source that knows it wins, as in
-``rattler_networking::AuthenticationStorage``):
+Sources, highest priority first (for a URL, the first source that knows its host wins, as in
+``rattler_networking::AuthenticationStorage`` built by pixi's ``pixi_auth::get_auth_store``):
 
-1. ``--auth-file PATH`` (must exist);
-2. ``$RATTLER_AUTH_FILE``;
-3. ``~/.rattler/credentials.json``;
-4. netrc: ``$NETRC``, else ``~/.netrc`` (``~/_netrc`` on Windows), as HTTP basic auth.
+1. ``$RATTLER_AUTH_FILE`` (a missing file is a warning, as in pixi);
+2. ``--auth-file PATH`` (must exist), else the config's ``authentication-override-file`` (a
+   missing file is a warning);
+3. the OS keyring, where ``pixi auth login`` stores credentials by default: service
+   ``rattler``, user name = the host (or ``s3://bucket``), password = the JSON credential
+   (read with the ``keyring`` library; its backend is chosen as usual, e.g. by
+   ``PYTHON_KEYRING_BACKEND``; an unusable keyring is skipped);
+4. ``~/.rattler/credentials.json``;
+5. netrc: ``$NETRC``, else ``~/.netrc`` (``~/_netrc`` on Windows), as HTTP basic auth.
 
-(rattler also reads the system keyring between 2 and 3; we do not.)
+S3 buckets without stored credentials fall back to the AWS SDK's own chain
+(``AWS_ACCESS_KEY_ID``... see :mod:`pixi_pack_src.fetch.protocols`).
 
 A credentials file is JSON: ``{"<host>": {"BearerToken": "..."} | {"BasicHTTP": {"username":
-"...", "password": "..."}} | {"CondaToken": "..."}}``. Keys are host names, ``*.example.com``
-wildcards (matching any sub-domain), or -- our extension -- ``host:port``.
+"...", "password": "..."}} | {"CondaToken": "..."} | {"S3Credentials": {"access_key_id":
+"...", "secret_access_key": "...", "session_token": null}}}``. Keys are host names,
+``*.example.com`` wildcards (matching any sub-domain), ``s3://bucket[/prefix]``, or -- our
+extension -- ``host:port``.
 
-Lookup for a URL: ``host:port``, then ``host``, then ``*.<domain>`` for each parent domain.
+Lookup for a URL: ``host:port``, then ``host``, then ``*.<domain>`` for each parent domain; for
+``s3://`` URLs also the URL and each of its parent prefixes (``s3://bucket/a``, ``s3://bucket``).
 Credentials are applied per request to the URL being requested, so they reach only their own
 host, across redirects and mirrors alike (:func:`pixi_pack_src.fetch.http.download_file` follows
 redirects itself for this reason). Secrets never appear in ``repr`` or in log messages.
@@ -29,7 +38,7 @@ import logging
 import netrc
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -39,12 +48,17 @@ from pixi_pack_src.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-CredentialKind = Literal["bearer", "basic", "conda-token"]
+CredentialKind = Literal["bearer", "basic", "conda-token", "s3"]
+KEYRING_SERVICE = "rattler"  # rattler's KeyringAuthenticationStorage store key
 
 
 @dataclass(frozen=True)
 class Credential:
-    """One host's credentials; ``source`` says where they were read (for ``-v`` messages)."""
+    """One host's credentials; ``source`` says where they were read (for ``-v`` messages).
+
+    For ``s3``: ``username`` is the access key id, ``password`` the secret access key and
+    ``token`` the session token (may be empty).
+    """
 
     kind: CredentialKind
     token: str = field(default="", repr=False)
@@ -53,7 +67,8 @@ class Credential:
     source: str = ""
 
     def authorization(self) -> str | None:
-        """The ``Authorization`` header value, or ``None`` (conda tokens go into the URL)."""
+        """The ``Authorization`` header value, or ``None`` (conda tokens go into the URL, S3
+        credentials sign requests)."""
         if self.kind == "bearer":
             return f"Bearer {self.token}"
         if self.kind == "basic":
@@ -61,86 +76,165 @@ class Credential:
             return "Basic " + base64.b64encode(raw).decode("ascii")
         return None
 
+    def to_rattler(self) -> dict[str, object]:
+        """The credential as rattler's JSON (a credentials-file value)."""
+        if self.kind == "bearer":
+            return {"BearerToken": self.token}
+        if self.kind == "conda-token":
+            return {"CondaToken": self.token}
+        if self.kind == "basic":
+            return {"BasicHTTP": {"username": self.username, "password": self.password}}
+        return {
+            "S3Credentials": {
+                "access_key_id": self.username,
+                "secret_access_key": self.password,
+                "session_token": self.token or None,
+            }
+        }
+
+
+class KeyringSource:
+    """The OS keyring, asked per host (a keyring cannot be listed): ``keyring`` library,
+    service ``rattler``. Answers are cached; a keyring that fails is skipped from then on."""
+
+    name = "keyring"
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Credential | None] = {}
+        self._broken = False
+
+    def get(self, key: str) -> Credential | None:
+        if self._broken:
+            return None
+        if key in self._cache:
+            return self._cache[key]
+        import keyring
+        import keyring.errors
+
+        try:
+            secret = keyring.get_password(KEYRING_SERVICE, key)
+        except keyring.errors.NoKeyringError:
+            log.debug("no OS keyring available; skipped")
+            self._broken = True
+            return None
+        except (keyring.errors.KeyringError, OSError, RuntimeError) as exc:
+            log.warning("cannot read the OS keyring (%s); skipped", type(exc).__name__)
+            self._broken = True
+            return None
+        cred: Credential | None = None
+        if secret is not None:
+            try:
+                cred = parse_credential(key, json.loads(secret), source="keyring")
+            except (json.JSONDecodeError, ConfigError):
+                log.warning("the keyring entry for %s is not a rattler credential; ignored", key)
+        self._cache[key] = cred
+        return cred
+
+
+Layer = Mapping[str, Credential] | KeyringSource
+
 
 class AuthStore:
-    """Host -> :class:`Credential`, with rattler's lookup rules."""
+    """URL -> :class:`Credential`, from layered sources with rattler's lookup rules."""
 
-    def __init__(self, entries: Mapping[str, Credential] | None = None) -> None:
-        self._entries: dict[str, Credential] = {k.lower(): v for k, v in (entries or {}).items()}
+    def __init__(
+        self,
+        entries: Mapping[str, Credential] | None = None,
+        *,
+        layers: list[Layer] | None = None,
+    ) -> None:
+        self._layers: list[Layer] = []
+        if entries:
+            self._layers.append({k.lower(): v for k, v in entries.items()})
+        for layer in layers or []:
+            if isinstance(layer, KeyringSource):
+                self._layers.append(layer)
+            else:
+                self._layers.append({k.lower(): v for k, v in layer.items()})
 
     @classmethod
     def load(
         cls,
         auth_file: Path | None = None,
         *,
+        override_file: Path | None = None,
         environ: Mapping[str, str] | None = None,
         home: Path | None = None,
+        use_keyring: bool = True,
     ) -> AuthStore:
-        """Read every credentials source (see the module docstring); errors name the file."""
+        """Read every credentials source (see the module docstring); errors name the file.
+
+        ``auth_file`` is ``--auth-file`` (must exist); ``override_file`` the config's
+        ``authentication-override-file`` (used when there is no ``auth_file``).
+        """
         env = os.environ if environ is None else environ
         home_dir = home if home is not None else Path.home()
-        merged: dict[str, Credential] = {}
-
-        def add(entries: Mapping[str, Credential]) -> None:
-            for key, cred in entries.items():
-                merged.setdefault(key.lower(), cred)
-
+        layers: list[Layer] = []
+        env_file = env.get("RATTLER_AUTH_FILE")
+        if env_file:
+            path = Path(env_file)
+            if path.is_file():
+                layers.append(read_credentials_file(path))
+            else:
+                log.warning(
+                    "RATTLER_AUTH_FILE=%s does not exist; reading the other credential stores",
+                    env_file,
+                )
         if auth_file is not None:
             if not auth_file.is_file():
                 raise ConfigError(
                     f"authentication file {auth_file} does not exist",
                     hint="pass a rattler credentials JSON file to --auth-file",
                 )
-            add(read_credentials_file(auth_file))
-        env_file = env.get("RATTLER_AUTH_FILE")
-        if env_file:
-            path = Path(env_file)
-            if path.is_file():
-                add(read_credentials_file(path))
+            layers.append(read_credentials_file(auth_file))
+        elif override_file is not None:
+            if override_file.is_file():
+                layers.append(read_credentials_file(override_file))
             else:
-                log.debug("RATTLER_AUTH_FILE=%s does not exist; ignored", env_file)
+                log.warning(
+                    "authentication-override-file %s (pixi config) does not exist; ignored",
+                    override_file,
+                )
+        if use_keyring:
+            layers.append(KeyringSource())
         default = home_dir / ".rattler" / "credentials.json"
         if default.is_file():
-            add(read_credentials_file(default))
-        add(_read_netrc(env, home_dir))
-        store = cls(merged)
-        if merged:
-            log.debug("credentials for: %s", ", ".join(sorted(merged)))
+            layers.append(read_credentials_file(default))
+        layers.append(_read_netrc(env, home_dir))
+        store = cls(layers=layers)
+        hosts = sorted(store)
+        if hosts:
+            log.debug("credentials (files, netrc) for: %s", ", ".join(hosts))
         return store
 
     # -- lookups
+    def _files(self) -> Iterator[Mapping[str, Credential]]:
+        for layer in self._layers:
+            if not isinstance(layer, KeyringSource):
+                yield layer
+
     def __len__(self) -> int:
-        return len(self._entries)
+        return len({key for layer in self._files() for key in layer})
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._entries))
+        return iter(sorted({key for layer in self._files() for key in layer}))
 
     def __repr__(self) -> str:
-        return f"AuthStore(hosts={sorted(self._entries)!r})"
+        keyring = any(isinstance(layer, KeyringSource) for layer in self._layers)
+        return f"AuthStore(hosts={sorted(self)!r}, keyring={keyring})"
 
     def lookup(self, url: str) -> tuple[str, Credential] | None:
         """``(matched key, credential)`` for ``url``, or ``None``."""
-        if not self._entries:
+        if not self._layers:
             return None
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-            port = parts.port
-        except ValueError:
+        candidates = _candidates(url)
+        if not candidates:
             return None
-        if not host:
-            return None
-        candidates: list[str] = []
-        if port is not None:
-            candidates.append(f"{host}:{port}")
-        candidates.append(host)
-        if not _is_ip(host):
-            labels = host.split(".")
-            candidates.extend("*." + ".".join(labels[i:]) for i in range(len(labels)))
-        for key in candidates:
-            cred = self._entries.get(key)
-            if cred is not None:
-                return key, cred
+        for layer in self._layers:
+            for key in candidates:
+                cred = layer.get(key)
+                if cred is not None:
+                    return key, cred
         return None
 
     def headers_for(self, url: str) -> dict[str, str]:
@@ -171,6 +265,47 @@ class AuthStore:
         path = f"/t/{found[1].token}{parts.path or '/'}"
         return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
+    def rattler_entries(self, urls: Iterable[str]) -> dict[str, dict[str, object]]:
+        """rattler credentials-file entries for ``urls`` (the keys rattler looks up: the host,
+        or the ``s3://`` prefix), for py-rattler's client (see :mod:`.protocols`)."""
+        out: dict[str, dict[str, object]] = {}
+        for url in urls:
+            found = self.lookup(url)
+            if found is None:
+                continue
+            key, cred = found
+            parts = urlsplit(url)
+            if parts.scheme.lower() != "s3":
+                key = (parts.hostname or key).lower()  # rattler keys credentials by host only
+            out.setdefault(key, cred.to_rattler())
+        return out
+
+
+def _candidates(url: str) -> list[str]:
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return []
+    if not host:
+        return []
+    candidates: list[str] = []
+    if port is not None:
+        candidates.append(f"{host}:{port}")
+    candidates.append(host)
+    if not _is_ip(host):
+        labels = host.split(".")
+        candidates.extend("*." + ".".join(labels[i:]) for i in range(len(labels)))
+    if parts.scheme.lower() == "s3":
+        path = parts.path.rstrip("/")
+        while True:
+            candidates.append(f"s3://{host}{path}".lower())
+            if not path:
+                break
+            path = path.rsplit("/", 1)[0]
+    return candidates
+
 
 def _is_ip(host: str) -> bool:
     try:
@@ -199,33 +334,58 @@ def read_credentials_file(path: Path) -> dict[str, Credential]:
     if not isinstance(data, dict):
         raise bad("the top level must be an object of host -> credentials")
     out: dict[str, Credential] = {}
-    source = str(path)
     for host, value in data.items():
-        if not isinstance(value, dict) or len(value) != 1:
-            raise bad(f"{host!r} must map to one authentication method")
-        ((method, payload),) = value.items()
-        if method in ("BearerToken", "CondaToken"):
-            if not isinstance(payload, str) or not payload:
-                raise bad(f"{host!r}: {method} must be a non-empty string")
-            kind: CredentialKind = "bearer" if method == "BearerToken" else "conda-token"
-            out[host] = Credential(kind, token=payload, source=source)
-        elif method == "BasicHTTP":
-            if not isinstance(payload, dict):
-                raise bad(f"{host!r}: BasicHTTP must be an object with username and password")
-            user, password = payload.get("username"), payload.get("password")
-            if not isinstance(user, str) or not isinstance(password, str):
-                raise bad(f"{host!r}: BasicHTTP needs string username and password")
-            out[host] = Credential("basic", username=user, password=password, source=source)
-        elif method == "OAuth":
-            token = payload.get("access_token") if isinstance(payload, dict) else None
-            if not isinstance(token, str) or not token:
-                raise bad(f"{host!r}: OAuth needs an access_token")
-            out[host] = Credential("bearer", token=token, source=source)
-        elif method == "S3Credentials":
-            log.debug("credentials file %s: %s uses S3Credentials; ignored", path, host)
-        else:
-            raise bad(f"{host!r}: unknown authentication method {method!r}")
+        out[host] = parse_credential(
+            host, value, source=str(path), where=f"credentials file {path}"
+        )
     return out
+
+
+def parse_credential(
+    host: str, value: object, *, source: str, where: str | None = None
+) -> Credential:
+    """One rattler credential (``{"BearerToken": ...}``...); ``ConfigError`` on bad input."""
+
+    def bad(what: str) -> ConfigError:
+        return ConfigError(
+            f"{where or source}: {what}",
+            hint='expected {"host": {"BearerToken": "..."}} or {"BasicHTTP": {"username": '
+            '"...", "password": "..."}} or {"CondaToken": "..."} or {"S3Credentials": {...}}',
+        )
+
+    if not isinstance(value, dict) or len(value) != 1:
+        raise bad(f"{host!r} must map to one authentication method")
+    ((method, payload),) = value.items()
+    if method in ("BearerToken", "CondaToken"):
+        if not isinstance(payload, str) or not payload:
+            raise bad(f"{host!r}: {method} must be a non-empty string")
+        kind: CredentialKind = "bearer" if method == "BearerToken" else "conda-token"
+        return Credential(kind, token=payload, source=source)
+    if method == "BasicHTTP":
+        if not isinstance(payload, dict):
+            raise bad(f"{host!r}: BasicHTTP must be an object with username and password")
+        user, password = payload.get("username"), payload.get("password")
+        if not isinstance(user, str) or not isinstance(password, str):
+            raise bad(f"{host!r}: BasicHTTP needs string username and password")
+        return Credential("basic", username=user, password=password, source=source)
+    if method == "OAuth":
+        token = payload.get("access_token") if isinstance(payload, dict) else None
+        if not isinstance(token, str) or not token:
+            raise bad(f"{host!r}: OAuth needs an access_token")
+        return Credential("bearer", token=token, source=source)
+    if method == "S3Credentials":
+        if not isinstance(payload, dict):
+            raise bad(f"{host!r}: S3Credentials must be an object")
+        key_id, secret = payload.get("access_key_id"), payload.get("secret_access_key")
+        session = payload.get("session_token")
+        if not isinstance(key_id, str) or not key_id or not isinstance(secret, str) or not secret:
+            raise bad(f"{host!r}: S3Credentials needs access_key_id and secret_access_key")
+        if session is not None and not isinstance(session, str):
+            raise bad(f"{host!r}: S3Credentials session_token must be a string or null")
+        return Credential(
+            "s3", username=key_id, password=secret, token=session or "", source=source
+        )
+    raise bad(f"{host!r}: unknown authentication method {method!r}")
 
 
 def _read_netrc(env: Mapping[str, str], home: Path) -> dict[str, Credential]:

@@ -46,6 +46,7 @@ from pixi_pack_src.fetch.http import (
     hash_mismatch,
     make_client,
 )
+from pixi_pack_src.fetch.protocols import ProtocolClient, is_protocol_url
 from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
 from pixi_pack_src.lock.model import CondaBinary, Hashes, PypiPackage
 from pixi_pack_src.redact import redact_url
@@ -169,11 +170,14 @@ async def fetch_all(
     reporter: Reporter,
     client: httpx.AsyncClient | None = None,
     sleep: Sleep = asyncio.sleep,
+    config: FetchConfig | None = None,
 ) -> dict[str, Fetched]:
     """Fetch and verify every artifact (de-duplicated by key); see the module docstring.
 
     Returns ``key -> Fetched`` in the order the artifacts were given. ``client`` is reused when
-    given (and left open), else one is made and closed here.
+    given (and left open), else one is made and closed here (with ``config``'s proxies and TLS
+    settings). ``oci://``, ``s3://`` and ``gcs://`` URLs (lock URLs or mirrors) go through
+    py-rattler's client (:mod:`pixi_pack_src.fetch.protocols`), set up from ``config``.
     """
     unique: dict[str, Artifact] = {}
     for artifact in artifacts:
@@ -187,8 +191,17 @@ async def fetch_all(
         timeout=settings.timeout,
         connect_timeout=settings.connect_timeout,
         max_connections=settings.concurrency,
+        config=config,
     )
-    job = _Job(work_dir, cache, settings.retry_policy, auth, reporter, http, sleep)
+    protocol_urls = [u for a in unique.values() for u in a.urls if is_protocol_url(u)]
+    protocols = (
+        ProtocolClient(
+            config or FetchConfig(), auth, protocol_urls, secrets_dir=work_dir / ".credentials"
+        )
+        if protocol_urls
+        else None
+    )
+    job = _Job(work_dir, cache, settings.retry_policy, auth, reporter, http, sleep, protocols)
     semaphore = asyncio.Semaphore(settings.concurrency)
     results: dict[str, Fetched] = {}
 
@@ -207,6 +220,8 @@ async def fetch_all(
     finally:
         if client is None:
             await http.aclose()
+        if protocols is not None:
+            protocols.close()
         reporter.stage_finished("download")
     if error is not None:
         raise error
@@ -239,6 +254,7 @@ class _Job:
     reporter: Reporter
     client: httpx.AsyncClient
     sleep: Sleep
+    protocols: ProtocolClient | None = None
 
     async def obtain(self, artifact: Artifact) -> Fetched:
         if artifact.is_local:
@@ -328,6 +344,7 @@ class _Job:
                 on_retry=lambda: self.reporter.task_reset(key),
                 sleep=self.sleep,
                 what=a.file_name,
+                protocols=self.protocols,
             )
         except PixiPackSrcError as exc:
             self.reporter.task_finished(key, outcome="failed", detail=_short(exc))

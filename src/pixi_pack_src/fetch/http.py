@@ -39,6 +39,7 @@ import logging
 import os
 import random
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ from pixi_pack_src.errors import (
     UsageError,
 )
 from pixi_pack_src.fetch.auth import AuthStore
+from pixi_pack_src.fetch.config import FetchConfig
+from pixi_pack_src.fetch.protocols import ProtocolClient, ProtocolError, is_protocol_url
 from pixi_pack_src.lock.model import Hashes
 from pixi_pack_src.redact import redact_url as redact_url  # re-exported: older imports
 
@@ -141,13 +144,33 @@ class DownloadResult:
 
 
 def make_client(
-    *, timeout: float = 60.0, connect_timeout: float = 30.0, max_connections: int = 50
+    *,
+    timeout: float = 60.0,
+    connect_timeout: float = 30.0,
+    max_connections: int = 50,
+    config: FetchConfig | None = None,
 ) -> httpx.AsyncClient:
     """The HTTP client: ``pixi-pack-src/<version>`` user agent, no content encoding, proxies and
     CA settings from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``...),
     ``timeout`` seconds between two reads (not a total), no pool timeout (waiting for a free
-    connection is not a network failure)."""
+    connection is not a network failure).
+
+    With ``config`` (the pixi configuration), as pixi: ``[proxy-config]`` applies when no proxy
+    environment variable is set (those win); ``tls-no-verify`` turns certificate checks off;
+    ``tls-root-certs = "system"`` uses the system store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` win).
+    """
+    verify: ssl.SSLContext | bool = True
+    mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
+    if config is not None:
+        env_ssl = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")
+        if config.tls_no_verify:
+            verify = False
+        elif config.tls_root_certs == "system" and not env_ssl:
+            verify = ssl.create_default_context()
+        mounts = _proxy_mounts(config, verify, max_connections)
     return httpx.AsyncClient(
+        verify=verify,
+        mounts=mounts,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=None),
         limits=httpx.Limits(
@@ -157,6 +180,32 @@ def make_client(
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
     )
+
+
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def _proxy_mounts(
+    config: FetchConfig, verify: ssl.SSLContext | bool, max_connections: int
+) -> dict[str, httpx.AsyncBaseTransport | None] | None:
+    if not config.uses_proxy or any(os.environ.get(v) for v in _PROXY_VARS):
+        return None
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for host in config.non_proxy_hosts:  # ".cn", "localhost", "[::1]", "*.corp"
+        pattern = "*" + host if host.startswith(".") else host
+        mounts[f"all://{pattern}"] = None
+    if config.proxy_http:
+        mounts["http://"] = httpx.AsyncHTTPTransport(
+            proxy=config.proxy_http, verify=verify, limits=limits
+        )
+    if config.proxy_https:
+        mounts["https://"] = httpx.AsyncHTTPTransport(
+            proxy=config.proxy_https, verify=verify, limits=limits
+        )
+    return mounts
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -275,11 +324,16 @@ async def _attempt(
     md5: bool,
     expected_size: int | None = None,
     deadline: float | None = None,
+    protocols: ProtocolClient | None = None,
 ) -> _Got:
     if url.lower().startswith("file:"):
         return await _copy_local(url, tmp, on_bytes, md5=md5, expected_size=expected_size)
     try:
         async with asyncio.timeout(deadline):
+            if is_protocol_url(url):
+                return await _protocol_attempt(
+                    protocols, url, tmp, on_bytes, md5=md5, expected_size=expected_size
+                )
             return await _attempt_http(client, url, tmp, auth, on_bytes, md5, expected_size)
     except TimeoutError as exc:
         raise _AttemptError(
@@ -370,6 +424,45 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+async def _protocol_attempt(
+    protocols: ProtocolClient | None,
+    url: str,
+    tmp: Path,
+    on_bytes: Callable[[int], None] | None,
+    *,
+    md5: bool,
+    expected_size: int | None = None,
+) -> _Got:
+    """``oci://``, ``s3://``, ``gcs://``: py-rattler's client, our sink and our checks (the
+    lock's size bounds the body while it streams)."""
+    if protocols is None:
+        raise _AttemptError("permanent", "unsupported URL (no client for this scheme here)")
+    with tmp.open("wb") as fh:
+        sink = _Sink(fh, md5=md5)
+
+        def write(chunk: bytes) -> None:
+            if expected_size is not None and sink.size + len(chunk) > expected_size:
+                raise _too_big(expected_size)
+            sink.write(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+
+        try:
+            await protocols.download(url, write)
+        except _AttemptError:
+            raise
+        except ProtocolError as exc:
+            kind: FailureKind = (
+                "connect"
+                if exc.kind == "connect"
+                else "transient"
+                if exc.kind == "transient"
+                else "permanent"
+            )
+            raise _AttemptError(kind, exc.reason, status=exc.status) from exc
+    return sink.result()
+
+
 async def _copy_local(
     url: str,
     tmp: Path,
@@ -430,8 +523,12 @@ async def download_file(
     on_retry: Callable[[], None] | None = None,
     sleep: Sleep = asyncio.sleep,
     what: str | None = None,
+    protocols: ProtocolClient | None = None,
 ) -> DownloadResult:
     """Download the first of ``urls`` that works to ``dest``, verified (see the module doc).
+
+    ``oci://``, ``s3://`` and ``gcs://`` URLs go through ``protocols`` (py-rattler's client,
+    see :mod:`.protocols`) with the same retries, sink and checks.
 
     ``what`` names the file in messages (default: ``dest.name``). ``on_retry`` is called before
     every new attempt (progress restarts from zero). Raises :class:`DownloadError` or
@@ -464,6 +561,7 @@ async def download_file(
                     need_md5,
                     expected_size=expected.size,
                     deadline=policy.deadline,
+                    protocols=protocols,
                 )
             except OSError as exc:  # writing the temp file (disk full, permissions...)
                 raise _write_error(tmp.parent, name, exc) from exc
