@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 PIXI_PACK_JSON = "pixi-pack.json"
 PROVENANCE_JSON = "pixi-pack-src.json"
+SBOM_JSON = "sbom.cdx.json"  # CycloneDX 1.6 (see pixi_pack_src.sbom)
 FORMAT_VERSION = "1"
 # The pixi-pack release our compatibility tests run against; a matching pixi-unpack stays quiet.
 PIXI_PACK_COMPAT_VERSION = "0.7.10"

@@ -137,6 +137,7 @@ def _register() -> None:
     from pixi_pack_src.cli import inspect as _inspect  # noqa: F401
     from pixi_pack_src.cli import manifest as _manifest  # noqa: F401
     from pixi_pack_src.cli import pack as _pack  # noqa: F401
+    from pixi_pack_src.cli import sbom as _sbom  # noqa: F401
     from pixi_pack_src.cli import unpack as _unpack  # noqa: F401
     from pixi_pack_src.cli import verify as _verify  # noqa: F401
 
