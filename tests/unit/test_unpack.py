@@ -104,7 +104,7 @@ def test_bash_script_extends_path_at_activation_time(tmp_path: Path) -> None:
     prefix = _prefix(tmp_path)
     text = activation_script(prefix, lookup_shell("bash"), "linux-64")
     lines = text.splitlines()
-    assert lines[0] == f'export PATH="{prefix}/bin:${{PATH}}"'
+    assert lines[0] == f"export PATH='{prefix}/bin:'\"${{PATH}}\""
     assert f"export CONDA_PREFIX='{prefix}'" in lines
     assert f". '{prefix}/etc/conda/activate.d/a.sh'" in lines
     assert "/usr/bin" not in text  # the writing process's PATH is not frozen in

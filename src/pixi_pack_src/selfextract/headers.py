@@ -1,7 +1,9 @@
 """The fixed header templates of self-extracting scripts (bash; cmd for Windows targets).
 
 Numbers are written with a fixed width, so a header's length does not depend on them and the
-payload offsets can be computed before anything is written.
+payload offsets can be computed before anything is written. The script's own name appears in
+the bash header only through :func:`pixi_pack_src.shellquote.quote_posix` (``@NAME@``, one
+line whatever it holds); the cmd header names itself at run time (``%~nx0``).
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ exit 0
 # PowerShell is used only as a library, to copy byte ranges with a FileStream.
 CMD = r"""@echo off
 rem A pixi-pack-src self-extracting environment for @PLATFORM@ (pixi-pack-src @VERSION@).
-rem Run it on the offline machine: @NAME@ [-o DIR] [-e ENV_NAME] [-s SHELL]  (--help: all)
+rem Run it on the offline machine: <this file> [-o DIR] [-e ENV_NAME] [-s SHELL]  (--help: all)
 rem Two raw payloads follow this header at the byte offsets below: the unpacker bundle (a
 rem gzipped tar) and the pack. They are copied out in 1 MiB chunks, never held in memory.
 setlocal EnableExtensions DisableDelayedExpansion
@@ -164,7 +166,7 @@ exit /b %SFX_CODE%
 rmdir /s /q "%SFX_TMP%" 2>nul
 exit /b 1
 :help
-echo Usage: @NAME@ [-o DIR] [-e ENV_NAME] [-s SHELL] [--force] [--platform-check on^|off]
+echo Usage: %~nx0 [-o DIR] [-e ENV_NAME] [-s SHELL] [--force] [--platform-check on^|off]
 echo Install the environment packed in this file, offline (for @PLATFORM@).
 echo   -o DIR        where DIR\ENV_NAME and DIR\activate.^<ext^> go [default: .]
 echo   -e ENV_NAME   the environment's directory name [default: env]
