@@ -135,6 +135,7 @@ def _register() -> None:
     from pixi_pack_src.cli import cache as _cache  # noqa: F401
     from pixi_pack_src.cli import completion as _completion  # noqa: F401
     from pixi_pack_src.cli import inspect as _inspect  # noqa: F401
+    from pixi_pack_src.cli import manifest as _manifest  # noqa: F401
     from pixi_pack_src.cli import pack as _pack  # noqa: F401
     from pixi_pack_src.cli import sbom as _sbom  # noqa: F401
     from pixi_pack_src.cli import unpack as _unpack  # noqa: F401

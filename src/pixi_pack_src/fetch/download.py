@@ -4,7 +4,8 @@
 and returns a :class:`Fetched` per artifact key:
 
 - ``file://`` artifacts (lock paths) are hashed in place, never copied: origin ``local-file``;
-- with a cache, a verified hit (re-hashed, see :mod:`pixi_pack_src.fetch.cache`): origin ``cache``;
+- with a cache, a verified hit (trusted by its record or re-hashed, see
+  :mod:`pixi_pack_src.fetch.cache`): origin ``cache``;
 - otherwise a download (:func:`pixi_pack_src.fetch.http.download_file`): into the cache when there is
   one (the archive writer then reads it from there), else into ``work_dir``.
 
