@@ -172,12 +172,12 @@ def scan_stream(
     """:func:`scan` of a tar or self-extracting script read from ``fh`` (never seeks)."""
     contents = PackContents(label=label)
     limits = limits or ExtractLimits()
-    stream = _unwrap_script(fh, label)
 
     def refused(name: str, exc: ArchiveError) -> None:
         contents.refused.append(Finding("unsafe-member", name, exc.message, exc.hint))
 
     try:
+        stream = _unwrap_script(fh, label)
         for member in read_stream(stream, label=label, limits=limits, on_refused=refused):
             if contents.mtime is None:
                 contents.mtime = member.mtime
