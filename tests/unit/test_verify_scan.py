@@ -19,7 +19,7 @@ from pixi_pack_src.verify.scan import scan, scan_stream
 
 
 def _limits(case: HostileTar) -> ExtractLimits:
-    return ExtractLimits(**case.limits)  # type: ignore[arg-type]
+    return ExtractLimits(**case.limits)
 
 
 @pytest.mark.parametrize("case", TAR_CASES, ids=lambda c: c.id)
