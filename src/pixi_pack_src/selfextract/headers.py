@@ -38,12 +38,16 @@ Options:
   --virtual-package-check on|off
                                refuse a machine below the lock's __glibc/__osx [default: on]
   --force                      replace an existing environment
+  --keep-packages              keep the pack's files in ENV for later delta updates
+  --update DIR/ENV             a delta script: update that environment in place (atomic)
+  --base OLD                   a delta script: the full pack it was made against
   -q, --quiet                  errors only
   -h, --help                   show this message
 
 Needs on the host: bash, tail, head, tar, gzip, mktemp, uname. The python that installs the
-environment comes from this file (or python3 >= 3.11 on the host when the environment has no
-python). Temporary files go to $TMPDIR (default /tmp) and are removed on every exit.
+environment comes from this file (or, with --update, the environment's own python; else
+python3 >= 3.11 on the host). Temporary files go to $TMPDIR (default /tmp) and are removed on
+every exit.
 HELP
 }
 
@@ -66,10 +70,13 @@ host_platform() {
   esac
 }
 check_platform=on
+update_env=""
 prev=""
 for arg in "$@"; do
   if [ "$prev" = "--platform-check" ]; then check_platform="$arg"; fi
+  if [ "$prev" = "--update" ]; then update_env="$arg"; fi
   case "$arg" in --platform-check=*) check_platform="${arg#*=}";; esac
+  case "$arg" in --update=*) update_env="${arg#*=}";; esac
   prev="$arg"
 done
 host="$(host_platform)"
@@ -105,7 +112,8 @@ if [ -n "$BUNDLED_PYTHON" ] && [ "$host" = "$PLATFORM" ] \
     && "$tmp/bundle/$BUNDLED_PYTHON" -I -c 'import sys' >/dev/null 2>&1; then
   py="$tmp/bundle/$BUNDLED_PYTHON"
 else
-  for candidate in python3 python; do
+  # a delta script updating an environment can run on that environment's own python
+  for candidate in ${update_env:+"$update_env/bin/python3"} python3 python; do
     if command -v "$candidate" >/dev/null 2>&1 \
         && "$candidate" -I -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       py="$(command -v "$candidate")"
