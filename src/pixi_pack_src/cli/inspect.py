@@ -25,9 +25,11 @@ from pixi_pack_src.cli.common import (
     AllPlatformsOption,
     BackendOverrideOption,
     BuildIsolationOption,
+    BuildSdistOption,
     CacheOption,
     EnvironmentOption,
     IgnorePypiNonWheelOption,
+    InjectOption,
     ManifestOption,
     ManifestPath,
     OverridesOption,
@@ -61,6 +63,8 @@ def inspect_command(
     platform: PlatformOption = None,
     all_platforms: AllPlatformsOption = False,
     ignore_pypi_non_wheel: IgnorePypiNonWheelOption = False,
+    build_sdist: BuildSdistOption = True,
+    inject: InjectOption = None,
     use_cache: CacheOption = None,
     pixi: PixiOption = None,
     allow_unpinned_backends: AllowUnpinnedBackendsOption = False,
@@ -90,7 +94,13 @@ def inspect_command(
         ),
     )
     plans = plan_lock(
-        lock, environment, targets, ignore_pypi_non_wheel=ignore_pypi_non_wheel, inspect=options
+        lock,
+        environment,
+        targets,
+        ignore_pypi_non_wheel=ignore_pypi_non_wheel,
+        build_pypi=build_sdist,
+        inject=tuple(inject or ()),
+        inspect=options,
     )
 
     if json_output:

@@ -286,7 +286,7 @@ def write_platform(
             key=lambda a: a.path,
         )
     )
-    return PlatformPack(platform, work.output, digest, size, artifacts, tuple(work.done))
+    return PlatformPack(platform, work.output, digest, size, artifacts, work.done)
 
 
 def _write_executable(
