@@ -17,7 +17,7 @@ from testworld.cli import run_json
 from testworld.fixtures import WorkspaceFactory
 from testworld.layout import World
 from testworld.locks import Env, Plat, PypiEntry, SourceEntry
-from testworld.pixi_standin.fixtures import StandIn
+from testworld.pixi_standin import StandIn
 from testworld.pixi_standin.workspaces import write_package
 from testworld.pypi import index_entry, local_entry, tree_entry
 from testworld.scenarios import sdist_workspace
