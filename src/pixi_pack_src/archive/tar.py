@@ -982,6 +982,21 @@ def _validate(
     return members
 
 
+def _not_a_tar(label: str, exc: tarfile.TarError) -> ArchiveError:
+    """The error for a file whose first tar header cannot be read: cut short (an empty file,
+    a partial first header) is said like every other truncation; anything else is not a tar."""
+    reason = str(exc)
+    if reason in ("empty file", "truncated header"):
+        what = "empty" if reason == "empty file" else "truncated: it ends inside its first header"
+        return ArchiveError(
+            f"{label} is {what}", hint="the archive was cut short; copy or download it again"
+        )
+    return ArchiveError(
+        f"{label} is not a tar archive: {exc}",
+        hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
+    )
+
+
 def _check_trailer(reader: _CappedReader, offset: int, file_size: int, label: str) -> None:
     """After the last member there must be an end-of-archive block and nothing but zeros."""
     if offset + BLOCK > file_size:
@@ -1097,10 +1112,7 @@ def read_stream(
             copybufsize=CHUNK,
         )
     except tarfile.TarError as exc:
-        raise ArchiveError(
-            f"{label} is not a tar archive: {exc}",
-            hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
-        ) from None
+        raise _not_a_tar(label, exc) from None
     with tf:
         while True:
             try:
@@ -1129,7 +1141,7 @@ def read_stream(
                     member.name,
                     member.size,
                     int(member.mtime),
-                    cast("BinaryIO", _Guarded(fh, label)),
+                    cast("BinaryIO", _Guarded(fh, label, member.name)),
                 )
             finally:
                 fh.close()
@@ -1151,10 +1163,11 @@ def read_stream(
 class _Guarded(io.RawIOBase):
     """A member's reader whose tar errors (a truncated stream) become :class:`ArchiveError`."""
 
-    def __init__(self, fh: IO[bytes], label: str) -> None:
+    def __init__(self, fh: IO[bytes], label: str, name: str) -> None:
         super().__init__()
         self._fh = fh
         self._label = label
+        self._name = name
 
     def readable(self) -> bool:
         return True
@@ -1162,10 +1175,9 @@ class _Guarded(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         try:
             return self._fh.read(size)
-        except tarfile.TarError as exc:
-            raise ArchiveError(
-                f"{self._label} is truncated or damaged: {exc}",
-                hint="the archive was cut short; copy or download it again",
+        except tarfile.TarError:
+            raise _refuse(
+                self._label, self._name, "is truncated (the archive ends inside it)"
             ) from None
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
@@ -1303,10 +1315,7 @@ def safe_extract(
                 tarfile.open(fileobj=reader, mode="r:", copybufsize=CHUNK)  # type: ignore[call-overload]
             )
         except tarfile.TarError as exc:
-            raise ArchiveError(
-                f"{label} is not a tar archive: {exc}",
-                hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
-            ) from None
+            raise _not_a_tar(label, exc) from None
         members = _validate(tf, reader, label, limits, file_size)
         created = not dest.exists()
         dest.mkdir(exist_ok=True)

@@ -343,6 +343,9 @@ class _Job:
                 auth=self.auth,
                 on_bytes=lambda n: self.reporter.task_advanced(key, n),
                 on_retry=lambda: self.reporter.task_reset(key),
+                on_wait=lambda reason, delay: self.reporter.task_waiting(
+                    key, reason=reason, retry_in=delay
+                ),
                 sleep=self.sleep,
                 what=a.file_name,
                 protocols=self.protocols,
@@ -400,9 +403,10 @@ def _hash_local(path: Path, *, md5: bool) -> tuple[str, str | None, int, FileIde
 
 
 def _short(exc: PixiPackSrcError) -> str:
+    """Why a file failed, in a few words (``❌ failed x.conda (HTTP 404 Not Found)``)."""
     if isinstance(exc, ChecksumMismatchError):
         return f"{exc.algorithm} mismatch"
-    return "failed"
+    return getattr(exc, "reason", "")
 
 
 def _cache_error(cache: ContentCache, exc: OSError) -> PixiPackSrcError:
