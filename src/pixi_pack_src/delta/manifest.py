@@ -76,6 +76,14 @@ def is_metadata_path(path: str) -> bool:
     return len(parts) == 3 and parts[0] == CHANNEL_DIR and parts[2] == REPODATA_JSON
 
 
+def is_package_path(path: str) -> bool:
+    """A package file: ``channel/<subdir>/<file>`` (not repodata) or ``pypi/<file>``."""
+    parts = path.split("/")
+    if len(parts) == 3 and parts[0] == CHANNEL_DIR:
+        return parts[2] != REPODATA_JSON
+    return len(parts) == 2 and parts[0] == "pypi"
+
+
 def inventory_identity(files: Iterable[PackFile]) -> str:
     """The sha256 of the canonical inventory (a plain format-1 pack's identity)."""
     rows = [[f.path, f.sha256, f.size] for f in sorted(files, key=lambda f: f.path)]
@@ -104,7 +112,7 @@ class BaseManifest:
         """sha256 -> a file of the base with those bytes (package files only)."""
         out: dict[str, PackFile] = {}
         for f in self.files:
-            if not is_metadata_path(f.path) and f.path != "environment.yml":
+            if is_package_path(f.path):
                 out.setdefault(f.sha256, f)
         return out
 
