@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.integration
 
 CONDA = ("python", "relocme", "worldcli", "pyworld", "bigdata")
 SOURCE = SourceEntry("pkg2", "src/pkg2", noarch=True)
+WORKDIR = re.compile(rb"\.pixi-pack-src-unpack-[A-Za-z0-9_]+")
 
 
 def _env(world: World, server: WorldServer, conda: tuple[str, ...], wheels: tuple[str, ...]) -> Env:
@@ -88,14 +90,13 @@ def _tree(root: Path) -> dict[str, tuple[int, str | None]]:
             st = path.lstat()
             digest = None
             if path.is_symlink():
-                digest = os.readlink(path)
+                digest = str(path.readlink())
             elif path.is_file():
                 data = path.read_bytes()
                 if rel.startswith("conda-meta/") and rel.endswith(".json"):
-                    doc = json.loads(data)
-                    for key in ("extracted_package_dir", "package_tarball_full_path"):
-                        doc.pop(key, None)
-                    data = json.dumps(doc, sort_keys=True).encode()
+                    # the installer's notes of where it extracted the package: a work
+                    # directory with a random name
+                    data = WORKDIR.sub(b"WORKDIR", data)
                 digest = hashlib.sha256(data).hexdigest()
             out[rel] = (st.st_mode, digest)
     return out
@@ -133,7 +134,8 @@ def story(
             "hello",
         )
         base_tar = tmp / "base.tar"
-        base_doc = capsys.json("pack", str(ws.root), "-o", str(base_tar))
+        cache = ("--use-cache", str(tmp / "cache"))  # a rebuild gives the same bytes
+        base_doc = capsys.json("pack", str(ws.root), "-o", str(base_tar), *cache)
         # the new lock: libzed upgraded, withlinks removed, worldpkg-c added, pkg2 changed
         _workspace(
             tmp / "ws",
@@ -143,11 +145,13 @@ def story(
             "hello again",
         )
         new_tar = tmp / "new.tar"
-        new_doc = capsys.json("pack", str(ws.root), "-o", str(new_tar))
+        new_doc = capsys.json("pack", str(ws.root), "-o", str(new_tar), *cache)
         inspect_doc = capsys.json("inspect", str(ws.root), "--base", str(base_tar))
         before = len(fake.builds())
         delta_tar = tmp / "delta.tar"
-        delta_doc = capsys.json("pack", str(ws.root), "-o", str(delta_tar), "--base", str(base_tar))
+        delta_doc = capsys.json(
+            "pack", str(ws.root), "-o", str(delta_tar), "--base", str(base_tar), *cache
+        )
         built = [c.package for c in fake.builds()[before:]]
         yield Story(
             tmp,
@@ -224,8 +228,15 @@ def test_the_plan_decides_what_comes_from_the_base(story: Story) -> None:
     assert actions["libzed"] == "download"
     assert actions["worldpkg-c"] == "download"
     assert actions["pkg2"] == "build-conda"  # its source changed
-    # the delta pack built only pkg2 and fetched nothing from the base
-    assert story.builds_for_delta == ["pkg2"]
+    # the delta pack built only pkg2 (from the build cache the full pack filled) and fetched
+    # only the two new files
+    assert story.builds_for_delta == []
+    (platform,) = story.delta_doc["platforms"]
+    done = {i["name"]: i["action"] for i in platform["items"]}
+    assert done["pkg2"] == "build-conda"
+    assert done["python"] == "from-base"
+    stats = story.delta_doc["stats"]
+    assert stats["downloaded"] + stats["from_cache"] == 2
 
 
 def test_unchanged_source_packages_are_not_rebuilt(
@@ -274,7 +285,12 @@ def test_unpack_base_and_update_equal_a_fresh_unpack_of_the_full_pack(story: Sto
     # the environment works: entry points, prefix replacement, the rebuilt source package
     assert (env / "share" / "pkg2" / "hello.txt").read_text() == "hello again\n"
     assert run_in(env, ["worldcli"]).returncode == 0
-    assert "hello" in run_in(env, ["python", "-c", "import worldpkg_c, pyworld; print(pyworld.hello())"]).stdout
+    assert (
+        "hello"
+        in run_in(
+            env, ["python", "-c", "import worldpkg_c, pyworld; print(pyworld.hello())"]
+        ).stdout
+    )
 
 
 def test_update_without_kept_packages_takes_them_from_the_base_archive(story: Story) -> None:
@@ -303,7 +319,7 @@ def test_a_plain_unpack_of_a_delta_is_refused(
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, str | None]]:
-    return {k: v for k, v in _tree(root).items()}
+    return dict(_tree(root).items())
 
 
 def test_a_delta_against_the_wrong_base_is_refused_with_nothing_written(
@@ -319,7 +335,8 @@ def test_a_delta_against_the_wrong_base_is_refused_with_nothing_written(
     assert code == 1
     base_id = json.loads(_members(story.delta_tar)["pixi-pack-src-delta.json"])["base"]["identity"]
     have = json.loads((env / ".pixi-pack-src" / "manifest.json").read_text())["identity"]
-    assert base_id[:16] in err and have[:16] in err
+    assert base_id[:16] in err
+    assert have[:16] in err
     assert _snapshot(site) == before
     # --base with the wrong archive
     code = _unpack(str(story.delta_tar), "--base", str(story.new_tar), "-o", str(tmp_path / "o2"))
@@ -333,8 +350,18 @@ def test_kill_9_during_an_update_leaves_the_old_environment_working(story: Story
     assert _unpack(str(story.base_tar), "-o", str(site), "--keep-packages") == 0
     want = _tree(env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pixi_pack_src", "-q", "unpack", str(story.delta_tar)]
-        + ["--update", str(env), "-s", "bash"],
+        [
+            sys.executable,
+            "-m",
+            "pixi_pack_src",
+            "-q",
+            "unpack",
+            str(story.delta_tar),
+            "--update",
+            str(env),
+            "-s",
+            "bash",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -364,7 +391,11 @@ def test_a_manifest_file_stands_in_for_the_base_archive(
     manifest.write_text(capsys.readouterr().out)
     assert manifest.stat().st_size < story.base_tar.stat().st_size / 20
     out = story.tmp / "from-manifest.tar"
-    code = run(["-q", "pack", str(story.tmp / "ws"), "-o", str(out), "--base", str(manifest)])
+    cache = str(story.tmp / "cache")
+    code = run(
+        ["-q", "pack", str(story.tmp / "ws"), "-o", str(out), "--base", str(manifest)]
+        + ["--use-cache", cache]
+    )
     assert code == 0
     a, b = _members(out), _members(story.delta_tar)
     assert sorted(a) == sorted(b)
