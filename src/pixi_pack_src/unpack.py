@@ -43,7 +43,7 @@ from typing import Any, BinaryIO, Literal
 from rattler import PackageRecord
 
 from pixi_pack_src import __version__, workdirs
-from pixi_pack_src.archive.metadata import PackMetadata, Provenance, check_platform
+from pixi_pack_src.archive.metadata import PackMetadata, Provenance, a_machine, check_platform
 from pixi_pack_src.archive.tar import safe_extract
 from pixi_pack_src.delta.apply import complete, exchange, kept_pack, record_state
 from pixi_pack_src.delta.compare import DeltaInfo
@@ -257,7 +257,7 @@ def _unpack(
             except PackFormatError as exc:
                 raise PackFormatError(
                     f"{exc.message}: {label} is for {meta.platform}, this machine is {host}",
-                    hint=f"unpack it on a {meta.platform} machine, or pass --platform-check off "
+                    hint=f"unpack it on {a_machine(meta.platform)}, or pass --platform-check off "
                     "to install it here anyway (e.g. for an image of that platform)",
                 ) from None
         else:

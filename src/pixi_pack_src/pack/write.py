@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -79,16 +78,6 @@ class _HashingWriter:
 
     def flush(self) -> None:
         self.out.flush()
-
-    def fileno(self) -> int:
-        """The output's descriptor, when nothing needs to see the bytes (the tar writer then
-        copies verified files in the kernel); hashing needs every byte through :meth:`write`."""
-        if self.sha is not None:
-            raise io.UnsupportedOperation("the archive is being hashed")
-        fileno: Callable[[], int] | None = getattr(self.out, "fileno", None)
-        if fileno is None:
-            raise io.UnsupportedOperation("no descriptor")
-        return fileno()
 
 
 def _entries(work: PlatformWork, lock: Lock) -> tuple[list[Entry], dict[str, str]]:
@@ -257,11 +246,10 @@ def write_platform(
         if work.output == "-":
             if stdout is None:
                 raise UsageError("-o - needs a stdout stream")
-            writer = _HashingWriter(stdout, hashing=options.archive_sha256)
-            written = write_tar(entries, writer, on_bytes=progress)
+            written = write_tar(entries, stdout, on_bytes=progress, sha256=options.archive_sha256)
             stdout.flush()
             _check_written(written, expected)
-            digest, size = writer.digest, written.size
+            digest, size = written.sha256, written.size
         elif options.create_executable:
             assert work_dir is not None
             digest, size = _write_executable(
@@ -285,11 +273,10 @@ def write_platform(
             target = Path(work.output)
             target.parent.mkdir(parents=True, exist_ok=True)
             with atomic_file(target) as fh:  # nameless until complete: even kill -9 is clean
-                writer = _HashingWriter(fh, hashing=options.archive_sha256)
-                written = write_tar(entries, writer, on_bytes=progress)
+                written = write_tar(entries, fh, on_bytes=progress, sha256=options.archive_sha256)
                 _check_written(written, expected)
                 interrupted()  # the last moment before the rename
-            digest, size = writer.digest, written.size
+            digest, size = written.sha256, written.size
     except BaseException:
         reporter.task_finished(key, outcome="failed")
         raise
