@@ -113,7 +113,7 @@ class Story:
     delta_doc: dict[str, Any]
     inspect_doc: dict[str, Any]
     pixi: StandIn
-    builds_for_delta: list[str]
+    builds_for_delta: list[str | None]
 
 
 @pytest.fixture(scope="module")
@@ -393,8 +393,17 @@ def test_a_manifest_file_stands_in_for_the_base_archive(
     out = story.tmp / "from-manifest.tar"
     cache = str(story.tmp / "cache")
     code = run(
-        ["-q", "pack", str(story.tmp / "ws"), "-o", str(out), "--base", str(manifest)]
-        + ["--use-cache", cache]
+        [
+            "-q",
+            "pack",
+            str(story.tmp / "ws"),
+            "-o",
+            str(out),
+            "--base",
+            str(manifest),
+            "--use-cache",
+            cache,
+        ]
     )
     assert code == 0
     a, b = _members(out), _members(story.delta_tar)

@@ -22,9 +22,9 @@ from pixi_pack_src.builders.wheel.overrides import load_overrides, read_manifest
 from pixi_pack_src.cli import STATE, app
 from pixi_pack_src.cli.common import (
     AllowUnpinnedBackendsOption,
-    BaseOption,
     AllPlatformsOption,
     BackendOverrideOption,
+    BaseOption,
     BuildIsolationOption,
     CacheOption,
     EnvironmentOption,

@@ -17,9 +17,9 @@ import typer
 from pixi_pack_src.cli import STATE, app, result_printer
 from pixi_pack_src.cli.common import (
     AllowUnpinnedBackendsOption,
-    BaseOption,
     AllPlatformsOption,
     BackendOverrideOption,
+    BaseOption,
     BuildIsolationOption,
     CacheOption,
     EnvironmentOption,
