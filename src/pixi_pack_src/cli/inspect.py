@@ -24,6 +24,7 @@ from pixi_pack_src.cli.common import (
     AllowUnpinnedBackendsOption,
     AllPlatformsOption,
     BackendOverrideOption,
+    BaseOption,
     BuildIsolationOption,
     BuildSdistOption,
     CacheOption,
@@ -40,6 +41,7 @@ from pixi_pack_src.cli.common import (
 )
 from pixi_pack_src.cli.inspect_view import render
 from pixi_pack_src.cli.ui import make_console, resolve_color
+from pixi_pack_src.delta.manifest import read_base
 from pixi_pack_src.errors import EXIT_ERROR
 from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.lock.workspace import locate_workspace
@@ -71,6 +73,7 @@ def inspect_command(
     backend_override: BackendOverrideOption = None,
     build_isolation: BuildIsolationOption = True,
     overrides: OverridesOption = None,
+    base: BaseOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout instead.")
     ] = False,
@@ -101,6 +104,8 @@ def inspect_command(
         build_pypi=build_sdist,
         inject=tuple(inject or ()),
         inspect=options,
+        base=read_base(base) if base is not None else None,
+        exclude=tuple(p.resolve() for p in [use_cache] if p is not None),
     )
 
     if json_output:
