@@ -139,7 +139,8 @@ class PackOptions:
     config_file: Path | None = None
     concurrent_downloads: int | None = None
     retries: int = 5
-    timeout: float = 60.0
+    timeout: float = 60.0  # read timeout: seconds without a byte before an attempt fails
+    connect_timeout: float = 30.0  # seconds to establish a connection
     inject: tuple[Path, ...] = ()
     ignore_pypi_non_wheel: bool = False
     build_pypi: bool = True  # build sdists, git and path PyPI entries into wheels
@@ -366,6 +367,7 @@ async def pack_async(
         concurrency=options.concurrent_downloads or fetch_config.concurrent_downloads or 50,
         retries=options.retries,
         timeout=options.timeout,
+        connect_timeout=options.connect_timeout,
         policy=RetryPolicy(retries=options.retries),
     )
     cache = (
@@ -382,6 +384,7 @@ async def pack_async(
             _aclosing_client(
                 make_client(
                     timeout=options.timeout,
+                    connect_timeout=options.connect_timeout,
                     max_connections=settings.concurrency,
                     config=fetch_config,
                 )
