@@ -30,6 +30,8 @@ SAMPLES = DATA / "lock-samples"
 REPO = Path(__file__).resolve().parents[2]
 PIXI_TOML = '[workspace]\nname = "sample"\nchannels = ["conda-forge"]\nplatforms = []\n'
 BIG = "v7-pixi-real-cpp-git-source.lock"  # 57 items on linux-64 (56 downloads, 1 build)
+PYPI = "v7-pypi-wheel-and-local-path.yml"  # two wheels from a custom index, one path entry
+LOCAL_PKG = '[project]\nname = "local-pkg"\nversion = "0.1"\n[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
 LONG_CHANNEL = "https://artifactory.corp.example.com/artifactory/api/conda/conda-forge-remote"
 
 
@@ -47,6 +49,9 @@ def _workspace(tmp_path: Path, sample: str, *, channel: str | None = None) -> Pa
         text = text.replace("https://prefix.dev/conda-forge", channel)
     (root / "pixi.lock").write_text(text)
     (root / "pixi.toml").write_text(PIXI_TOML)
+    if sample == PYPI:  # its path entry, so that a pack of it would not fail
+        (root / "local-pkg").mkdir()
+        (root / "local-pkg" / "pyproject.toml").write_text(LOCAL_PKG)
     return root
 
 
@@ -165,7 +170,7 @@ def test_inspect_pypi_groups_by_index(
 ) -> None:
     """`COLUMNS=80 pixi-pack-src inspect . -p linux-64` on wheels from a custom index."""
     monkeypatch.setenv("COLUMNS", "80")
-    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    root = _workspace(tmp_path, PYPI)
     assert run(["inspect", str(root), "-p", "linux-64"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[:8] == [
@@ -196,7 +201,7 @@ def test_global_verbosity_after_the_command(
     argv: list[str], verbosity: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`pixi-pack-src inspect . -v`, `inspect -q .`: no `No such option`."""
-    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    root = _workspace(tmp_path, PYPI)
     code = run([a.replace("{root}", str(root)) for a in argv] + ["-p", "linux-64"])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -223,7 +228,7 @@ def test_global_option_from_the_environment_is_read_once(
 ) -> None:
     """`PIXI_PACK_SRC_COLOR=always pixi-pack-src inspect --json .`: the root reads it."""
     monkeypatch.setenv("PIXI_PACK_SRC_COLOR", "always")
-    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    root = _workspace(tmp_path, PYPI)
     assert run(["inspect", str(root), "-p", "linux-64", "--json"]) == 0
     assert STATE.color == "always"
     json.loads(capsys.readouterr().out)
