@@ -65,7 +65,12 @@ from pixi_pack_src.install.conda import (
     extract_and_check,
     install_records,
 )
-from pixi_pack_src.install.virtual_packages import check_depends, check_locked, detect_host
+from pixi_pack_src.install.virtual_packages import (
+    VirtualPackageError,
+    check_depends,
+    check_locked,
+    detect_host,
+)
 from pixi_pack_src.install.wheels import (
     check_requires_python,
     check_tags,
@@ -406,9 +411,16 @@ def _install_wheels(
     reporter: Reporter,
     warn: Callable[[str], None],
 ) -> None:
-    # computed from the python record and the lock's virtual packages: the environment's own
-    # python is never run (unpack runs no code of the pack)
-    interpreter = computed_interpreter(python, platform, locked_virtual)
+    # computed from the python record, and from this machine's virtual packages when the pack
+    # is for it (as the interpreter would: its manylinux tags follow the host's glibc), else
+    # the lock's; the environment's own python is never run (unpack runs no code of the pack)
+    virtual: Sequence[str] = locked_virtual
+    if platform == host:
+        try:
+            virtual = [str(v) for v in detect_host().values()]
+        except VirtualPackageError as exc:
+            logger.info("wheel tags from the lock's virtual packages: %s", exc)
+    interpreter = computed_interpreter(python, platform, virtual)
     for wheel in wheels:
         check_tags(wheel, interpreter, platform)
         check_requires_python(wheel, interpreter.version)
