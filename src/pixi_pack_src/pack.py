@@ -145,6 +145,7 @@ class PackOptions:
     # conda source packages (`pixi build`)
     pixi: str | None = None
     allow_unpinned_backends: bool = False
+    frozen: bool = False  # pack the lock even when the manifest asks for more (pixi's --frozen)
     backend_overrides: Mapping[str, Path] = field(default_factory=dict)
     allow_drift: bool = False
     build_jobs: int = 1
@@ -350,6 +351,7 @@ async def pack_async(
         _PlatformWork(lock.select(options.environment, p), output_for(options, platforms, p))
         for p in platforms
     ]
+    plan.check_lock_current(workspace.manifest, [w.env for w in works], frozen=options.frozen)
     for work in works:
         _refuse_unsupported(work.env, options, warn)
 

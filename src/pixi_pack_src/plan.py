@@ -79,7 +79,7 @@ from pixi_pack_src.builders.conda.conda_source import (
 from pixi_pack_src.builders.wheel.interpreter import environment_fingerprint
 from pixi_pack_src.builders.wheel.jobs import describe_build
 from pixi_pack_src.builders.wheel.overrides import Overrides, unused_packages
-from pixi_pack_src.errors import SelectionError, UsageError
+from pixi_pack_src.errors import LockfileError, SelectionError, UsageError
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.lockfile import Lock
 from pixi_pack_src.lock.model import (
@@ -90,6 +90,7 @@ from pixi_pack_src.lock.model import (
     Platform,
     PypiPackage,
 )
+from pixi_pack_src.lock.satisfiability import manifest_dependencies, mismatches
 
 log = logging.getLogger(__name__)
 
@@ -416,6 +417,35 @@ def select_platforms(
             f"'{environment}' in {lock.path.name}; locked: {names}",
             hint="pass -p PLATFORM or --all-platforms",
         ) from exc
+
+
+def check_lock_current(
+    manifest: Path | None, envs: Sequence[LockedEnvironment], *, frozen: bool = False
+) -> None:
+    """pixi's "lock out of date": every dependency the manifest names for the environment must
+    be locked for each chosen platform (:mod:`pixi_pack_src.lock.satisfiability`). Runs before
+    anything is fetched or built; ``--frozen`` (pixi's word) packs the lock as it is."""
+    if frozen or manifest is None:
+        return
+    missing: list[str] = []
+    where = ""
+    for env in envs:
+        found = mismatches(
+            manifest_dependencies(manifest, env.environment, env.platform.subdir), env
+        )
+        for mismatch in found:
+            text = mismatch.describe()
+            if text not in missing:
+                missing.append(text)
+        if found and not where:
+            where = f"environment '{env.environment}' on {env.platform.name}"
+    if not missing:
+        return
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    raise LockfileError(
+        f"pixi.lock is out of date: {manifest.name} asks for what {where} does not lock: {shown}",
+        hint="run `pixi lock` to update it, or pass --frozen to pack the lock as it is",
+    )
 
 
 def make_plan(

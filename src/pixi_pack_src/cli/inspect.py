@@ -25,6 +25,7 @@ from pixi_pack_src.cli.common import (
     BuildIsolationOption,
     CacheOption,
     EnvironmentOption,
+    FrozenOption,
     IgnorePypiNonWheelOption,
     ManifestOption,
     ManifestPath,
@@ -40,6 +41,7 @@ from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.lock.workspace import locate_workspace
 from pixi_pack_src.plan import (
     InspectOptions,
+    check_lock_current,
     make_plans,
     select_platforms,
 )
@@ -61,6 +63,7 @@ def inspect_command(
     use_cache: CacheOption = None,
     pixi: PixiOption = None,
     allow_unpinned_backends: AllowUnpinnedBackendsOption = False,
+    frozen: FrozenOption = False,
     backend_override: BackendOverrideOption = None,
     build_isolation: BuildIsolationOption = True,
     overrides: OverridesOption = None,
@@ -74,6 +77,8 @@ def inspect_command(
     lock.platforms(environment)  # checks the environment first
     targets = select_platforms(lock, environment, platform or [], all_platforms=all_platforms)
     manifest = workspace.manifest
+    envs = [lock.select(environment, p) for p in targets]
+    check_lock_current(manifest, envs, frozen=frozen)
     options = InspectOptions(
         cache_dir=use_cache,
         pixi=pixi,
@@ -87,7 +92,7 @@ def inspect_command(
         ),
     )
     plans = make_plans(
-        [lock.select(environment, p) for p in targets],
+        envs,
         ignore_pypi_non_wheel=ignore_pypi_non_wheel,
         inspect=options,
     )

@@ -22,6 +22,7 @@ from pixi_pack_src.cli.common import (
     BuildIsolationOption,
     CacheOption,
     EnvironmentOption,
+    FrozenOption,
     IgnorePypiNonWheelOption,
     ManifestOption,
     ManifestPath,
@@ -130,6 +131,7 @@ def pack_command(
     ] = True,
     pixi: PixiOption = None,
     allow_unpinned_backends: AllowUnpinnedBackendsOption = False,
+    frozen: FrozenOption = False,
     backend_override: BackendOverrideOption = None,
     allow_drift: Annotated[
         bool,
@@ -216,6 +218,7 @@ def pack_command(
         build_pypi=build_sdist,
         pixi=pixi,
         allow_unpinned_backends=allow_unpinned_backends,
+        frozen=frozen,
         backend_overrides=parse_overrides(backend_override or ()),
         allow_drift=allow_drift,
         build_jobs=build_jobs,
