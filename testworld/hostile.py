@@ -248,7 +248,7 @@ TAR_CASES: tuple[HostileTar, ...] = (
         "trailing-garbage", "after its end-of-archive", _trailing_garbage, in_member_name=False
     ),
     HostileTar("not-a-tar", "not a", _not_a_tar, in_member_name=False),
-    HostileTar("empty-file", "not a tar archive", _empty, in_member_name=False),
+    HostileTar("empty-file", "is empty", _empty, in_member_name=False),  # a failed copy
 )
 
 

@@ -1,7 +1,8 @@
 """A real ``python`` conda package made from the machine's own CPython (and a real ``pip``).
 
 The recipe copies the host interpreter (``sys.base_prefix``) into ``$PREFIX``: ``bin/python3.X``
-with ``python3``/``python`` links, ``libpython`` (stripped), and the standard library without
+with ``python3``/``python`` links, ``libpython`` (stripped), the C headers (``include/``, so C
+extensions build against it), and the standard library without
 ``site-packages``, tests, IDLE, tkinter, ensurepip, lib2to3 and bytecode; it then rewrites the
 build-time paths in ``_sysconfigdata_*.py``. rattler-build turns the rest into relocatable
 content (rpath ``$ORIGIN/../lib``, text prefix placeholders). An environment with it installed
@@ -85,6 +86,9 @@ build:
 {shared}      cd "$PYROOT/lib"
       tar cf - {excludes} python{mm} | (cd "$PREFIX/lib" && tar xf -)
       touch "$PREFIX/lib/python{mm}/site-packages/.keep"
+      if [ -d "$PYROOT/include/python{mm}" ]; then
+        mkdir -p "$PREFIX/include" && cp -R "$PYROOT/include/python{mm}" "$PREFIX/include/"
+      fi
       sed -i "s|$PYROOT|$PREFIX|g" "$PREFIX"/lib/python{mm}/_sysconfigdata_*.py
 about:
   summary: CPython {PY_VERSION} repackaged from the host for the offline test world

@@ -71,6 +71,10 @@ class DownloadError(PixiPackSrcError):
 
     exit_code = EXIT_DOWNLOAD
 
+    def __init__(self, message: str, *, hint: str | None = None, reason: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason  # the last failure in a few words ("HTTP 404 Not Found")
+
 
 class ChecksumMismatchError(DownloadError):
     """Bytes that do not match the hash or size the lock (or archive) records."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
 import logging
 import os
 import shutil
@@ -33,7 +32,7 @@ import httpx
 from packaging.utils import parse_wheel_filename
 from rattler import PackageRecord, RepoDataRecord
 
-from pixi_pack_src import __version__, plan, workdirs
+from pixi_pack_src import __version__, plan, sbom, workdirs
 from pixi_pack_src.archive.channel import (
     CHANNEL_DIR,
     PYPI_DIR,
@@ -44,6 +43,7 @@ from pixi_pack_src.archive.channel import (
 from pixi_pack_src.archive.metadata import (
     PIXI_PACK_JSON,
     PROVENANCE_JSON,
+    SBOM_JSON,
     ArtifactProvenance,
     GeneratedFile,
     JsonValue,
@@ -59,6 +59,7 @@ from pixi_pack_src.archive.tar import (
     WrittenEntry,
     atomic_file,
     atomic_output,
+    fixed_mtime,
     write_directory,
     write_tar,
 )
@@ -109,6 +110,7 @@ from pixi_pack_src.lock.workspace import locate_workspace
 from pixi_pack_src.redact import redact_url
 from pixi_pack_src.reporter import NullReporter, Reporter
 from pixi_pack_src.selfextract import build_bundle, script_suffix, write_script
+from pixi_pack_src.verify.scan import wheel_info
 from pixi_pack_src.wheels import check_wheel_for_target
 
 log = logging.getLogger(__name__)
@@ -161,6 +163,8 @@ class PackOptions:
     unpacker_wheels: Path | None = None  # py-rattler wheels for foreign targets
     # the archive's own sha256 costs a full pass over it: only when someone reads it (--json)
     archive_sha256: bool = True
+    # --sbom FILE: the archive's sbom.cdx.json also written there (may contain "{platform}")
+    sbom_output: str | None = None
     wheel_jobs: int = 2
 
 
@@ -273,6 +277,7 @@ class _PlatformWork:
     origins: dict[str, str] = field(default_factory=dict)  # archive path -> how it was obtained
     # archive path -> the file's identity when its bytes were hashed (copied without re-hashing)
     verified: dict[str, Verified] = field(default_factory=dict)
+    sbom: bytes | None = None  # the archive's sbom.cdx.json, once made
 
 
 # -- selection ----------------------------------------------------------------------------------
@@ -915,16 +920,6 @@ class _HashingWriter:
     def flush(self) -> None:
         self.out.flush()
 
-    def fileno(self) -> int:
-        """The output's descriptor, when nothing needs to see the bytes (the tar writer then
-        copies verified files in the kernel); hashing needs every byte through :meth:`write`."""
-        if self.sha is not None:
-            raise io.UnsupportedOperation("the archive is being hashed")
-        fileno: Callable[[], int] | None = getattr(self.out, "fileno", None)
-        if fileno is None:
-            raise io.UnsupportedOperation("no descriptor")
-        return fileno()
-
 
 def _entries(
     work: _PlatformWork, lock: Lock, options: PackOptions
@@ -952,6 +947,7 @@ def _entries(
         all_records, [(name, version) for name, version, _, _ in work.wheels]
     )
     generated[PIXI_PACK_JSON] = pixi_pack_json(subdir)
+    work.sbom = generated[SBOM_JSON] = _sbom(work, lock, artifacts, generated)
     provenance = Provenance(
         tool=ToolInfo("pixi-pack-src", __version__),
         lock=LockInfo(_relative_location(lock.path, env.workspace_root), lock.version, lock.sha256),
@@ -966,6 +962,67 @@ def _entries(
     generated[PROVENANCE_JSON] = provenance.to_json()
     entries.extend(Entry(name, data) for name, data in generated.items())
     return entries, expected
+
+
+def _sbom(
+    work: _PlatformWork,
+    lock: Lock,
+    artifacts: Sequence[ArtifactProvenance],
+    generated: Mapping[str, bytes],
+) -> bytes:
+    """``sbom.cdx.json`` (:mod:`pixi_pack_src.sbom`), from what the archive will hold; the
+    same function makes it from a written pack, byte for byte."""
+    env = work.env
+    records = {prov.path: record for record, _, prov in work.conda}
+    wheel_paths = {prov.path: path for _, _, path, prov in work.wheels}
+    items: list[sbom.SbomArtifact] = []
+    for prov in sorted(artifacts, key=lambda a: a.path):
+        if prov.path in records:
+            items.append(
+                sbom.conda_artifact(
+                    prov.path,
+                    records[prov.path],
+                    sha256=prov.sha256,
+                    size=prov.size,
+                    provenance=prov,
+                )
+            )
+        else:
+            with wheel_paths[prov.path].open("rb") as fh:
+                details = wheel_info(fh)
+            items.append(
+                sbom.wheel_artifact(
+                    prov.path, sha256=prov.sha256, size=prov.size, details=details, provenance=prov
+                )
+            )
+    digests = {a.path: a.sha256 for a in artifacts}
+    digests.update({name: hashlib.sha256(data).hexdigest() for name, data in generated.items()})
+    return sbom.sbom_json(
+        sbom.SbomInput(
+            environment=env.environment,
+            platform=env.platform.subdir,
+            platform_name=env.platform.name,
+            tool_name="pixi-pack-src",
+            tool_version=__version__,
+            artifacts=tuple(items),
+            content_digest=sbom.content_digest(digests),
+            timestamp=fixed_mtime(),
+            lock_file=_relative_location(lock.path, env.workspace_root),
+            lock_sha256=lock.sha256,
+            virtual_packages=tuple(env.platform.virtual_packages),
+        )
+    )
+
+
+def _write_sbom_file(work: _PlatformWork, options: PackOptions) -> None:
+    """``--sbom FILE``: the archive's SBOM beside it (``{platform}`` expanded)."""
+    if options.sbom_output is None or work.sbom is None:
+        return
+    platform = work.env.platform
+    target = Path(options.sbom_output.replace(PLATFORM_PLACEHOLDER, platform.name))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target) as fh:
+        fh.write(work.sbom)
 
 
 def _check_written(written: Sequence[WrittenEntry], expected: Mapping[str, str]) -> None:
@@ -1019,11 +1076,10 @@ def _write_platform(
         if work.output == "-":
             if stdout is None:
                 raise UsageError("-o - needs a stdout stream")
-            writer = _HashingWriter(stdout, hashing=options.archive_sha256)
-            written = write_tar(entries, writer, on_bytes=progress)
+            written = write_tar(entries, stdout, on_bytes=progress, sha256=options.archive_sha256)
             stdout.flush()
             _check_written(written, expected)
-            digest, size = writer.digest, written.size
+            digest, size = written.sha256, written.size
         elif options.create_executable:
             assert work_dir is not None
             digest, size = _write_executable(
@@ -1046,14 +1102,14 @@ def _write_platform(
             target = Path(work.output)
             target.parent.mkdir(parents=True, exist_ok=True)
             with atomic_file(target) as fh:  # nameless until complete: even kill -9 is clean
-                writer = _HashingWriter(fh, hashing=options.archive_sha256)
-                written = write_tar(entries, writer, on_bytes=progress)
+                written = write_tar(entries, fh, on_bytes=progress, sha256=options.archive_sha256)
                 _check_written(written, expected)
                 interrupted()  # the last moment before the rename
-            digest, size = writer.digest, written.size
+            digest, size = written.sha256, written.size
     except BaseException:
         reporter.task_finished(key, outcome="failed")
         raise
+    _write_sbom_file(work, options)
     reporter.task_finished(key, outcome="written", detail=_human(size))
     artifacts = tuple(
         PackedArtifact(

@@ -39,6 +39,9 @@ class Reporter(Protocol):
     def task_reset(self, key: str) -> None:
         """A retry restarts ``key`` from zero bytes."""
 
+    def task_waiting(self, key: str, *, reason: str, retry_in: float | None = None) -> None:
+        """``key`` waits: ``retry_in`` seconds before its next attempt, after ``reason``."""
+
     def task_finished(self, key: str, *, outcome: Outcome, detail: str = "") -> None:
         """``key`` is done; ``detail`` is a short human note (``2 retries``)."""
 
@@ -62,6 +65,9 @@ class NullReporter:
         return None
 
     def task_reset(self, key: str) -> None:
+        return None
+
+    def task_waiting(self, key: str, *, reason: str, retry_in: float | None = None) -> None:
         return None
 
     def task_finished(self, key: str, *, outcome: Outcome, detail: str = "") -> None:

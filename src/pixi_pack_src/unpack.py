@@ -43,8 +43,10 @@ from typing import Any, BinaryIO, Literal
 from rattler import PackageRecord
 
 from pixi_pack_src import __version__, workdirs
-from pixi_pack_src.archive.metadata import PackMetadata, Provenance, check_platform
+from pixi_pack_src.archive.metadata import PackMetadata, Provenance, a_machine, check_platform
 from pixi_pack_src.archive.tar import safe_extract
+from pixi_pack_src.delta.apply import complete, exchange, kept_pack, record_state
+from pixi_pack_src.delta.compare import DeltaInfo
 from pixi_pack_src.errors import ArchiveError, InstallError, PackFormatError, UsageError
 from pixi_pack_src.hashing import hash_file
 from pixi_pack_src.host import host_subdir
@@ -92,6 +94,9 @@ class UnpackOptions:
     platform_check: bool = True
     virtual_package_check: bool = True
     force: bool = False
+    base: Path | None = None  # --base: the pack a delta was made against
+    update: Path | None = None  # --update: the environment to update in place (atomically)
+    keep_packages: bool = False  # keep the pack's files in <env>/.pixi-pack-src/pack
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,8 @@ class UnpackResult:
     verified: int  # package files whose bytes matched a recorded hash
     verified_against: Literal["pixi-pack-src.json", "repodata.json"]
     warnings: tuple[str, ...]
+    identity: str | None = None  # of the environment's pack (delta/manifest.py)
+    delta: DeltaInfo | None = None  # when a delta was applied
 
     def to_json(self) -> dict[str, Any]:
         """The versioned ``--json`` document."""
@@ -122,6 +129,8 @@ class UnpackResult:
             "verified": self.verified,
             "verified_against": self.verified_against,
             "warnings": list(self.warnings),
+            "identity": self.identity,
+            "delta": self.delta.summary() if self.delta is not None else None,
         }
 
 
@@ -142,14 +151,22 @@ def unpack(
     ``stdin`` is the binary stream read when ``options.pack`` is ``"-"``. Every py-rattler
     call has completed when this returns or raises.
     """
-    env_name = _check_env_name(options.env_name)
     requested_shell = lookup_shell(options.shell) if options.shell is not None else None
-    output_dir = _absolute(options.output_dir)
-    prefix = output_dir / env_name
+    if options.update is not None:
+        prefix = _absolute(options.update)
+        output_dir = prefix.parent
+        if not (prefix / "conda-meta").is_dir():
+            raise UsageError(
+                f"--update {options.update}: not an environment (it has no conda-meta/)",
+                hint="pass the environment directory an earlier unpack made (DIR/ENV_NAME)",
+            )
+    else:
+        output_dir = _absolute(options.output_dir)
+        prefix = output_dir / _check_env_name(options.env_name)
     source, label = _pack_source(options.pack, stdin)
     if isinstance(source, Path) and source.is_dir():
         _check_apart(source, output_dir, prefix)
-    _check_target(prefix, force=options.force)
+    _check_target(prefix, force=options.force or options.update is not None)
 
     created = _make_dirs(output_dir)
     try:
@@ -212,6 +229,19 @@ def _unpack(
         root = workdir / "pack"
         reporter.status(f"⏳ extracting {label}")
         files = safe_extract(source, root)
+    # 1b. a delta pack becomes the full pack, from its base (identities checked first)
+    in_place = root is source
+    pack = complete(
+        root,
+        files,
+        in_place=in_place,
+        workdir=workdir,
+        label=label,
+        base=options.base,
+        update=options.update,
+    )
+    in_place = in_place and pack.root is root
+    root, files = pack.root, pack.files
 
     # 2-4. the checks `verify` runs (one implementation): metadata, every file's sha256
     # against pixi-pack-src.json, the channel against repodata.json, environment.yml, the
@@ -227,7 +257,7 @@ def _unpack(
             except PackFormatError as exc:
                 raise PackFormatError(
                     f"{exc.message}: {label} is for {meta.platform}, this machine is {host}",
-                    hint=f"unpack it on a {meta.platform} machine, or pass --platform-check off "
+                    hint=f"unpack it on {a_machine(meta.platform)}, or pass --platform-check off "
                     "to install it here anyway (e.g. for an image of that platform)",
                 ) from None
         else:
@@ -315,16 +345,28 @@ def _unpack(
     finally:
         reporter.stage_finished("install")
 
-    # 8. into place, then the activation script
-    _check_target(prefix, force=options.force)
-    replaced = _swap_in(staging, prefix, workdir)
-    try:
-        script = write_activation_script(output_dir, prefix, shell, meta.platform)
-    except BaseException:
-        shutil.rmtree(prefix, ignore_errors=True)
-        if replaced is not None:
-            replaced.rename(prefix)
-        raise
+    # 8. what the environment came from (for deltas), into place, the activation script
+    keep = options.keep_packages or (
+        options.update is not None and kept_pack(options.update) is not None
+    )
+    identity = record_state(staging, pack, keep_packages=keep, in_place=in_place)
+    if options.update is not None:
+        exchange(staging, prefix)  # atomic: the old environment until this very call
+        try:
+            script = write_activation_script(output_dir, prefix, shell, meta.platform)
+        except BaseException:
+            exchange(staging, prefix)
+            raise
+    else:
+        _check_target(prefix, force=options.force)
+        replaced = _swap_in(staging, prefix, workdir)
+        try:
+            script = write_activation_script(output_dir, prefix, shell, meta.platform)
+        except BaseException:
+            shutil.rmtree(prefix, ignore_errors=True)
+            if replaced is not None:
+                replaced.rename(prefix)
+            raise
     logger.info("unpacked %s into %s", label, prefix)
     return UnpackResult(
         environment=prefix,
@@ -336,6 +378,8 @@ def _unpack(
         verified=verified,
         verified_against=against,
         warnings=tuple(warn.items),
+        identity=identity,
+        delta=pack.delta,
     )
 
 

@@ -11,17 +11,23 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from testworld import hostile
 from testworld.chaos import (
     RedirectServer,
     _wait_for,
+    add_package_to_pack,
     file_appears,
+    hardlink_entry,
+    hostile_conda_package,
     listing,
     litter,
     run_cli,
@@ -29,8 +35,11 @@ from testworld.chaos import (
 )
 from testworld.layout import World
 from testworld.locks import Env, PypiEntry
+from testworld.pypi import index_entry
 from testworld.server import WorldServer
 from testworld.workspace import write_workspace
+
+from pixi_pack_src.cli import run as cli_run
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +226,97 @@ def test_8_sigterm_mid_download_leaves_no_partial_file(
     assert litter(tmp_path) == []
     assert listing(cache / "tmp") == []
     assert not (tmp_path / "o.tar").exists()
+
+
+# -- hostile packages in a pack (hashes consistent: the attacker controls the pack) --------------
+
+
+@pytest.fixture(scope="module")
+def pack_tree(
+    world: World, world_server: WorldServer, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A real pack directory: python, a dependency chain, a noarch python package, a wheel."""
+    root = tmp_path_factory.mktemp("hostile-pack")
+    ws = write_workspace(
+        root / "ws",
+        world,
+        {
+            "default": Env(
+                conda=("python", "chain-a", "worldcli"),
+                pypi=(index_entry(world, "worldpkg-a", world_server.url),),
+            )
+        },
+        channel_url=world_server.url + "/channel",
+    )
+    out = root / "pack"
+    assert cli_run(["-q", "pack", str(ws.root), "--directory-only", "-o", str(out)]) == 0
+    return out
+
+
+def _pack_with(pack_tree: Path, work: Path, packages: list[Path]) -> Path:
+    tree = work / "tree"
+    shutil.copytree(pack_tree, tree)
+    for package in packages:
+        add_package_to_pack(tree, package)
+    tar = hostile.repack(tree, work / "evil.tar")
+    shutil.rmtree(tree)
+    return tar
+
+
+def _env_vars_package(build: Path, name: str, variables: dict[str, str]) -> Path:
+    data = json.dumps(variables).encode()
+    member = f"etc/conda/env_vars.d/{name}.json"
+    return hostile_conda_package(
+        build, name=name, paths=[hardlink_entry(member, data)], members={member: data}
+    )
+
+
+SHELL_RUNS = {
+    "bash": ("activate.sh", ["bash", "-c", 'source "$1" && printf %s "$FOO"', "x"]),
+    "zsh": ("activate.sh", ["zsh", "-c", 'source "$1" && printf %s "$FOO"', "x"]),
+    "fish": ("activate.fish", ["fish", "-c", 'source $argv[1]; and printf %s "$FOO"']),
+}
+
+
+@pytest.mark.parametrize("shell", sorted(SHELL_RUNS))
+def test_4_env_vars_values_stay_data_in_activation_scripts(
+    shell: str, pack_tree: Path, tmp_path: Path
+) -> None:
+    script_name, argv = SHELL_RUNS[shell]
+    if shutil.which(argv[0]) is None:
+        pytest.skip(f"{argv[0]} is not installed (scripts/test installs it)")
+    marker = tmp_path / "p1"
+    build = tmp_path / "build"
+    build.mkdir()
+    value = f"$(touch {marker})`touch {marker}`; touch {marker} 'q' \"d\" \\ %PATH% $HOME"
+    tar = _pack_with(pack_tree, tmp_path, [_env_vars_package(build, "envpkg", {"FOO": value})])
+    out = tmp_path / "out"
+    done = run_cli(
+        ["unpack", str(tar), "-o", str(out), "-s", shell], logs=tmp_path / "logs", timeout=300
+    )
+    assert done.code == 0, done.stderr[-3000:]
+    script = out / script_name
+    proc = subprocess.run(
+        [*argv, str(script)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == value
+    assert not marker.exists()
+
+
+def test_4_an_env_var_name_that_is_not_an_identifier_is_refused(
+    pack_tree: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "p2"
+    build = tmp_path / "build"
+    build.mkdir()
+    pkg = _env_vars_package(build, "envpkg", {f"BAR;touch {marker};X": "y"})
+    tar = _pack_with(pack_tree, tmp_path, [pkg])
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli(["unpack", str(tar), "-o", str(out)], logs=tmp_path / "logs", timeout=300)
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "is not a valid identifier" in line
+    assert listing(out) == []
+    assert not marker.exists()

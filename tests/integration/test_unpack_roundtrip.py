@@ -225,7 +225,7 @@ def test_stdin_through_the_cli(tar: Path, tmp_path: Path) -> None:
     )
     assert (doc["conda_packages"], doc["wheels"], doc["verified"]) == (11, 3, 14)
     assert doc["warnings"] == []
-    assert (out / "activate.fish").read_text().startswith(f'set -gx PATH "{out / "env"}/bin:$PATH"')
+    assert (out / "activate.fish").read_text().startswith(f"set -gx PATH '{out / 'env'}/bin' $PATH")
     assert sorted(p.name for p in out.iterdir()) == ["activate.fish", "env"]
 
 

@@ -195,3 +195,51 @@ def test_write_directory_copies_verified_files_in_the_kernel(
     # FICLONE where the file system has reflinks, else copy_file_range for each non-empty
     # verified file
     assert len(copies) in (0, 4)
+
+
+def test_the_archive_sha256_on_the_fly_with_kernel_copies(tmp_path: Path) -> None:
+    entries = _verified_entries(tmp_path)
+    expected, _ = _fallback_bytes(entries)
+    with (tmp_path / "out.tar").open("wb") as fh:
+        written = write_tar(entries, fh, sha256=True)
+    assert (tmp_path / "out.tar").read_bytes() == expected
+    assert written.sha256 == hashlib.sha256(expected).hexdigest()
+    assert written.size == len(expected)
+    plain = write_tar(entries, _NoFileno(), sha256=True)
+    assert plain.sha256 == written.sha256
+    assert write_tar(entries, _NoFileno()).sha256 is None
+
+
+def test_a_file_changed_after_its_copy_before_its_hash_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = _verified_entries(tmp_path)
+    big = entries[0]
+    source = big.source
+    assert isinstance(source, Path)
+    real = archive._hash_fd
+
+    def late(sha: Any, fd: int, size: int, identity: FileIdentity) -> None:
+        os.utime(source, ns=(1, 1))  # after the writer's own identity check
+        real(sha, fd, size, identity)
+
+    monkeypatch.setattr(archive, "_hash_fd", late)
+    with (
+        (tmp_path / "out.tar").open("wb") as fh,
+        pytest.raises(ArchiveError, match="changed while being archived"),
+    ):
+        write_tar(entries, fh, sha256=True)
+
+
+def test_a_wrapper_with_a_fileno_is_written_through(tmp_path: Path) -> None:
+    """gzip.GzipFile's fileno() is its underlying file's: writing there would skip gzip."""
+    import gzip
+
+    entries = _verified_entries(tmp_path)
+    expected, _ = _fallback_bytes(entries)
+    with (
+        (tmp_path / "out.tar.gz").open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+    ):
+        write_tar(entries, gz)
+    assert gzip.decompress((tmp_path / "out.tar.gz").read_bytes()) == expected

@@ -58,6 +58,9 @@ class Recorder:
         self.events.append(("task_reset", key))
         self.advanced[key] = 0
 
+    def task_waiting(self, key: str, *, reason: str, retry_in: float | None = None) -> None:
+        self.events.append(("task_waiting", key, reason, f"{retry_in}"))
+
     def task_finished(self, key: str, *, outcome: Outcome, detail: str = "") -> None:
         self.events.append(("task_finished", key, outcome, detail))
 
@@ -416,7 +419,7 @@ def test_first_fatal_error_cancels_the_rest_cleanly(
     asyncio.run(go())
     assert transport.started == 13
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
-    assert rec.finished()[broken.key] == ("failed", "failed")
+    assert rec.finished()[broken.key] == ("failed", "HTTP 404 Not Found")  # not "(failed)"
     assert rec.events[-1] == ("stage_finished", "download")
 
 

@@ -538,3 +538,90 @@ def test_unwritable_destination_is_not_a_network_error(srv: WorldServer, tmp_pat
     assert info.value.message.startswith(
         f"cannot write to {tmp_path / 'file'} while downloading a.bin"
     )
+
+
+# -- issue 14: a host that cannot be reached is named, retried once, and the hint is config
+
+
+def test_connection_refused_is_named_and_retried_once(tmp_path: Path) -> None:
+    port = _closed_port()
+    sleep = FakeSleep()
+    with pytest.raises(DownloadError) as info:
+        _get([f"http://127.0.0.1:{port}{PATH}"], tmp_path / "a.bin", Hashes(), sleep=sleep)
+    assert info.value.message == (
+        f"could not download a.bin from http://127.0.0.1:{port}{PATH}: connection refused by "
+        f"127.0.0.1:{port} (after 1 retry)"
+    )
+    assert info.value.reason == f"connection refused by 127.0.0.1:{port}"
+    assert sleep.calls == [0.5]  # one retry (not five), after the first backoff
+    assert info.value.hint is not None
+    assert "waiting longer will not help" in info.value.hint
+    assert "[mirrors]" in info.value.hint
+    assert "--retries" not in info.value.hint
+    assert info.value.exit_code == 3
+
+
+def test_proxy_refusing_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(DownloadError) as info:
+        _get(["http://pkgs.example.test/a.conda"], tmp_path / "a.conda", Hashes())
+    assert info.value.reason == f"connection refused by the proxy http://127.0.0.1:{port}"
+
+
+def test_unresolvable_host_is_named_dns_and_retried_once(tmp_path: Path) -> None:
+    """What httpx raises for a name that does not resolve (a gaierror under a ConnectError)."""
+    error = httpx.ConnectError("[Errno -2] Name or service not known")
+    error.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    calls: list[str] = []
+    waits: list[tuple[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        raise error
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            await download_file(
+                client,
+                ["https://conda.mirror.invalid/conda-forge/linux-64/a.conda"],
+                tmp_path / "a.conda",
+                expected=Hashes(),
+                policy=RetryPolicy(jitter=0.0),
+                auth=AuthStore(),
+                sleep=FakeSleep(),
+                on_wait=lambda reason, delay: waits.append((reason, delay)),
+            )
+
+    with pytest.raises(DownloadError) as info:
+        asyncio.run(go())
+    reason = "cannot resolve host conda.mirror.invalid (DNS: Name or service not known)"
+    assert info.value.reason == reason
+    assert len(calls) == 2  # the first attempt and one retry
+    assert waits == [(reason, 0.5)]
+    assert info.value.hint is not None
+    assert "proxy settings (HTTPS_PROXY, NO_PROXY)" in info.value.hint
+
+
+def test_retry_waits_are_announced(srv: WorldServer, payload: bytes, tmp_path: Path) -> None:
+    """``on_wait`` hears every pause before a retry, with its reason (the progress display)."""
+    srv.add_fault(PATH, "status", times=2, status=503)
+    waits: list[tuple[str, float]] = []
+
+    async def go() -> DownloadResult:
+        async with make_client(timeout=10.0, connect_timeout=5.0) as client:
+            return await download_file(
+                client,
+                [srv.url + PATH],
+                tmp_path / "a.bin",
+                expected=_hashes(payload),
+                policy=RetryPolicy(jitter=0.0),
+                auth=AuthStore(),
+                sleep=FakeSleep(),
+                on_wait=lambda reason, delay: waits.append((reason, delay)),
+            )
+
+    assert asyncio.run(go()).retries == 2
+    assert waits == [("HTTP 503 Service Unavailable", 0.5), ("HTTP 503 Service Unavailable", 1.0)]

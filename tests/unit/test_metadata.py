@@ -117,6 +117,10 @@ def test_platform_check() -> None:
     assert info.value.hint == (
         "the pack is for linux-64, this machine is osx-arm64; unpack it on a linux-64 machine"
     )
+    with pytest.raises(PackFormatError) as info:
+        check_platform(PackMetadata("1", "osx-arm64", None), "linux-64")
+    assert info.value.hint is not None
+    assert info.value.hint.endswith("unpack it on an osx-arm64 machine")
 
 
 # -- pixi-pack-src.json --------------------------------------------------------------------

@@ -104,7 +104,7 @@ def test_bash_script_extends_path_at_activation_time(tmp_path: Path) -> None:
     prefix = _prefix(tmp_path)
     text = activation_script(prefix, lookup_shell("bash"), "linux-64")
     lines = text.splitlines()
-    assert lines[0] == f'export PATH="{prefix}/bin:${{PATH}}"'
+    assert lines[0] == f"export PATH='{prefix}/bin:'\"${{PATH}}\""
     assert f"export CONDA_PREFIX='{prefix}'" in lines
     assert f". '{prefix}/etc/conda/activate.d/a.sh'" in lines
     assert "/usr/bin" not in text  # the writing process's PATH is not frozen in
@@ -467,6 +467,8 @@ def test_json_document(tmp_path: Path) -> None:
         "verified": 14,
         "verified_against": "pixi-pack-src.json",
         "warnings": ["w"],
+        "identity": None,
+        "delta": None,
     }
 
 
@@ -474,6 +476,9 @@ def test_an_empty_pack_gives_an_empty_environment(tmp_path: Path) -> None:
     pack = _small_pack(tmp_path / "pack")
     result = unpack(UnpackOptions(pack=pack, output_dir=tmp_path / "out"), reporter=NullReporter())
     assert (result.conda_packages, result.wheels, result.verified) == (0, 0, 0)
-    assert sorted(p.name for p in result.environment.iterdir()) == ["conda-meta"]
+    assert sorted(p.name for p in result.environment.iterdir()) == [".pixi-pack-src", "conda-meta"]
     assert (result.environment / "conda-meta" / "history").is_file()
+    # what the environment was unpacked from, for delta updates (delta.md)
+    kept = result.environment / ".pixi-pack-src" / "manifest.json"
+    assert json.loads(kept.read_text())["identity"] == result.identity
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["activate.sh", "env"]

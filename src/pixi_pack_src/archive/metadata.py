@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 PIXI_PACK_JSON = "pixi-pack.json"
 PROVENANCE_JSON = "pixi-pack-src.json"
+SBOM_JSON = "sbom.cdx.json"  # CycloneDX 1.6 (see pixi_pack_src.sbom)
 FORMAT_VERSION = "1"
 # The pixi-pack release our compatibility tests run against; a matching pixi-unpack stays quiet.
 PIXI_PACK_COMPAT_VERSION = "0.7.10"
@@ -130,13 +131,19 @@ def read_pixi_pack_json(data: bytes, *, source: str) -> PackMetadata:
     return PackMetadata(version=version, platform=platform, pixi_pack_version=tool_version)
 
 
+def a_machine(platform: str) -> str:
+    """``a linux-64 machine``, ``an osx-arm64 machine`` (the article as it is said)."""
+    article = "an" if platform[:1].lower() in ("a", "e", "i", "o", "u") else "a"
+    return f"{article} {platform} machine"
+
+
 def check_platform(meta: PackMetadata, host_subdir: str) -> None:
     """Refuse a pack made for another platform (pixi-unpack's exact check and message)."""
     if meta.platform != host_subdir:
         raise PackFormatError(
             "The pack was created for a different platform",
             hint=f"the pack is for {meta.platform}, this machine is {host_subdir}; "
-            f"unpack it on a {meta.platform} machine",
+            f"unpack it on {a_machine(meta.platform)}",
         )
 
 

@@ -20,6 +20,7 @@ filter as a second line of defence. On failure nothing is left in the destinatio
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import errno
@@ -41,7 +42,7 @@ from typing import IO, BinaryIO, Protocol, cast
 
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON
 from pixi_pack_src.errors import ArchiveError, UsageError
-from pixi_pack_src.hashing import Verified
+from pixi_pack_src.hashing import FileIdentity, Verified
 from pixi_pack_src.safepath import path_problem
 
 logger = logging.getLogger(__name__)
@@ -101,9 +102,11 @@ class WrittenEntry:
 
 
 class WrittenArchive(list[WrittenEntry]):
-    """:func:`write_tar`'s files in archive order, and ``size``: the archive's bytes."""
+    """:func:`write_tar`'s files in archive order, ``size``: the archive's bytes, ``sha256``:
+    its hash (when asked)."""
 
     size: int = 0
+    sha256: str | None = None
 
 
 def fixed_mtime() -> int:
@@ -304,16 +307,17 @@ except ImportError:  # pragma: no cover - Windows
 
 
 def _fileno(out: object) -> int | None:
-    """The descriptor behind ``out`` when writing to it directly is equivalent (a plain file
-    or pipe; not a wrapper that sees the bytes, such as one hashing the archive)."""
-    fileno = getattr(out, "fileno", None)
-    if fileno is None:
+    """The descriptor behind ``out`` when writing to it directly is equivalent: a plain
+    binary file or pipe (``io.FileIO`` and its buffered writers). Not a wrapper that sees or
+    transforms the bytes, even one offering ``fileno()`` (``gzip.GzipFile`` returns its
+    underlying file's)."""
+    if not isinstance(out, io.FileIO | io.BufferedWriter | io.BufferedRandom):
         return None
     try:
-        fd = fileno()
+        fd = out.fileno()
     except (OSError, ValueError, io.UnsupportedOperation):
         return None
-    return fd if isinstance(fd, int) and fd >= 0 else None
+    return fd if fd >= 0 else None
 
 
 def _write_fd(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -374,11 +378,84 @@ class _KernelCopy:
         return done
 
 
+class _ArchiveHash:
+    """The archive's own sha256, computed on a helper thread in archive order, so that the
+    bytes can still be copied in the kernel: headers and buffered data are handed over as
+    copies, a kernel-copied file is read again by the helper through its own descriptor (the
+    writer checks the file's identity after the copy, so both read the same bytes). At most
+    :data:`_HASH_BACKLOG` bytes of copies wait for the helper."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="pixi-pack-src-archive-sha256"
+        )
+        self.pending: collections.deque[tuple[concurrent.futures.Future[None], int]] = (
+            collections.deque()
+        )
+        self.backlog = 0
+
+    def data(self, data: bytes | bytearray | memoryview) -> None:
+        blob = bytes(data)
+        self._submit(self.pool.submit(self.sha.update, blob), len(blob))
+
+    def file(self, fd: int, size: int) -> None:
+        identity = FileIdentity.of(os.fstat(fd))
+        self._submit(self.pool.submit(_hash_fd, self.sha, os.dup(fd), size, identity), 0)
+
+    def _submit(self, future: concurrent.futures.Future[None], cost: int) -> None:
+        self.pending.append((future, cost))
+        self.backlog += cost
+        while self.backlog > _HASH_BACKLOG or (self.pending and self.pending[0][0].done()):
+            done, cost = self.pending.popleft()
+            done.result()
+            self.backlog -= cost
+
+    def digest(self) -> str:
+        while self.pending:
+            self.pending.popleft()[0].result()
+        self.backlog = 0
+        return self.sha.hexdigest()
+
+    def close(self) -> None:
+        for future, _ in self.pending:
+            future.cancel()
+        self.pool.shutdown(wait=True)
+
+
+_HASH_BACKLOG = 64 * 1024 * 1024
+
+
+def _hash_fd(sha: hashlib._Hash, fd: int, size: int, identity: FileIdentity) -> None:
+    """Feed ``size`` bytes of ``fd`` from its start into ``sha``; close ``fd``. The file must
+    keep ``identity`` (what it had when it was copied) until then."""
+    try:
+        buffer = memoryview(bytearray(min(CHUNK, max(size, 1))))
+        offset = 0
+        while offset < size:
+            n = os.preadv(fd, [buffer[: min(len(buffer), size - offset)]], offset)
+            if not n:
+                raise ArchiveError(
+                    f"a file shrank while being archived (expected {size} bytes, got {offset})",
+                    hint="do not modify the cache or inputs while packing",
+                )
+            sha.update(buffer[:n])
+            offset += n
+        if FileIdentity.of(os.fstat(fd)) != identity:
+            raise ArchiveError(
+                "a file changed while being archived (after its copy, before its hash)",
+                hint="do not modify the cache or inputs while packing",
+            )
+    finally:
+        os.close(fd)
+
+
 class _Sink:
     """The tar output: our own buffer for headers, padding and small files, written straight
-    to the descriptor; large verified files are copied in the kernel between two writes."""
+    to the descriptor; large verified files are copied in the kernel between two writes.
+    With ``sha256``, the archive's own hash on the way (:class:`_ArchiveHash`)."""
 
-    def __init__(self, out: BinaryWriter, *, kernel: bool) -> None:
+    def __init__(self, out: BinaryWriter, *, kernel: bool, sha256: bool = False) -> None:
         self.out = out
         self.fd = _fileno(out) if kernel else None
         if self.fd is not None:
@@ -386,14 +463,19 @@ class _Sink:
         self.kernel = _KernelCopy(self.fd is not None)
         self.buffer = bytearray()
         self.offset = 0
+        self.hash = _ArchiveHash() if sha256 else None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.offset += len(data)
         if self.fd is None:
             _write_all(self.out, data)
+            if self.hash is not None:
+                self.hash.data(data)
         elif len(data) >= SMALL:
             self.drain()
             _write_fd(self.fd, data)
+            if self.hash is not None:
+                self.hash.data(data)
         else:
             self.buffer += data
             if len(self.buffer) >= CHUNK:
@@ -402,6 +484,8 @@ class _Sink:
     def drain(self) -> None:
         if self.fd is not None and self.buffer:
             _write_fd(self.fd, self.buffer)
+            if self.hash is not None:
+                self.hash.data(self.buffer)
             self.buffer.clear()
 
     def copy_from(self, src: int, size: int, on_bytes: Callable[[int], None] | None) -> int:
@@ -411,11 +495,19 @@ class _Sink:
         self.drain()
         done = self.kernel.copy(src, self.fd, size, on_bytes)
         self.offset += done
+        if done and self.hash is not None:
+            self.hash.file(src, done)
         return done
 
-    def finish(self) -> None:
+    def finish(self) -> str | None:
+        """Write what is buffered, flush; the archive's sha256 if asked."""
         self.drain()
         self.out.flush()
+        return self.hash.digest() if self.hash is not None else None
+
+    def close(self) -> None:
+        if self.hash is not None:
+            self.hash.close()
 
 
 def _changed(entry: Entry, why: str) -> ArchiveError:
@@ -507,6 +599,7 @@ def write_tar(
     mtime: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
     kernel_copy: bool = True,
+    sha256: bool = False,
 ) -> WrittenArchive:
     """Write a deterministic, uncompressed tar of ``entries`` to ``out`` (may be a pipe).
 
@@ -516,41 +609,43 @@ def write_tar(
 
     When ``out`` has a descriptor (a file, a pipe) we write the headers and padding to it
     ourselves and copy large verified files in the kernel (``kernel_copy`` False: never); an
-    ``out`` without one (a wrapper hashing the archive) gets every byte through ``write``.
-    The bytes are the same either way.
+    ``out`` without one (a wrapper) gets every byte through ``write``. The bytes are the same
+    either way. ``sha256``: also compute the archive's own hash, on a helper thread.
     """
     when = fixed_mtime() if mtime is None else mtime
     if not 0 <= when < _MAX_USTAR_NUMBER:
         raise ArchiveError(f"mtime {when} does not fit in a tar header")
     written = WrittenArchive()
-    sink = _Sink(out, kernel=kernel_copy)
-
-    with _hasher() as hasher:
-        for name, entry in _plan(entries):
-            if entry is None:
-                sink.write(_header(name, size=0, mtime=when, directory=True, executable=False))
-                continue
-            opened = _Opened(entry)
-            try:
-                sink.write(
-                    _header(
-                        name,
-                        size=opened.size,
-                        mtime=when,
-                        directory=False,
-                        executable=entry.executable,
+    sink = _Sink(out, kernel=kernel_copy, sha256=sha256)
+    try:
+        with _hasher() as hasher:
+            for name, entry in _plan(entries):
+                if entry is None:
+                    sink.write(_header(name, size=0, mtime=when, directory=True, executable=False))
+                    continue
+                opened = _Opened(entry)
+                try:
+                    sink.write(
+                        _header(
+                            name,
+                            size=opened.size,
+                            mtime=when,
+                            directory=False,
+                            executable=entry.executable,
+                        )
                     )
-                )
-                written.append(opened.write(sink.write, sink.copy_from, on_bytes, hasher))
-            finally:
-                opened.close()
-            if opened.size % BLOCK:
-                sink.write(bytes(BLOCK - opened.size % BLOCK))
-    # End of archive: two zero blocks, then padding to a whole record (as tar does).
-    sink.write(bytes(2 * BLOCK))
-    if sink.offset % RECORD:
-        sink.write(bytes(RECORD - sink.offset % RECORD))
-    sink.finish()
+                    written.append(opened.write(sink.write, sink.copy_from, on_bytes, hasher))
+                finally:
+                    opened.close()
+                if opened.size % BLOCK:
+                    sink.write(bytes(BLOCK - opened.size % BLOCK))
+        # End of archive: two zero blocks, then padding to a whole record (as tar does).
+        sink.write(bytes(2 * BLOCK))
+        if sink.offset % RECORD:
+            sink.write(bytes(RECORD - sink.offset % RECORD))
+        written.sha256 = sink.finish()
+    finally:
+        sink.close()
     written.size = sink.offset
     return written
 
@@ -887,6 +982,21 @@ def _validate(
     return members
 
 
+def _not_a_tar(label: str, exc: tarfile.TarError) -> ArchiveError:
+    """The error for a file whose first tar header cannot be read: cut short (an empty file,
+    a partial first header) is said like every other truncation; anything else is not a tar."""
+    reason = str(exc)
+    if reason in ("empty file", "truncated header"):
+        what = "empty" if reason == "empty file" else "truncated: it ends inside its first header"
+        return ArchiveError(
+            f"{label} is {what}", hint="the archive was cut short; copy or download it again"
+        )
+    return ArchiveError(
+        f"{label} is not a tar archive: {exc}",
+        hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
+    )
+
+
 def _check_trailer(reader: _CappedReader, offset: int, file_size: int, label: str) -> None:
     """After the last member there must be an end-of-archive block and nothing but zeros."""
     if offset + BLOCK > file_size:
@@ -1002,10 +1112,7 @@ def read_stream(
             copybufsize=CHUNK,
         )
     except tarfile.TarError as exc:
-        raise ArchiveError(
-            f"{label} is not a tar archive: {exc}",
-            hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
-        ) from None
+        raise _not_a_tar(label, exc) from None
     with tf:
         while True:
             try:
@@ -1154,10 +1261,7 @@ def safe_extract(
                 tarfile.open(fileobj=reader, mode="r:", copybufsize=CHUNK)  # type: ignore[call-overload]
             )
         except tarfile.TarError as exc:
-            raise ArchiveError(
-                f"{label} is not a tar archive: {exc}",
-                hint="pass an environment.tar written by pixi-pack or pixi-pack-src",
-            ) from None
+            raise _not_a_tar(label, exc) from None
         members = _validate(tf, reader, label, limits, file_size)
         created = not dest.exists()
         dest.mkdir(exist_ok=True)

@@ -135,7 +135,9 @@ def _register() -> None:
     from pixi_pack_src.cli import cache as _cache  # noqa: F401
     from pixi_pack_src.cli import completion as _completion  # noqa: F401
     from pixi_pack_src.cli import inspect as _inspect  # noqa: F401
+    from pixi_pack_src.cli import manifest as _manifest  # noqa: F401
     from pixi_pack_src.cli import pack as _pack  # noqa: F401
+    from pixi_pack_src.cli import sbom as _sbom  # noqa: F401
     from pixi_pack_src.cli import unpack as _unpack  # noqa: F401
     from pixi_pack_src.cli import verify as _verify  # noqa: F401
 
@@ -194,6 +196,15 @@ def _tidy_params(command: Any) -> None:
                 param.metavar = _METAVAR_BY_TYPE.get(shown, "VALUE")
 
 
+def _first_sentence(text: str) -> str:
+    """The first sentence of a command's help (up to ``. `` or ``: ``), for the command list."""
+    paragraph = " ".join(text.strip().split("\n\n", 1)[0].split())
+    cut = [i for i in (paragraph.find(". "), paragraph.find(": ")) if i >= 0]
+    if not cut:
+        return paragraph
+    return paragraph[: min(cut)] + "."
+
+
 def command() -> Any:
     """The click group behind ``app``, as the user gets it (used by :func:`run` and the docs)."""
     group = typer.main.get_command(app)
@@ -202,8 +213,8 @@ def command() -> Any:
     ]
     _tidy_params(group)
     for sub in getattr(group, "commands", {}).values():
-        if sub.help and not sub.short_help:  # the whole first line in the command list
-            sub.short_help = sub.help.strip().splitlines()[0]
+        if sub.help and not sub.short_help:  # a whole sentence in the command list, never "..."
+            sub.short_help = _first_sentence(sub.help)
         names = {p.name for p in sub.params}
         for param in globals_:
             if param.name in names:

@@ -61,5 +61,5 @@ def completion_command(
         ),
     ],
 ) -> None:
-    """Print a shell completion script: bash, zsh, fish or powershell."""
+    """Print the completion script for bash, zsh, fish or powershell."""
     sys.stdout.write(script(shell))

@@ -186,6 +186,16 @@ def pack_command(
             "target is not this machine).",
         ),
     ] = None,
+    sbom: Annotated[
+        str | None,
+        typer.Option(
+            "--sbom",
+            metavar="FILE",
+            help="Also write the archive's SBOM (sbom.cdx.json, CycloneDX 1.6) to FILE; "
+            "{platform} expands as in -o.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
@@ -231,6 +241,7 @@ def pack_command(
         create_executable=create_executable,
         unpacker_wheels=unpacker_wheels,
         archive_sha256=json_output or report is not None,
+        sbom_output=sbom,
     )
     reporter = STATE.reporter(json_output=json_output or output_file == "-")
     result = pack(options, reporter=reporter, stdout=sys.stdout.buffer)

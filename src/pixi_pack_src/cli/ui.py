@@ -15,11 +15,14 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
+from rich.progress import Task as RichTask
+from rich.text import Text
 
 from pixi_pack_src.redact import RedactingStream
 from pixi_pack_src.reporter import Outcome
@@ -100,17 +103,52 @@ def human_bytes(n: int | None) -> str:
     return f"{size:.1f} TiB"  # pragma: no cover
 
 
+# A transfer that has received nothing for this long is shown as waiting (on a terminal in
+# its progress line; otherwise as one line in the log, once per attempt).
+WAIT_NOTICE = 1.0
+_TICK = 0.25
+
+
 @dataclass
 class _Task:
     label: str
     total: int | None
+    network: bool  # a transfer (started in the download stage): it can wait for a server
     done: int = 0
     started: float = field(default_factory=time.monotonic)
+    last: float = field(default_factory=time.monotonic)  # the last byte (or the attempt's start)
+    retry_at: float | None = None
+    reason: str = ""
+    wait_shown: bool = False
     progress_id: TaskID | None = None
+
+    def state(self, now: float) -> str:
+        """``retry in 3 s (HTTP 503)``, ``waiting 4 s``, or nothing."""
+        if self.retry_at is not None and now < self.retry_at:
+            return f"retry in {self.retry_at - now:.0f} s ({self.reason})"
+        if self.network and now - self.last >= WAIT_NOTICE:
+            return f"waiting {now - self.last:.0f} s"
+        return ""
+
+
+class _StateColumn(ProgressColumn):
+    """The waiting state of a transfer: the countdown to its retry, or how long it waits."""
+
+    def __init__(self, tasks: dict[TaskID, _Task]) -> None:
+        super().__init__()
+        self._tasks = tasks
+
+    def render(self, task: RichTask) -> Text:
+        ours = self._tasks.get(task.id)
+        return Text(ours.state(time.monotonic()) if ours is not None else "", style="yellow")
 
 
 class RichReporter:
-    """Live bars on a terminal; one plain line per finished task otherwise."""
+    """Live bars on a terminal; one plain line per finished task otherwise.
+
+    Waiting is visible either way: a transfer that receives nothing for :data:`WAIT_NOTICE`
+    seconds shows ``waiting N s`` in its bar (or one ``⏳ waiting for FILE`` line in a log),
+    and a retry shows its reason and a countdown (or one ``↻`` line)."""
 
     def __init__(self, console: Console, *, live: bool, quiet: bool) -> None:
         self.console = console
@@ -118,8 +156,11 @@ class RichReporter:
         self.quiet = quiet
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
+        self._by_id: dict[TaskID, _Task] = {}
+        self._stage = ""
         self._stage_id: TaskID | None = None
         self._progress: Progress | None = None
+        self._ticker: threading.Thread | None = None
         if self.live:
             self._progress = Progress(
                 TextColumn("{task.description}"),
@@ -127,19 +168,32 @@ class RichReporter:
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeElapsedColumn(),
+                _StateColumn(self._by_id),
                 console=console,
                 transient=True,
             )
 
+    def _say(self, line: str) -> None:
+        """One line above the bars (or in the log); the caller holds the lock."""
+        if self.quiet:
+            return
+        if self._progress is not None:
+            self._progress.console.print(line, soft_wrap=True)
+        else:
+            self.console.print(line, soft_wrap=True)
+
     # -- stages
     def stage_started(self, stage: str, *, items: int, total_bytes: int | None = None) -> None:
         with self._lock:
+            self._stage = stage
             if self._progress is not None:
                 self._progress.start()
                 self._stage_id = self._progress.add_task(f"{stage} ({items})", total=total_bytes)
 
     def stage_finished(self, stage: str) -> None:
         with self._lock:
+            if self._stage == stage:
+                self._stage = ""
             if self._progress is not None:
                 if self._stage_id is not None:
                     self._progress.remove_task(self._stage_id)
@@ -149,16 +203,21 @@ class RichReporter:
     # -- tasks
     def task_started(self, key: str, *, label: str, total_bytes: int | None = None) -> None:
         with self._lock:
-            task = _Task(label, total_bytes)
+            task = _Task(label, total_bytes, network=self._stage == "download")
             if self._progress is not None:
                 task.progress_id = self._progress.add_task(label, total=total_bytes)
+                self._by_id[task.progress_id] = task
             self._tasks[key] = task
+            if task.network and self._progress is None and not self.quiet:
+                self._start_ticker()
 
     def task_advanced(self, key: str, nbytes: int) -> None:
         with self._lock:
             task = self._tasks.get(key)
             if task is not None:
                 task.done += nbytes
+                task.last = time.monotonic()
+                task.retry_at = None
             if self._progress is not None and task is not None and task.progress_id is not None:
                 self._progress.advance(task.progress_id, nbytes)
                 if self._stage_id is not None:
@@ -173,6 +232,21 @@ class RichReporter:
                     self._progress.advance(self._stage_id, -task.done)
             if task is not None:
                 task.done = 0
+                task.last = time.monotonic()
+                task.wait_shown = False
+
+    def task_waiting(self, key: str, *, reason: str, retry_in: float | None = None) -> None:
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is None:
+                return
+            now = time.monotonic()
+            task.reason = reason
+            task.retry_at = now + retry_in if retry_in is not None else None
+            # the wait for the retry is not the server's silence
+            task.last = task.retry_at if task.retry_at is not None else now
+            when = f"; retry in {retry_in:.1f} s" if retry_in is not None else ""
+            self._say(f"↻ {task.label}: {reason}{when}")
 
     def task_finished(self, key: str, *, outcome: Outcome, detail: str = "") -> None:
         with self._lock:
@@ -181,17 +255,37 @@ class RichReporter:
                 return
             if self._progress is not None and task.progress_id is not None:
                 self._progress.remove_task(task.progress_id)
-            if self.quiet:
-                return
-            note = f" ({detail})" if detail else ""
-            line = f"{_OUTCOME_MARK.get(outcome, '-')} {outcome} {task.label}{note}"
-            if self._progress is not None:
-                self._progress.console.print(line, soft_wrap=True)
-            else:
-                self.console.print(line, soft_wrap=True)
+                self._by_id.pop(task.progress_id, None)
+            note = f" ({detail})" if detail and detail != outcome else ""
+            self._say(f"{_OUTCOME_MARK.get(outcome, '-')} {outcome} {task.label}{note}")
 
     def status(self, message: str) -> None:
         if self.quiet:
             return
         with self._lock:
             self.console.print(message, soft_wrap=True)
+
+    # -- waiting, without a terminal: one line per silent attempt
+    def _start_ticker(self) -> None:
+        if self._ticker is not None and self._ticker.is_alive():
+            return
+        self._ticker = threading.Thread(target=self._tick, name="pixi-pack-src-wait", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(_TICK)
+            with self._lock:
+                if not any(t.network for t in self._tasks.values()):
+                    self._ticker = None
+                    return
+                now = time.monotonic()
+                for task in self._tasks.values():
+                    if task.wait_shown or not task.network or task.retry_at is not None:
+                        continue
+                    if now - task.last >= WAIT_NOTICE:
+                        task.wait_shown = True
+                        self._say(
+                            f"⏳ waiting for {task.label}: nothing received for "
+                            f"{now - task.last:.0f} s"
+                        )

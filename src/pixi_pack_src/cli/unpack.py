@@ -83,6 +83,32 @@ def unpack_command(
         bool,
         typer.Option("--force", help="Replace an existing, non-empty environment."),
     ] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            "--base",
+            metavar="OLD",
+            help="For a delta pack: the pack it was made against (tar or directory); the "
+            "files the delta does not carry come from it.",
+        ),
+    ] = None,
+    update: Annotated[
+        Path | None,
+        typer.Option(
+            "--update",
+            metavar="DIR/ENV",
+            help="Update this environment (unpacked from the delta's base) in place: the new "
+            "one is installed beside it and swapped in atomically.",
+        ),
+    ] = None,
+    keep_packages: Annotated[
+        bool,
+        typer.Option(
+            "--keep-packages",
+            help="Keep the pack's files in ENV/.pixi-pack-src/pack, so that a later delta "
+            "can --update the environment without the base archive.",
+        ),
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout when done.")
     ] = False,
@@ -96,6 +122,9 @@ def unpack_command(
         platform_check=platform_check is OnOff.on,
         virtual_package_check=virtual_package_check is OnOff.on,
         force=force,
+        base=base,
+        update=update,
+        keep_packages=keep_packages,
     )
     reporter = STATE.reporter(json_output=json_output)
     result = unpack(

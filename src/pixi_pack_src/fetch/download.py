@@ -4,7 +4,8 @@
 and returns a :class:`Fetched` per artifact key:
 
 - ``file://`` artifacts (lock paths) are hashed in place, never copied: origin ``local-file``;
-- with a cache, a verified hit (re-hashed, see :mod:`pixi_pack_src.fetch.cache`): origin ``cache``;
+- with a cache, a verified hit (trusted by its record or re-hashed, see
+  :mod:`pixi_pack_src.fetch.cache`): origin ``cache``;
 - otherwise a download (:func:`pixi_pack_src.fetch.http.download_file`): into the cache when there is
   one (the archive writer then reads it from there), else into ``work_dir``.
 
@@ -342,6 +343,9 @@ class _Job:
                 auth=self.auth,
                 on_bytes=lambda n: self.reporter.task_advanced(key, n),
                 on_retry=lambda: self.reporter.task_reset(key),
+                on_wait=lambda reason, delay: self.reporter.task_waiting(
+                    key, reason=reason, retry_in=delay
+                ),
                 sleep=self.sleep,
                 what=a.file_name,
                 protocols=self.protocols,
@@ -399,9 +403,10 @@ def _hash_local(path: Path, *, md5: bool) -> tuple[str, str | None, int, FileIde
 
 
 def _short(exc: PixiPackSrcError) -> str:
+    """Why a file failed, in a few words (``❌ failed x.conda (HTTP 404 Not Found)``)."""
     if isinstance(exc, ChecksumMismatchError):
         return f"{exc.algorithm} mismatch"
-    return "failed"
+    return getattr(exc, "reason", "")
 
 
 def _cache_error(cache: ContentCache, exc: OSError) -> PixiPackSrcError:

@@ -5,8 +5,11 @@ Every download goes through :func:`download_file`:
 - the URLs (an artifact's mirrors) are tried in order;
 - transient failures are retried on the same URL with exponential backoff and jitter, or after
   the server's ``Retry-After``: connection errors, timeouts (the *read* timeout, between two
-  reads, not a total), resets, bodies shorter than their ``Content-Length``, HTTP 408, 429 and
-  5xx. A connection error moves on to the next mirror at once when there is one;
+  reads, not a total; the *connect* timeout), resets, bodies shorter than their
+  ``Content-Length``, HTTP 408, 429 and 5xx. A connection error moves on to the next mirror at
+  once when there is one;
+- a host that does not resolve (DNS) or refuses the connection is named as such and retried
+  at most once: patience does not fix a wrong URL, mirror or proxy, configuration does;
 - other HTTP errors (404, 401, ...) are not retried on the same URL; the next mirror is tried;
 - the body is streamed raw (no content decoding) to a temp file next to ``dest``, hashed while
   streaming, checked against the expected size and hash (sha256, else md5) and renamed into
@@ -39,6 +42,7 @@ import logging
 import os
 import random
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -46,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 from urllib.parse import unquote, urljoin, urlsplit
-from urllib.request import url2pathname
+from urllib.request import getproxies, proxy_bypass, url2pathname
 
 import httpx
 
@@ -228,7 +232,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 # -- one attempt --------------------------------------------------------------------------
 
-FailureKind = Literal["connect", "transient", "permanent"]
+# "unreachable": the host does not resolve or refuses connections (retried at most once)
+FailureKind = Literal["connect", "unreachable", "transient", "permanent"]
 
 
 class _AttemptError(Exception):
@@ -410,13 +415,44 @@ async def _attempt_http(
                 return sink.result()
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise _AttemptError("permanent", f"unsupported URL ({_describe(exc)})") from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise _AttemptError("connect", f"cannot connect ({_describe(exc)})") from exc
+        except httpx.ConnectTimeout as exc:
+            raise _AttemptError("connect", f"connect timed out ({_describe(exc)})") from exc
+        except httpx.ConnectError as exc:
+            raise _connect_failure(exc, hop) from exc
         except httpx.TimeoutException as exc:
             raise _AttemptError("transient", f"timed out ({_describe(exc)})") from exc
         except httpx.TransportError as exc:
             raise _AttemptError("transient", _describe(exc)) from exc
     raise _AttemptError("permanent", f"more than {MAX_REDIRECTS} redirects")
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment sets for ``url`` (httpx honours the same variables)."""
+    parts = urlsplit(url)
+    if parts.hostname is None or proxy_bypass(parts.hostname):
+        return None
+    return getproxies().get(parts.scheme.lower())
+
+
+def _connect_failure(exc: httpx.ConnectError, url: str) -> _AttemptError:
+    """A failed connection, named: the host does not resolve, or nothing listens there."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    proxy = _proxy_for(url)
+    via = f" (through the proxy {redact_url(proxy)})" if proxy else ""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            what = f"the proxy host of {redact_url(proxy)}" if proxy else f"host {host}"
+            return _AttemptError(
+                "unreachable", f"cannot resolve {what} (DNS: {cause.strerror or cause})"
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+            where = f"the proxy {redact_url(proxy)}" if proxy else f"{host}:{port}"
+            return _AttemptError("unreachable", f"connection refused by {where}")
+        cause = cause.__cause__ or cause.__context__
+    return _AttemptError("connect", f"cannot connect{via} ({_describe(exc)})")
 
 
 def _describe(exc: BaseException) -> str:
@@ -521,6 +557,7 @@ async def download_file(
     auth: AuthStore,
     on_bytes: Callable[[int], None] | None = None,
     on_retry: Callable[[], None] | None = None,
+    on_wait: Callable[[str, float], None] | None = None,
     sleep: Sleep = asyncio.sleep,
     what: str | None = None,
     protocols: ProtocolClient | None = None,
@@ -531,7 +568,8 @@ async def download_file(
     see :mod:`.protocols`) with the same retries, sink and checks.
 
     ``what`` names the file in messages (default: ``dest.name``). ``on_retry`` is called before
-    every new attempt (progress restarts from zero). Raises :class:`DownloadError` or
+    every new attempt (progress restarts from zero); ``on_wait(reason, seconds)`` before the
+    pause ahead of a retry (so that the waiting can be shown). Raises :class:`DownloadError` or
     :class:`ChecksumMismatchError` with redacted URLs.
     """
     if not urls:
@@ -568,10 +606,15 @@ async def download_file(
             except _AttemptError as failure:
                 failures[url] = failure.reason
                 has_next = index + 1 < len(urls)
-                if failure.kind == "connect" and has_next:
+                if failure.kind in ("connect", "unreachable") and has_next:
                     delay = None
                     index, url_retries = index + 1, 0
-                elif failure.kind != "permanent" and url_retries < policy.retries:
+                elif failure.kind == "unreachable" and url_retries < min(1, policy.retries):
+                    delay = policy.backoff(0)  # once: a blip of the resolver or the server
+                    url_retries += 1
+                elif failure.kind not in ("permanent", "unreachable") and (
+                    url_retries < policy.retries
+                ):
                     delay = (
                         min(failure.retry_after, policy.retry_after_max)
                         if failure.retry_after is not None
@@ -594,6 +637,8 @@ async def download_file(
                 if on_retry is not None:
                     on_retry()
                 if delay is not None:
+                    if on_wait is not None:
+                        on_wait(failure.reason, delay)
                     await sleep(delay)
                 continue
             bad = hash_mismatch(expected, sha256=got.sha256, md5=got.md5, size=got.size)
@@ -662,9 +707,15 @@ def _download_error(
         )
     elif failure.kind == "permanent":
         hint = None
+    elif failure.kind == "unreachable":
+        hint = (
+            "waiting longer will not help: check the channel URL, the [mirrors] of the pixi "
+            "config (-c/--config) and the proxy settings (HTTPS_PROXY, NO_PROXY)"
+        )
     else:
         hint = (
             "check the network and proxy settings (HTTPS_PROXY, NO_PROXY); "
-            "--retries N and --timeout SECONDS make downloads more patient"
+            "--retries N, --timeout SECONDS and --connect-timeout SECONDS make downloads "
+            "more patient"
         )
-    return DownloadError(message, hint=hint)
+    return DownloadError(message, hint=hint, reason=failure.reason)

@@ -1,13 +1,15 @@
 """The activation script ``<output-dir>/activate.<ext>`` (archive-format.md §8 step 5).
 
-py-rattler writes the script for bash, zsh, fish, xonsh, cmd and PowerShell: it prepends the
-prefix's bin directories to ``PATH``, sets ``CONDA_PREFIX``/``CONDA_SHLVL``, exports the
-variables of ``etc/conda/env_vars.d`` and sources the packages' ``etc/conda/activate.d``
-scripts. It bakes nothing of the current shell in: ``PATH`` is extended at activation time.
+The script for bash, zsh, fish, xonsh, cmd, PowerShell or nushell prepends the prefix's bin
+directories (py-rattler's list) to ``PATH``, sets ``CONDA_PREFIX``/``CONDA_SHLVL``, exports
+the variables of ``etc/conda/env_vars.d`` and sources the packages' ``etc/conda/activate.d``
+scripts, as rattler's activation does. It bakes nothing of the current shell in: ``PATH`` is
+extended at activation time.
 
-py-rattler 0.28 has no nushell (Rust rattler does): that one small script is rendered here
-in rattler's own form (``$env.PATH = ($env.PATH | prepend [...])``), with the prefix's bin
-directories still taken from py-rattler.
+The scripts are rendered here rather than by py-rattler, whose scripts splice the
+``env_vars.d`` names and values of packages into shell code unquoted (``"$(...)"`` ran at
+activation): every text goes through :mod:`pixi_pack_src.shellquote`, names must be
+identifiers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ from rattler.exceptions import ActivationError, ActivationScriptFormatError, She
 from rattler.shell import ActivationVariables, Shell, activate
 
 from pixi_pack_src.errors import InstallError, UsageError
+from pixi_pack_src.shellquote import (
+    UnquotableError,
+    is_identifier,
+    quote_cmd,
+    quote_fish,
+    quote_nushell,
+    quote_posix,
+    quote_powershell,
+    quote_xonsh,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +73,6 @@ ALIASES = {
     "powershell.exe": "powershell",
     "pwsh.exe": "powershell",
     "nu": "nushell",
-}
-_RATTLER_SHELLS = {
-    "bash": Shell.bash,
-    "zsh": Shell.zsh,
-    "fish": Shell.fish,
-    "xonsh": Shell.xonsh,
-    "cmd": Shell.cmd_exe,
-    "powershell": Shell.powershell,
 }
 
 
@@ -122,12 +126,12 @@ def bin_dirs(prefix: Path, platform: str) -> list[str]:
     return [str(p) for p in (entries if isinstance(entries, list) else [entries])]
 
 
-def _nu_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _env_vars(prefix: Path) -> dict[str, str]:
-    """``etc/conda/env_vars.d/*.json`` then ``conda-meta/state`` ``env_vars`` (conda's order)."""
+    """``etc/conda/env_vars.d/*.json`` then ``conda-meta/state`` ``env_vars`` (conda's order).
+
+    The files come from packages: data that must stay data. A name that is not a valid
+    identifier is refused (:class:`InstallError`); values are written quoted, never
+    evaluated."""
     found: dict[str, str] = {}
     sources = sorted((prefix / "etc" / "conda" / "env_vars.d").glob("*.json"))
     state = prefix / "conda-meta" / "state"
@@ -136,43 +140,139 @@ def _env_vars(prefix: Path) -> dict[str, str]:
             continue
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             logger.warning("ignoring %s: %s", path, exc)
             continue
-        values = doc.get("env_vars", {}) if path == state else doc
-        if isinstance(values, dict):
-            found.update({str(k): str(v) for k, v in values.items()})
+        values = doc.get("env_vars", {}) if path == state and isinstance(doc, dict) else doc
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if not is_identifier(str(key)):
+                raise InstallError(
+                    f"refusing {path.relative_to(prefix)}: variable name {str(key)!r} is not "
+                    "a valid identifier",
+                    hint="a package sets an environment variable whose name a shell would run "
+                    "as code; the package is damaged or hostile",
+                )
+            found[str(key)] = str(value)
     return found
 
 
-def _nushell_script(prefix: Path, platform: str) -> str:
-    path_var = "Path" if platform.startswith("win") else "PATH"
-    dirs = ", ".join(_nu_string(d) for d in bin_dirs(prefix, platform))
-    lines = [f"$env.{path_var} = ($env.{path_var} | prepend [{dirs}])"]
-    variables = {"CONDA_SHLVL": "1", "CONDA_PREFIX": str(prefix), **_env_vars(prefix)}
-    for key, value in variables.items():
-        if not key.replace("_", "").isalnum():
-            logger.warning("not setting %r in the nushell script: not a variable name", key)
-            continue
-        lines.append(f"$env.{key} = {_nu_string(value)}")
-    for script in sorted((prefix / "etc" / "conda" / "activate.d").glob("*.nu")):
-        lines.append(f"source-env {_nu_string(str(script))}")
-    return "\n".join(lines) + "\n"
+@dataclass(frozen=True)
+class _Activation:
+    """What every shell's script does, as data: PATH entries, variables, scripts to source."""
+
+    path_var: str
+    separator: str
+    dirs: list[str]
+    variables: dict[str, str]
+    scripts: list[Path]  # etc/conda/activate.d, sorted
+
+
+def _activation(prefix: Path, platform: str) -> _Activation:
+    windows = platform.startswith("win")
+    directory = prefix / "etc" / "conda" / "activate.d"
+    scripts = sorted(p for p in directory.glob("*") if p.is_file()) if directory.is_dir() else []
+    return _Activation(
+        path_var="Path" if windows else "PATH",
+        separator=";" if windows else ":",
+        dirs=bin_dirs(prefix, platform),
+        variables={"CONDA_SHLVL": "1", "CONDA_PREFIX": str(prefix), **_env_vars(prefix)},
+        scripts=scripts,
+    )
+
+
+def _scripts(a: _Activation, *suffixes: str) -> list[Path]:
+    return [p for p in a.scripts if p.suffix in suffixes]
+
+
+def _posix(a: _Activation) -> list[str]:
+    q = quote_posix
+    lines = [f'export {a.path_var}={q(a.separator.join(a.dirs) + a.separator)}"${{{a.path_var}}}"']
+    lines += [f"export {k}={q(v)}" for k, v in a.variables.items()]
+    lines += [f". {q(str(p))}" for p in _scripts(a, ".sh")]
+    return lines
+
+
+def _fish(a: _Activation) -> list[str]:
+    q = quote_fish
+    lines = [f"set -gx {a.path_var} {' '.join(q(d) for d in a.dirs)} ${a.path_var}"]
+    lines += [f"set -gx {k} {q(v)}" for k, v in a.variables.items()]
+    lines += [f"source {q(str(p))}" for p in _scripts(a, ".fish")]
+    return lines
+
+
+def _xonsh(a: _Activation) -> list[str]:
+    q = quote_xonsh
+    lines = [f"${a.path_var}.insert(0, {q(d)})" for d in reversed(a.dirs)]
+    lines += [f"${k} = {q(v)}" for k, v in a.variables.items()]
+    for p in _scripts(a, ".sh", ".xsh"):
+        lines.append(f"{'source-bash' if p.suffix == '.sh' else 'source'} {q(str(p))}")
+    return lines
+
+
+def _cmd(a: _Activation) -> list[str]:
+    q = quote_cmd
+    dirs = a.separator.join(a.dirs) + a.separator
+    # the quoted word without its closing quote, then the PATH expanded at activation time
+    head = q(f"{a.path_var}={dirs}")[:-1]
+    lines = ["@chcp 65001 > nul", f'@SET {head}%{a.path_var}%"']
+    lines += [f"@SET {q(f'{k}={v}')}" for k, v in a.variables.items()]
+    lines += [f"@CALL {q(str(p))}" for p in _scripts(a, ".bat")]
+    return lines
+
+
+def _powershell(a: _Activation) -> list[str]:
+    q = quote_powershell
+    dirs = a.separator.join(a.dirs) + a.separator
+    lines = [
+        "$OutputEncoding = [System.Console]::OutputEncoding = "
+        "[System.Console]::InputEncoding = [System.Text.Encoding]::UTF8",
+        f"${{Env:{a.path_var}}} = {q(dirs)} + $Env:{a.path_var}",
+    ]
+    lines += [f"${{Env:{k}}} = {q(v)}" for k, v in a.variables.items()]
+    lines += [f". {q(str(p))}" for p in _scripts(a, ".ps1")]
+    return lines
+
+
+def _nushell(a: _Activation) -> list[str]:
+    q = quote_nushell
+    dirs = ", ".join(q(d) for d in a.dirs)
+    lines = [f"$env.{a.path_var} = ($env.{a.path_var} | prepend [{dirs}])"]
+    lines += [f"$env.{k} = {q(v)}" for k, v in a.variables.items()]
+    lines += [f"source-env {q(str(p))}" for p in _scripts(a, ".nu")]
+    return lines
+
+
+_RENDER = {
+    "bash": _posix,
+    "zsh": _posix,
+    "fish": _fish,
+    "xonsh": _xonsh,
+    "cmd": _cmd,
+    "powershell": _powershell,
+    "nushell": _nushell,
+}
 
 
 def activation_script(prefix: Path, shell: ShellKind, platform: str) -> str:
-    """The script text for an environment that already exists at ``prefix``."""
-    if shell.name == "nushell":
-        return _nushell_script(prefix, platform)
+    """The script text for an environment that already exists at ``prefix``.
+
+    Written here for every shell (py-rattler supplies the ``PATH`` entries): each text from
+    data -- the prefix, env_vars.d values, script paths -- goes through the one quoting
+    function of that shell (:mod:`pixi_pack_src.shellquote`), and variable names must be
+    identifiers."""
     try:
-        result = activate(
-            prefix, _variables(), _RATTLER_SHELLS[shell.name], platform=Subdir(platform)
-        )
+        return "\n".join(_RENDER[shell.name](_activation(prefix, platform))) + "\n"
     except (ActivationError, ActivationScriptFormatError, ShellError) as exc:
         raise InstallError(
             f"cannot write the {shell.name} activation script for {prefix}: {exc}"
         ) from exc
-    return result.script
+    except UnquotableError as exc:
+        raise InstallError(
+            f"cannot write the {shell.name} activation script for {prefix}: {exc}",
+            hint="choose another shell with -s, or another output directory",
+        ) from exc
 
 
 def write_activation_script(

@@ -16,6 +16,7 @@ from pixi_pack_src import __version__
 from pixi_pack_src.archive.tar import BinaryWriter
 from pixi_pack_src.selfextract.bundle import Bundle, build_bundle
 from pixi_pack_src.selfextract.headers import BASH, CMD, NUMBER_WIDTH
+from pixi_pack_src.shellquote import quote_posix
 
 __all__ = ["Bundle", "build_bundle", "header", "script_suffix", "write_script"]
 
@@ -41,7 +42,7 @@ def header(*, subdir: str, name: str, python: str, bundle_length: int, pack_leng
         text = (
             text.replace("@PLATFORM@", subdir)
             .replace("@VERSION@", __version__)
-            .replace("@NAME@", name)
+            .replace("@NAME@", quote_posix(name))
             .replace("@PYTHON@", python.replace("/", "\\") if subdir.startswith("win") else python)
         )
         if subdir.startswith("win"):

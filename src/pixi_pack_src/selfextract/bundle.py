@@ -159,7 +159,8 @@ def build_bundle(
         path.open("wb") as raw,
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as gz,
     ):
-        write_tar(_dedupe(entries), gz, mtime=BUNDLE_MTIME)
+        # kernel_copy=False: GzipFile.fileno() is the raw file; a kernel copy would bypass gzip
+        write_tar(_dedupe(entries), gz, mtime=BUNDLE_MTIME, kernel_copy=False)
     return Bundle(path, python)
 
 

@@ -1,7 +1,9 @@
 """The fixed header templates of self-extracting scripts (bash; cmd for Windows targets).
 
 Numbers are written with a fixed width, so a header's length does not depend on them and the
-payload offsets can be computed before anything is written.
+payload offsets can be computed before anything is written. The script's own name appears in
+the bash header only through :func:`pixi_pack_src.shellquote.quote_posix` (``@NAME@``, one
+line whatever it holds); the cmd header names itself at run time (``%~nx0``).
 """
 
 from __future__ import annotations
@@ -36,12 +38,16 @@ Options:
   --virtual-package-check on|off
                                refuse a machine below the lock's __glibc/__osx [default: on]
   --force                      replace an existing environment
+  --keep-packages              keep the pack's files in ENV for later delta updates
+  --update DIR/ENV             a delta script: update that environment in place (atomic)
+  --base OLD                   a delta script: the full pack it was made against
   -q, --quiet                  errors only
   -h, --help                   show this message
 
 Needs on the host: bash, tail, head, tar, gzip, mktemp, uname. The python that installs the
-environment comes from this file (or python3 >= 3.11 on the host when the environment has no
-python). Temporary files go to $TMPDIR (default /tmp) and are removed on every exit.
+environment comes from this file (or, with --update, the environment's own python; else
+python3 >= 3.11 on the host). Temporary files go to $TMPDIR (default /tmp) and are removed on
+every exit.
 HELP
 }
 
@@ -64,10 +70,13 @@ host_platform() {
   esac
 }
 check_platform=on
+update_env=""
 prev=""
 for arg in "$@"; do
   if [ "$prev" = "--platform-check" ]; then check_platform="$arg"; fi
+  if [ "$prev" = "--update" ]; then update_env="$arg"; fi
   case "$arg" in --platform-check=*) check_platform="${arg#*=}";; esac
+  case "$arg" in --update=*) update_env="${arg#*=}";; esac
   prev="$arg"
 done
 host="$(host_platform)"
@@ -103,7 +112,8 @@ if [ -n "$BUNDLED_PYTHON" ] && [ "$host" = "$PLATFORM" ] \
     && "$tmp/bundle/$BUNDLED_PYTHON" -I -c 'import sys' >/dev/null 2>&1; then
   py="$tmp/bundle/$BUNDLED_PYTHON"
 else
-  for candidate in python3 python; do
+  # a delta script updating an environment can run on that environment's own python
+  for candidate in ${update_env:+"$update_env/bin/python3"} python3 python; do
     if command -v "$candidate" >/dev/null 2>&1 \
         && "$candidate" -I -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       py="$(command -v "$candidate")"
@@ -126,7 +136,7 @@ exit 0
 # PowerShell is used only as a library, to copy byte ranges with a FileStream.
 CMD = r"""@echo off
 rem A pixi-pack-src self-extracting environment for @PLATFORM@ (pixi-pack-src @VERSION@).
-rem Run it on the offline machine: @NAME@ [-o DIR] [-e ENV_NAME] [-s SHELL]  (--help: all)
+rem Run it on the offline machine: <this file> [-o DIR] [-e ENV_NAME] [-s SHELL]  (--help: all)
 rem Two raw payloads follow this header at the byte offsets below: the unpacker bundle (a
 rem gzipped tar) and the pack. They are copied out in 1 MiB chunks, never held in memory.
 setlocal EnableExtensions DisableDelayedExpansion
@@ -156,7 +166,7 @@ exit /b %SFX_CODE%
 rmdir /s /q "%SFX_TMP%" 2>nul
 exit /b 1
 :help
-echo Usage: @NAME@ [-o DIR] [-e ENV_NAME] [-s SHELL] [--force] [--platform-check on^|off]
+echo Usage: %~nx0 [-o DIR] [-e ENV_NAME] [-s SHELL] [--force] [--platform-check on^|off]
 echo Install the environment packed in this file, offline (for @PLATFORM@).
 echo   -o DIR        where DIR\ENV_NAME and DIR\activate.^<ext^> go [default: .]
 echo   -e ENV_NAME   the environment's directory name [default: env]

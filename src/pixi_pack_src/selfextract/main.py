@@ -57,6 +57,20 @@ def parser(prog: str = "environment.sh") -> argparse.ArgumentParser:
     p.add_argument("--platform-check", choices=("on", "off"), default="on")
     p.add_argument("--virtual-package-check", choices=("on", "off"), default="on")
     p.add_argument("--force", action="store_true", help="replace an existing environment")
+    p.add_argument(
+        "--base", default=None, metavar="OLD", help="for a delta: the pack it was made against"
+    )
+    p.add_argument(
+        "--update",
+        default=None,
+        metavar="DIR/ENV",
+        help="for a delta: update this environment in place (atomically)",
+    )
+    p.add_argument(
+        "--keep-packages",
+        action="store_true",
+        help="keep the pack's files in the environment for later deltas",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     return p
 
@@ -81,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         platform_check=ns.platform_check == "on",
         virtual_package_check=ns.virtual_package_check == "on",
         force=ns.force,
+        base=Path(ns.base) if ns.base else None,
+        update=Path(ns.update) if ns.update else None,
+        keep_packages=ns.keep_packages,
     )
     try:
         result = unpack(options, reporter=_LineReporter(), stdin=sys.stdin.buffer)

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pixi_pack_src.archive.metadata import PIXI_PACK_JSON, PROVENANCE_JSON
+from pixi_pack_src.archive.metadata import PIXI_PACK_JSON, PROVENANCE_JSON, SBOM_JSON
 from pixi_pack_src.archive.tar import (
     CHUNK,
     ExtractLimits,
@@ -35,7 +35,6 @@ from pixi_pack_src.errors import ArchiveError, UsageError
 from pixi_pack_src.verify.model import Finding, MemberDigest, PackContents, WheelDetails
 from pixi_pack_src.wheels import metadata_headers
 
-SBOM_JSON = "sbom.cdx.json"
 ENVIRONMENT_YML = "environment.yml"
 STDIN_LABEL = "the archive on standard input"
 _DOCUMENTS = frozenset({PIXI_PACK_JSON, PROVENANCE_JSON, ENVIRONMENT_YML, SBOM_JSON})
