@@ -15,6 +15,7 @@ import pytest
 from pixi_pack_src.fetch.cache import (
     CACHEDIR_TAG,
     STALE_TMP_SECONDS,
+    CacheDirError,
     CacheEntry,
     ContentCache,
     default_cache_dir,
@@ -139,7 +140,7 @@ def test_removal_spares_an_entry_replaced_meanwhile(tmp_path: Path) -> None:
 
 
 def test_stale_partial_files_are_cleaned(tmp_path: Path) -> None:
-    (tmp_path / "tmp").mkdir()
+    ContentCache(tmp_path).ensure()  # a cache this tool made (CACHEDIR.TAG)
     old, fresh = tmp_path / "tmp" / "old.part", tmp_path / "tmp" / "fresh.part"
     old.write_bytes(b"x")
     fresh.write_bytes(b"y")
@@ -309,3 +310,38 @@ def test_verify_cache_rehashes_everything_and_removes_corrupt_entries(
         "removed": [paths[1].name],
     }
     assert verify_cache(tmp_path / "nothing-here").checked == 0
+
+
+def test_6_a_planted_tmp_symlink_is_refused_and_nothing_is_deleted(tmp_path: Path) -> None:
+    """Issue 18 item 6: ``ln -s /some/dir cache/tmp`` used to delete old files there."""
+    ContentCache(tmp_path / "cache").ensure()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    old = victim / "precious.txt"
+    old.write_text("keep me")
+    long_ago = time.time() - STALE_TMP_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    (tmp_path / "cache" / "tmp").rmdir()
+    (tmp_path / "cache" / "tmp").symlink_to(victim)
+    with pytest.raises(CacheDirError, match=r"tmp/ is a symbolic link"):
+        ContentCache(tmp_path / "cache").ensure()
+    assert old.read_text() == "keep me"
+
+
+def test_6_a_directory_that_is_not_a_cache_is_neither_cleaned_nor_used(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "tmp").mkdir(parents=True)
+    (home / ".bashrc").write_text("")
+    old = home / "tmp" / "notes.txt"
+    old.write_text("keep me")
+    long_ago = time.time() - STALE_TMP_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    with pytest.raises(CacheDirError, match=r"not empty and has no CACHEDIR\.TAG"):
+        ContentCache(home).ensure()
+    assert old.read_text() == "keep me"
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc", "tmp"]
+    (home / ".bashrc").unlink()
+    ContentCache(home).ensure()  # only tmp/: usable, but not cleaned (no tag before)
+    assert old.read_text() == "keep me"
+    ContentCache(tmp_path / "new").ensure()  # an absent or empty directory becomes a cache
+    assert (tmp_path / "new" / "CACHEDIR.TAG").is_file()

@@ -1141,7 +1141,7 @@ def read_stream(
                     member.name,
                     member.size,
                     int(member.mtime),
-                    cast("BinaryIO", _Guarded(fh, label)),
+                    cast("BinaryIO", _Guarded(fh, label, member.name)),
                 )
             finally:
                 fh.close()
@@ -1163,10 +1163,11 @@ def read_stream(
 class _Guarded(io.RawIOBase):
     """A member's reader whose tar errors (a truncated stream) become :class:`ArchiveError`."""
 
-    def __init__(self, fh: IO[bytes], label: str) -> None:
+    def __init__(self, fh: IO[bytes], label: str, name: str) -> None:
         super().__init__()
         self._fh = fh
         self._label = label
+        self._name = name
 
     def readable(self) -> bool:
         return True
@@ -1174,10 +1175,9 @@ class _Guarded(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         try:
             return self._fh.read(size)
-        except tarfile.TarError as exc:
-            raise ArchiveError(
-                f"{self._label} is truncated or damaged: {exc}",
-                hint="the archive was cut short; copy or download it again",
+        except tarfile.TarError:
+            raise _refuse(
+                self._label, self._name, "is truncated (the archive ends inside it)"
             ) from None
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]

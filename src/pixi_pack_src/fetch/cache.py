@@ -41,15 +41,17 @@ import json
 import logging
 import os
 import secrets
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pixi_pack_src.errors import PixiPackSrcError
 from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
 from pixi_pack_src.lock.model import Hashes
-from pixi_pack_src.safepath import under
+from pixi_pack_src.safepath import is_plain_directory, under
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,10 @@ except ImportError:  # pragma: no cover - Windows: atomic renames and inode chec
 
     def _lock_fd(fd: int) -> None:
         return None
+
+
+class CacheDirError(PixiPackSrcError):
+    """A ``--use-cache`` directory that is not (only) a cache this tool made."""
 
 
 @dataclass(frozen=True)
@@ -149,19 +155,75 @@ class ContentCache:
 
     def ensure(self) -> None:
         """Create the root, ``tmp/`` and ``CACHEDIR.TAG`` (idempotent, race-free); the first
-        time, also remove partial files left in ``tmp/`` by runs that died a day ago or more."""
+        time, also remove partial files left in ``tmp/`` by runs that died a day ago or more.
+
+        Checked first, since a cache directory may have been restored from somewhere else:
+        a directory holding anything but ``tmp/``/``pkgs/`` without our ``CACHEDIR.TAG`` is
+        not taken for a cache (nothing in it is written or removed), ``tmp/`` and ``pkgs/``
+        must be real directories, not symbolic links, and ``tmp/`` is cleaned only when the
+        tag was there before this run. Cleaning works on ``tmp/`` through a descriptor opened without
+        following links, and removes only files (never what a link points to)."""
+        tagged = False
+        if not self._ensured:
+            tagged = self._check_root()
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tag = self.root / "CACHEDIR.TAG"
         if not tag.exists():
             _atomic_write(tag, CACHEDIR_TAG.encode(), self.tmp_dir)
         if not self._ensured:
             self._ensured = True
-            cutoff = time.time() - STALE_TMP_SECONDS
-            with contextlib.suppress(OSError):
-                for leftover in self.tmp_dir.iterdir():
-                    with contextlib.suppress(OSError):
-                        if leftover.lstat().st_mtime < cutoff:
-                            leftover.unlink()
+            if tagged:  # never clean a directory this tool did not make
+                self._clean_tmp()
+
+    def _check_root(self) -> bool:
+        """Refuse a root that is not a cache; return whether it has our CACHEDIR.TAG."""
+        for sub in ("tmp", "pkgs"):
+            path = self.root / sub
+            if path.is_symlink() or (path.exists() and not is_plain_directory(path)):
+                raise CacheDirError(
+                    f"refusing the cache {self.root}: {sub}/ is a symbolic link or not a directory",
+                    hint="a cache holds only directories it made; remove it and run again",
+                )
+        try:
+            children = {p.name for p in self.root.iterdir()}
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise CacheDirError(f"cannot read the cache {self.root}: {exc}") from exc
+        tagged = self._tagged()
+        # a cache another run is creating right now has tmp/ (and pkgs/) before its tag
+        if not tagged and children - {"tmp", "pkgs", "CACHEDIR.TAG"}:
+            raise CacheDirError(
+                f"refusing the cache {self.root}: it is not empty and has no CACHEDIR.TAG "
+                "written by pixi-pack-src",
+                hint="point --use-cache at an empty or new directory, or at a cache this tool made",
+            )
+        return tagged
+
+    def _tagged(self) -> bool:
+        try:
+            head = (self.root / "CACHEDIR.TAG").read_bytes()[:64]
+        except OSError:
+            return False
+        return head.startswith(CACHEDIR_TAG.split("\n", 1)[0].encode())
+
+    def _clean_tmp(self) -> None:
+        cutoff = time.time() - STALE_TMP_SECONDS
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.tmp_dir, flags)
+        except OSError:
+            return
+        try:
+            if os.listdir not in os.supports_fd:  # pragma: no cover - Windows
+                return
+            for name in os.listdir(fd):  # noqa: PTH208 (a descriptor, no path)
+                with contextlib.suppress(OSError):
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if st.st_mtime < cutoff and not stat.S_ISDIR(st.st_mode):
+                        os.unlink(name, dir_fd=fd)
+        finally:
+            os.close(fd)
 
     # -- lookups
     def lookup(self, sha256: str, *, size: int | None) -> Path | None:

@@ -57,17 +57,47 @@ def _package_dir(module: str) -> Path:
     return Path(file).parent
 
 
-def _tree_entries(root: Path, prefix: str, *, python_only: bool) -> Iterator[Entry]:
+def _tree_entries(
+    root: Path, prefix: str, *, python_only: bool, confined: bool = False
+) -> Iterator[Entry]:
+    """The files below ``root``. ``confined`` (a tree extracted from packages): only regular
+    files, and a symbolic link is followed only when its target is a regular file inside
+    ``root`` -- a link out of it (``lib/leak.txt -> ~/.netrc``) is an error, so nothing of
+    the packing machine can enter the script."""
+    real_root = os.path.realpath(root)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        if confined:
+            for d in dirnames:
+                _check_confined(Path(dirpath) / d, root, real_root)
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if python_only and path.suffix not in (".py", ".typed"):
                 continue
-            if path.is_symlink() and not path.is_file():
-                continue  # dangling
             rel = path.relative_to(root).as_posix()
+            if confined:
+                _check_confined(path, root, real_root)
+            elif path.is_symlink() and not path.is_file():
+                continue  # dangling
             yield Entry(f"{prefix}/{rel}", path, executable=os.access(path, os.X_OK))
+
+
+def _check_confined(path: Path, root: Path, real_root: str) -> None:
+    rel = path.relative_to(root).as_posix()
+    if path.is_symlink():
+        target = os.path.realpath(path)
+        if not target.startswith(real_root + os.sep):
+            raise PixiPackSrcError(
+                f"refusing to bundle {rel} of the python closure: it is a symbolic link to "
+                f"{path.readlink()}, outside the extracted packages",
+                hint="a package of the environment is damaged or hostile; the self-extracting "
+                "script would carry a file of this machine",
+            )
+    if not (path.is_file() or path.is_dir()):
+        raise PixiPackSrcError(
+            f"refusing to bundle {rel} of the python closure: not a regular file",
+            hint="a package of the environment is damaged or hostile",
+        )
 
 
 def _rattler_version() -> str:
@@ -128,7 +158,7 @@ def _python_entries(
         extract(link, root)
     entries = [
         e
-        for e in _tree_entries(root, "python", python_only=False)
+        for e in _tree_entries(root, "python", python_only=False, confined=True)
         if not e.arcname.startswith(_PYTHON_SKIP)
     ]
     windows = pythons[0].subdir.startswith("win")

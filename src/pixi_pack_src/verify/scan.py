@@ -26,6 +26,7 @@ from typing import BinaryIO
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON, PROVENANCE_JSON, SBOM_JSON
 from pixi_pack_src.archive.tar import (
     CHUNK,
+    BinaryReader,
     ExtractLimits,
     MemberChecker,
     is_metadata_member,
@@ -99,7 +100,7 @@ def scan(
 class _Prefixed:
     """``head`` (already read) followed by the rest of ``fh``, optionally cut at ``limit``."""
 
-    def __init__(self, head: bytes, fh: BinaryIO, limit: int | None = None) -> None:
+    def __init__(self, head: bytes, fh: BinaryReader, limit: int | None = None) -> None:
         self._head = head
         self._fh = fh
         self._left = limit
@@ -120,7 +121,7 @@ class _Prefixed:
         return data
 
 
-def _read_exactly(fh: BinaryIO, size: int) -> bytes:
+def _read_exactly(fh: BinaryReader, size: int) -> bytes:
     parts: list[bytes] = []
     while size > 0:
         data = fh.read(min(size, CHUNK))
@@ -131,7 +132,7 @@ def _read_exactly(fh: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _skip(fh: BinaryIO, size: int, label: str) -> None:
+def _skip(fh: BinaryReader, size: int, label: str) -> None:
     while size > 0:
         data = fh.read(min(size, CHUNK))
         if not data:
@@ -142,7 +143,7 @@ def _skip(fh: BinaryIO, size: int, label: str) -> None:
         size -= len(data)
 
 
-def _unwrap_script(fh: BinaryIO, label: str) -> BinaryIO | _Prefixed:
+def _unwrap_script(fh: BinaryReader, label: str) -> BinaryReader:
     """The tar inside a self-extracting script, or the stream itself for a plain tar."""
     head = _read_exactly(fh, 512)
     if not (head.startswith(b"#!") or head.lower().startswith(b"@echo off")):
@@ -163,7 +164,7 @@ def _unwrap_script(fh: BinaryIO, label: str) -> BinaryIO | _Prefixed:
 
 
 def scan_stream(
-    fh: BinaryIO,
+    fh: BinaryReader,
     *,
     label: str,
     wheel_details: bool = False,
@@ -172,12 +173,12 @@ def scan_stream(
     """:func:`scan` of a tar or self-extracting script read from ``fh`` (never seeks)."""
     contents = PackContents(label=label)
     limits = limits or ExtractLimits()
-    stream = _unwrap_script(fh, label)
 
     def refused(name: str, exc: ArchiveError) -> None:
         contents.refused.append(Finding("unsafe-member", name, exc.message, exc.hint))
 
     try:
+        stream = _unwrap_script(fh, label)
         for member in read_stream(stream, label=label, limits=limits, on_refused=refused):
             if contents.mtime is None:
                 contents.mtime = member.mtime
