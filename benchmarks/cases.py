@@ -1,4 +1,4 @@
-"""The seven benchmark cases of issue 8. Each returns table rows (see :mod:`benchmarks.run`).
+"""The benchmark cases (1-7 of issue 8, 8 of issue 13). Each returns table rows (see :mod:`benchmarks.run`).
 
 Every measured command is a subprocess (the CLI as ``python -m pixi_pack_src``), run through
 :func:`benchmarks.common.measure`; a case and its baseline alternate run by run, on inputs
@@ -9,14 +9,16 @@ run.
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from testworld.buildreqs import needing_project, sdist_of, write_buildreq_index
 from testworld.catalog import default_world
 from testworld.layout import World
-from testworld.locks import Env, SourceEntry
+from testworld.locks import Env, PypiEntry, SourceEntry
 from testworld.pixi_standin import StandIn, install
 from testworld.pixi_standin.workspaces import write_package
 from testworld.workspace import Workspace, write_workspace
@@ -41,6 +43,7 @@ from benchmarks.common import (
     warm,
 )
 from benchmarks.serve import ServedWorld
+from pixi_pack_src.hashing import file_sha256
 
 CONCURRENCY = 50  # pixi's default, and the product's
 RATIO_TARGET = 1.25
@@ -741,6 +744,80 @@ def case_sources(ctx: Context) -> list[Row]:
     return [row]
 
 
+# -- case 8: a pack with sdists to build --------------------------------------------------------
+
+SDIST_COUNT = 5
+BEFORE_SRC = "BENCH_BEFORE_SRC"  # another checkout's src/ (e.g. before uv) as the baseline
+
+
+def sdist_workspace(root: Path, world: World, url: str, index_url: str, count: int) -> Workspace:
+    """``count`` local sdists whose builds need ``buildreq-a>=2`` (two wheels from the index)."""
+    entries, paths = [], {}
+    for i in range(count):
+        name = f"bench-sdist{i}"
+        project = needing_project(root.parent / "projects" / name, name, ("buildreq-a>=2",), ())
+        sdist = sdist_of(project, root.parent / "dist", name)
+        rel = f"dist/{sdist.name}"
+        paths[rel] = sdist
+        entries.append(
+            PypiEntry(name, f"./{rel}", "1.0", sha256=file_sha256(sdist), index=index_url)
+        )
+    return write_workspace(
+        root,
+        world,
+        {"default": Env(conda=("python",), pypi=tuple(entries), indexes=(index_url,))},
+        channel_url=world.channel_url(url),
+        local_paths=paths,
+    )
+
+
+def case_sdists(ctx: Context) -> list[Row]:
+    """Cold pack (no cache) of 5 sdists with build requirements from a 127.0.0.1 index."""
+    world = default_world()
+    out = ctx.work / "c8-out.tar"
+    index = write_buildreq_index(ctx.dir("c8-index"))
+    before = os.environ.get(BEFORE_SRC)
+    served_index = ServedWorld(index.root, cache_control=True)  # as PyPI: pages 10 min
+    with ServedWorld(world.root) as url, served_index as index_url:
+        ws = sdist_workspace(ctx.dir("c8-ws"), world, url, index.simple(index_url), SDIST_COUNT)
+        argv = product("pack", str(ws.root), "-o", str(out), "--json")
+
+        def run(env: dict[str, str], label: str) -> Sample:
+            sample = measure(argv, env=env, capture=True, label=label)
+            built = pack_stats(sample)["built"]
+            if built != SDIST_COUNT:
+                raise BenchmarkError(f"{label} built {built} wheels, not {SDIST_COUNT}")
+            return sample
+
+        sides = {"uv": lambda: run(ctx.env, "pack")}
+        if before:
+            old_env = {**ctx.env, "PYTHONPATH": os.pathsep.join([before, ctx.env["PYTHONPATH"]])}
+            sides["before"] = lambda: run(old_env, "pack (before)")
+        got = interleave(ctx, ctx.runs, sides, prepare=lambda: remove(out))
+    remove(out)
+    what = f"cold pack of {SDIST_COUNT} sdists (build requirements: 2 wheels each)"
+    if before:
+        row = ratio_row("8", what, got["uv"], got["before"], f"before ({before})", target=1.0)
+    else:
+        samples = got["uv"]
+        row = Row(
+            case="8",
+            what=what,
+            measured=seconds(samples).seconds(),
+            peak_rss=mib(peak(samples)),
+            status="info",
+            data={"subject_s": [s.seconds for s in samples]},
+        )
+    cpu = {name: Stats.of([s.cpu for s in samples]).median for name, samples in got.items()}
+    row.notes.append(
+        "CPU (user+system, median): "
+        + ", ".join(f"{name} {value:.2f} s" for name, value in cpu.items())
+        + f"; each build: uv venv + uv pip install from the index (PyPI's Cache-Control) + the "
+        f"backend's hooks; set {BEFORE_SRC}=<checkout>/src to compare with another version"
+    )
+    return [row]
+
+
 CASES: dict[str, Callable[[Context], list[Row]]] = {
     "1": case_cold_pack,
     "2": case_warm_pack,
@@ -749,6 +826,7 @@ CASES: dict[str, Callable[[Context], list[Row]]] = {
     "5": case_memory,
     "6": case_many,
     "7": case_sources,
+    "8": case_sdists,
 }
 
 __all__ = ["CASES", "Context", "make_context"]

@@ -68,6 +68,7 @@ class Sample:
     seconds: float
     max_rss: int  # bytes; the peak of the process tree's largest process
     stdout: str = ""
+    cpu: float = 0.0  # user + system seconds of the whole process tree
 
 
 def has_gnu_time() -> bool:
@@ -124,7 +125,8 @@ def measure(
             max_rss = int(lines[-1]) * 1024
         else:
             max_rss = usage.ru_maxrss * 1024
-    return Sample(seconds, max_rss, out_bytes.decode(errors="replace"))
+    cpu = usage.ru_utime + usage.ru_stime
+    return Sample(seconds, max_rss, out_bytes.decode(errors="replace"), cpu)
 
 
 def _cpu_times() -> tuple[float, float]:

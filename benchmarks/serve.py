@@ -20,14 +20,21 @@ from benchmarks.common import child_env, helper
 class ServedWorld:
     """``with ServedWorld(world.root) as url: ...`` (``url`` has no trailing slash)."""
 
-    def __init__(self, root: Path, *, latency: float = 0.0) -> None:
+    def __init__(self, root: Path, *, latency: float = 0.0, cache_control: bool = False) -> None:
         self.root = root
         self.latency = latency
+        self.cache_control = cache_control
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> str:
         self._proc = subprocess.Popen(
-            helper("serve", str(self.root), "--latency", str(self.latency)),
+            helper(
+                "serve",
+                str(self.root),
+                "--latency",
+                str(self.latency),
+                *(["--cache-control"] if self.cache_control else []),
+            ),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env(),
         )  # fmt: skip
         assert self._proc.stdout is not None
@@ -63,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
     parser.add_argument("root", type=Path)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--cache-control", action="store_true", help="PyPI's Cache-Control")
     args = parser.parse_args(argv)
-    with WorldServer(args.root, latency=args.latency) as server:
+    with WorldServer(args.root, latency=args.latency, cache_control=args.cache_control) as server:
         print(server.url, flush=True)
         sys.stdin.read()  # until the harness closes our stdin
     return 0

@@ -24,14 +24,18 @@ Distributions (each an importable module ``buildreq_<x>`` with ``__version__``):
 - ``buildreq-private`` 1.0: a wheel in the private index only.
 
 :func:`needing_project` writes a project whose in-tree backend imports its build requirements
-(so a build without them fails) and records their versions in ``<module>/_built_with.py``.
+(so a build without them fails) and records their versions in ``<module>/_built_with.py``;
+:func:`sdist_of` packs such a project as an sdist.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
+import io
 import json
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,3 +180,23 @@ def needing_project(
         + f"    from {d.module}._built_with import BUILT_WITH\n\n    return BUILT_WITH\n"
     )
     return dest
+
+
+def sdist_of(project: Path, dest: Path, name: str, version: str = "1.0") -> Path:
+    """A deterministic ``<name>-<version>.tar.gz`` of every file of ``project``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    base = f"{name.replace('-', '_')}-{version}"
+    out = dest / f"{base}.tar.gz"
+    with (
+        out.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tf,
+    ):
+        for path in sorted(project.rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
+            info = tarfile.TarInfo(f"{base}/{path.relative_to(project).as_posix()}")
+            data = path.read_bytes()
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tf.addfile(info, io.BytesIO(data))
+    return out

@@ -18,7 +18,8 @@ every request. Faults are attached to paths (exact, or ``fnmatch`` patterns) and
 
 ``random_faults(rate, seed)`` makes any request fail with probability ``rate`` using one of
 the kinds above (seeded, so runs are reproducible). ``latency`` delays every answer, to model a
-real network in benchmarks. ``require_auth(prefix, header)`` answers 401 unless the
+real network in benchmarks; ``cache_control`` sends PyPI's ``Cache-Control`` headers (pages
+10 minutes, files a year). ``require_auth(prefix, header)`` answers 401 unless the
 ``Authorization`` header equals ``header``.
 """
 
@@ -93,6 +94,7 @@ class _Random:
 class _State:
     root: Path
     latency: float = 0.0
+    cache_control: bool = False
     faults: list[tuple[str, Fault]] = field(default_factory=list)
     random: _Random | None = None
     auth: list[tuple[str, str]] = field(default_factory=list)
@@ -199,6 +201,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
+        if st.cache_control:
+            # What PyPI sends: pages for 10 minutes, files (named by version) for ever.
+            page = target.name in ("index.html", "index.json")
+            self.send_header("Cache-Control", "max-age=600" if page else "max-age=31536000")
         self.end_headers()
         self._record(path, 200, fault.kind if fault else None)
         if head:
@@ -254,9 +260,9 @@ class _Server(ThreadingHTTPServer):
 class WorldServer:
     """``with WorldServer(root) as srv: srv.url + "/channel/linux-64/x.conda"``."""
 
-    def __init__(self, root: Path, *, latency: float = 0.0) -> None:
+    def __init__(self, root: Path, *, latency: float = 0.0, cache_control: bool = False) -> None:
         self.root = Path(root)
-        self._state = _State(self.root, latency=latency)
+        self._state = _State(self.root, latency=latency, cache_control=cache_control)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

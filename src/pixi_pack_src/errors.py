@@ -62,6 +62,18 @@ class UnsupportedPackageError(PixiPackSrcError):
     """A lock entry that this tool cannot pack (yet), e.g. a PyPI sdist without the build step."""
 
 
+class PlanRefusedError(PixiPackSrcError):
+    """What the plan found that makes a pack fail, every reason at once, before any download.
+
+    One reason keeps the exit code of its own error (an unpinned backend is a build refusal,
+    4); several exit 1. ``inspect`` reports the same refusal with exit code 1.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 1) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
 class ConfigError(PixiPackSrcError, ValueError):
     """A config, auth or overrides file that cannot be read."""
 

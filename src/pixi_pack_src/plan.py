@@ -51,8 +51,14 @@ not looked for, else ``{"path", "version", "command", "why"}`` or ``{"error"}``.
 "environment": str, "lock": {...}, "platforms": [plan], "builds": [build], "totals": {...},
 "warnings": [str], "problems": [str]}`` (``builds``: every invocation, once).
 
-``problems`` are what would make a pack fail (unsupported entries, missing source directories,
-unpinned build backends); ``warnings`` are what a pack would warn about.
+``problems`` are what would make a pack fail (unsupported entries, missing source directories
+and trees, unpinned build backends, PyPI entries that are not wheels with ``--no-build-sdist``,
+``--inject`` files that cannot be used, an environment without packages); ``warnings`` are
+what a pack would warn about. :meth:`PackPlans.refusal` turns the problems into the one error
+that both ``pack`` (before its first download) and ``inspect`` (exit code 1) report.
+
+:func:`plan_lock` is the one entry point: ``inspect`` prints what it returns and ``pack``
+executes it (:mod:`pixi_pack_src.pack`), so nothing is decided twice.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ from urllib.request import url2pathname
 
 from packaging.utils import canonicalize_name
 
+from pixi_pack_src.archive.channel import record_from_archive
 from pixi_pack_src.builders.conda.conda_source import (
     BackendStatus,
     BuildJob,
@@ -79,7 +86,15 @@ from pixi_pack_src.builders.conda.conda_source import (
 from pixi_pack_src.builders.wheel.interpreter import environment_fingerprint
 from pixi_pack_src.builders.wheel.jobs import describe_build
 from pixi_pack_src.builders.wheel.overrides import Overrides, unused_packages
-from pixi_pack_src.errors import LockfileError, SelectionError, UsageError
+from pixi_pack_src.errors import (
+    EXIT_BUILD,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    PlanRefusedError,
+    SelectionError,
+    UsageError,
+    WorkspaceError,
+)
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.lockfile import Lock
 from pixi_pack_src.lock.model import (
@@ -101,6 +116,18 @@ ItemKind = Literal[
     "conda", "conda-source", "wheel", "local-wheel", "sdist", "local-sdist", "git", "source-tree"
 ]
 ACTIONS: tuple[Action, ...] = ("download", "copy", "build-conda", "build-wheel", "skip")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One reason a pack would fail, as its error would say it."""
+
+    message: str
+    hint: str | None = None
+    exit_code: int = EXIT_ERROR
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -322,11 +349,13 @@ class PackPlan:
     items: tuple[PlanItem, ...]
     builds: tuple[SourceBuild, ...]
     totals: PlanTotals
+    env: LockedEnvironment = field(compare=False, repr=False)  # what it was made from
     warnings: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
 
-    def items_for(self, action: Action) -> tuple[PlanItem, ...]:
-        return tuple(i for i in self.items if i.action == action)
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(r.message for r in self.refusals)
 
     def to_json(self) -> dict[str, object]:
         """The versioned JSON document described in the module docstring."""
@@ -356,14 +385,42 @@ class PackPlans:
 
     plans: tuple[PackPlan, ...]
     builds: tuple[SourceBuild, ...]
+    extra_refusals: tuple[Refusal, ...] = ()  # the caller's own (pack: unwritable outputs)
 
     @property
     def warnings(self) -> tuple[str, ...]:
         return _unique(w for p in self.plans for w in p.warnings)
 
     @property
+    def refusals(self) -> tuple[Refusal, ...]:
+        every = [r for p in self.plans for r in p.refusals] + list(self.extra_refusals)
+        return tuple({r.message: r for r in every}.values())
+
+    def with_refusals(self, refusals: Sequence[Refusal]) -> PackPlans:
+        return replace(self, extra_refusals=(*self.extra_refusals, *refusals))
+
+    @property
     def problems(self) -> tuple[str, ...]:
-        return _unique(w for p in self.plans for w in p.problems)
+        return tuple(r.message for r in self.refusals)
+
+    def refusal(self, *, exit_code: int | None = None) -> PlanRefusedError | None:
+        """Every problem as one error (``None`` when a pack can go ahead): a single problem
+        is its own message and help; several are listed under one ``error:`` line. The exit
+        code is the problems' own when they agree, else 1 (``exit_code`` overrides it)."""
+        refusals = self.refusals
+        if not refusals:
+            return None
+        hints = _unique(r.hint for r in refusals if r.hint)
+        codes = {r.exit_code for r in refusals}
+        code = exit_code if exit_code is not None else codes.pop() if len(codes) == 1 else 1
+        if len(refusals) == 1:
+            return PlanRefusedError(refusals[0].message, hint=refusals[0].hint, exit_code=code)
+        listed = "".join(f"\n  - {r.message}" for r in refusals)
+        return PlanRefusedError(
+            f"a pack would fail for {len(refusals)} reasons:{listed}",
+            hint="; ".join(hints) or None,
+            exit_code=code,
+        )
 
     def to_json(self, *, tool_version: str) -> dict[str, object]:
         first = self.plans[0] if self.plans else None
@@ -419,20 +476,24 @@ def select_platforms(
         ) from exc
 
 
-def check_lock_current(
+def lock_refusal(
     manifest: Path | None, envs: Sequence[LockedEnvironment], *, frozen: bool = False
-) -> None:
+) -> Refusal | None:
     """pixi's "lock out of date": every dependency the manifest names for the environment must
-    be locked for each chosen platform (:mod:`pixi_pack_src.lock.satisfiability`). Runs before
-    anything is fetched or built; ``--frozen`` (pixi's word) packs the lock as it is."""
+    be locked for each chosen platform (:mod:`pixi_pack_src.lock.satisfiability`). Judged with
+    the plan, before anything is fetched or built; ``--frozen`` (pixi's word) packs the lock
+    as it is."""
     if frozen or manifest is None:
-        return
+        return None
+    hint = "run `pixi lock` to update it, or pass --frozen to pack the lock as it is"
     missing: list[str] = []
     where = ""
     for env in envs:
-        found = mismatches(
-            manifest_dependencies(manifest, env.environment, env.platform.subdir), env
-        )
+        try:
+            deps = manifest_dependencies(manifest, env.environment, env.platform.subdir)
+        except WorkspaceError as exc:
+            return Refusal(f"pixi.lock is out of date: {exc.message}", hint=hint)
+        found = mismatches(deps, env)
         for mismatch in found:
             text = mismatch.describe()
             if text not in missing:
@@ -440,12 +501,70 @@ def check_lock_current(
         if found and not where:
             where = f"environment '{env.environment}' on {env.platform.name}"
     if not missing:
-        return
+        return None
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-    raise LockfileError(
+    return Refusal(
         f"pixi.lock is out of date: {manifest.name} asks for what {where} does not lock: {shown}",
-        hint="run `pixi lock` to update it, or pass --frozen to pack the lock as it is",
+        hint=hint,
     )
+
+
+def plan_lock(
+    lock: Lock,
+    environment: str,
+    platforms: Sequence[Platform],
+    *,
+    ignore_pypi_non_wheel: bool = False,
+    build_pypi: bool = True,
+    inject: Sequence[Path] = (),
+    inspect: InspectOptions | None = None,
+    manifest: Path | None = None,
+    frozen: bool = False,
+) -> PackPlans:
+    """The plans for ``environment`` on ``platforms`` of ``lock``: what ``inspect`` shows and
+    ``pack`` executes (see :func:`make_plans`), with the environments and platforms that do
+    have packages named when one has none, and a lock that does not match ``manifest``
+    refused (:func:`lock_refusal`)."""
+    envs = [lock.select(environment, p) for p in platforms]
+    stale = lock_refusal(manifest, envs, frozen=frozen)
+    plans = make_plans(
+        envs,
+        ignore_pypi_non_wheel=ignore_pypi_non_wheel,
+        build_pypi=build_pypi,
+        inject=inject,
+        inspect=inspect,
+    )
+    if stale is not None:
+        plans = plans.with_refusals([stale])
+    empty = [p for p in plans.plans if not p.items]
+    if not empty:
+        return plans
+    refusal = Refusal(
+        f"environment '{environment}' of {lock.path.name} has no packages for "
+        f"{', '.join(p.platform.name for p in empty)}; "
+        f"with packages: {_populated(lock) or 'none'}",
+        hint="choose an environment and platforms that have packages (-e ENV, -p PLATFORM)",
+    )
+    return replace(
+        plans,
+        plans=tuple(
+            replace(p, refusals=(*p.refusals, refusal)) if not p.items else p for p in plans.plans
+        ),
+    )
+
+
+def _populated(lock: Lock) -> str:
+    """``env (platform, ...)`` for every environment that has packages somewhere."""
+    shown = []
+    for name in lock.environment_names():
+        full = [p.name for p in lock.platforms(name) if _has_packages(lock.select(name, p))]
+        if full:
+            shown.append(f"{name} ({', '.join(full)})")
+    return ", ".join(shown)
+
+
+def _has_packages(env: LockedEnvironment) -> bool:
+    return bool(env.conda or env.sources or env.pypi)
 
 
 def make_plan(
@@ -470,6 +589,8 @@ def make_plans(
     envs: Sequence[LockedEnvironment],
     *,
     ignore_pypi_non_wheel: bool = False,
+    build_pypi: bool = True,
+    inject: Sequence[Path] = (),
     read_backends: bool = True,
     host: str | None = None,
     inspect: InspectOptions | None = None,
@@ -477,14 +598,18 @@ def make_plans(
     """Plans for several platforms of one environment, with their ``pixi build`` invocations.
 
     ``ignore_pypi_non_wheel`` skips sdists, git and source-tree PyPI entries (with a warning)
-    instead of building them; ``read_backends`` applies the backend pin rule to path packages
+    instead of building them; without ``build_pypi`` they are refused; ``inject`` are the
+    ``--inject`` files (checked, not planned: they are added as they are); ``read_backends`` applies the backend pin rule to path packages
     (reading their manifests); ``host`` is the subdir a noarch package is built on when it is
     one of the platforms (default: this machine's). ``inspect`` adds what is not in the lock:
     overrides, the pixi that would run, and whether the caches have the builds.
     """
     builds = _source_builds(envs, read_backends=read_backends, host=host, inspect=inspect)
     built_names = {
-        p.name for env in envs for p in env.pypi if not p.is_wheel and not ignore_pypi_non_wheel
+        p.name
+        for env in envs
+        for p in env.pypi
+        if not p.is_wheel and not ignore_pypi_non_wheel and build_pypi
     }
     shared_warnings: list[str] = []
     if inspect is not None:
@@ -497,6 +622,8 @@ def make_plans(
             env,
             [b for b in builds if env.platform.name in b.platforms],
             ignore_pypi_non_wheel=ignore_pypi_non_wheel,
+            build_pypi=build_pypi,
+            inject=inject,
             inspect=inspect,
             warnings=list(shared_warnings),
         )
@@ -510,10 +637,12 @@ def _plan(
     builds: Sequence[SourceBuild],
     *,
     ignore_pypi_non_wheel: bool,
+    build_pypi: bool = True,
+    inject: Sequence[Path] = (),
     inspect: InspectOptions | None,
     warnings: list[str],
 ) -> PackPlan:
-    problems: list[str] = []
+    problems: list[Refusal] = []
     items: list[PlanItem] = []
 
     seen_urls: set[str] = set()
@@ -528,14 +657,19 @@ def _plan(
     for src in env.sources:
         if _unsupported(src):
             problems.append(
-                f"source package {src.name} at {src.location}: URL-located source packages "
-                "are not supported (pixi does not write them)"
+                Refusal(
+                    f"source package {src.name} at {src.location}: URL-located source "
+                    "packages are not supported (pixi does not write them)",
+                    hint="use a path or git source, or build it yourself and pass the .conda "
+                    "with --inject",
+                )
             )
     _source_warnings(env.sources, env.workspace_root, warnings)
     for build in builds:
         warnings.extend(build.backend.warnings)
-        if build.backend.problem is not None:
-            problems.append(build.backend.problem)
+        backend = build.backend
+        if backend.problem is not None:
+            problems.append(Refusal(backend.problem, backend.hint, backend.exit_code))
     for src in sorted(env.sources, key=lambda s: (s.name, s.lock_id)):
         items.append(_source_item(src, build_of.get(src.lock_id)))
 
@@ -548,7 +682,7 @@ def _plan(
         if pypi.location in seen_pypi:
             continue
         seen_pypi.add(pypi.location)
-        item = _pypi_item(pypi, ignore_pypi_non_wheel, warnings, problems)
+        item = _pypi_item(pypi, ignore_pypi_non_wheel, build_pypi, warnings, problems)
         if item.action == "build-wheel":
             wheel = describe_build(
                 pypi,
@@ -565,6 +699,7 @@ def _plan(
 
     _check_pypi_installable(env, items, warnings)
     _check_hashes(items, warnings)
+    problems.extend(_check_inject(inject, subdir))
 
     by_action: dict[str, int] = {}
     download_bytes = copy_bytes = unknown = 0
@@ -597,8 +732,9 @@ def _plan(
         items=tuple(items),
         builds=tuple(builds),
         totals=totals,
+        env=env,
         warnings=_unique(warnings),
-        problems=_unique(problems),
+        refusals=tuple({r.message: r for r in problems}.values()),
     )
 
 
@@ -732,7 +868,11 @@ def _source_item(src: CondaSource, build: SourceBuild | None) -> PlanItem:
 
 
 def _pypi_item(
-    pkg: PypiPackage, ignore_non_wheel: bool, warnings: list[str], problems: list[str]
+    pkg: PypiPackage,
+    ignore_non_wheel: bool,
+    build: bool,
+    warnings: list[str],
+    problems: list[Refusal],
 ) -> PlanItem:
     source = pkg.url or (str(pkg.path) if pkg.path is not None else pkg.location)
     if pkg.kind in ("wheel", "local-wheel"):
@@ -751,8 +891,12 @@ def _pypi_item(
         source = pkg.git.short
     if pkg.kind == "source-tree" and pkg.path is None:
         problems.append(
-            f"PyPI package {pkg.name} at {pkg.location}: a remote location that is neither a "
-            "wheel nor an sdist is not supported"
+            Refusal(
+                f"PyPI package {pkg.name} at {pkg.location}: a remote location that is neither "
+                "a wheel nor an sdist is not supported",
+                hint="lock a wheel, an sdist or a git source of it, or build the wheel "
+                "yourself and pass it with --inject",
+            )
         )
         return PlanItem(
             action="skip",
@@ -782,6 +926,35 @@ def _pypi_item(
             hashes=pkg.hashes,
             entry=pkg,
             reason="not a wheel (--ignore-pypi-non-wheel)",
+        )
+    if not build:
+        problems.append(
+            Refusal(
+                f"PyPI package {pkg.name} ({pkg.location}) is not a wheel ({pkg.kind}) and "
+                "--no-build-sdist was given",
+                hint="drop --no-build-sdist to build it into a wheel, or pass "
+                "--ignore-pypi-non-wheel to skip it with a warning",
+            )
+        )
+        return PlanItem(
+            action="skip",
+            kind=pkg.kind,
+            name=pkg.name,
+            version=pkg.version,
+            file_name=pkg.file_name,
+            source=source,
+            archive_path=None,
+            hashes=pkg.hashes,
+            entry=pkg,
+            reason="not a wheel (--no-build-sdist)",
+        )
+    if pkg.kind == "source-tree" and pkg.path is not None and not pkg.path.is_dir():
+        problems.append(
+            Refusal(
+                f"the source tree of {pkg.name} is missing: {pkg.path}",
+                hint="check the `pypi:` location in pixi.lock (relative to the workspace)",
+                exit_code=EXIT_BUILD,
+            )
         )
     return PlanItem(
         action="build-wheel",
@@ -830,3 +1003,29 @@ def _check_hashes(items: list[PlanItem], warnings: list[str]) -> None:
                 f"{len(names)} {label} have no sha256 or md5 in the lock and cannot be "
                 f"verified: {shown}"
             )
+
+
+def _check_inject(paths: Sequence[Path], subdir: str) -> list[Refusal]:
+    """``--inject`` files: present, of a kind that can be added, conda ones for ``subdir``."""
+    out = []
+    for path in paths:
+        if not path.is_file():
+            out.append(Refusal(f"--inject {path}: no such file", exit_code=EXIT_USAGE))
+        elif path.name.endswith((".conda", ".tar.bz2")):
+            record = record_from_archive(path)
+            if record.subdir not in (subdir, "noarch"):
+                out.append(
+                    Refusal(
+                        f"--inject {path}: a package for {record.subdir}, but the pack is for "
+                        f"{subdir}",
+                        hint=f"inject a package built for {subdir} or noarch",
+                        exit_code=EXIT_USAGE,
+                    )
+                )
+        elif not path.name.endswith(".whl"):
+            out.append(
+                Refusal(
+                    f"--inject {path}: not a .conda, .tar.bz2 or .whl file", exit_code=EXIT_USAGE
+                )
+            )
+    return out

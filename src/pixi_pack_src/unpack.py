@@ -221,14 +221,16 @@ def _unpack(
     reporter: Reporter,
 ) -> UnpackResult:
     warn = _Warnings()
-    # 1. the pack's files
+    # 1. the pack's files; an archive is read once: each member hashed while it is written
+    extracted: dict[str, tuple[str, int]] = {}
     if isinstance(source, Path) and source.is_dir():
         root = source
         files = _walk_pack_dir(root, label)
     else:
         root = workdir / "pack"
         reporter.status(f"⏳ extracting {label}")
-        files = safe_extract(source, root)
+        unpacked = safe_extract(source, root)
+        files, extracted = list(unpacked), unpacked.digests
     # 1b. a delta pack becomes the full pack, from its base (identities checked first)
     in_place = root is source
     pack = complete(
@@ -266,7 +268,10 @@ def _unpack(
                 "(--platform-check off); post-link steps and the interpreter are not run"
             )
 
-    digests = _hash_files(root, files, reporter)
+    digests = {n: MemberDigest(*extracted[n]) for n in files if n in extracted}
+    digests.update(_hash_files(root, [n for n in files if n not in digests], reporter))
+    total = sum(d.size for d in digests.values())
+    reporter.status(f"✅ checked the sha256 of {len(digests)} files ({_mib(total)})")
     inspection = check_pack(
         scan_extracted(root, files, digests, label=label),
         channel_root=root,
@@ -597,6 +602,8 @@ def _md5(path: Path) -> str:
 def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[str, MemberDigest]:
     """sha256 and size of every file, a few at a time (hashlib releases the GIL)."""
     ordered = sorted(names)
+    if not ordered:
+        return {}
     # No per-file task: the reporter's finished-task line would need an outcome "verified".
     reporter.stage_started("verify", items=len(ordered))
     try:
@@ -606,8 +613,6 @@ def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[st
             digests = {n: f.result() for n, f in futures.items()}
     finally:
         reporter.stage_finished("verify")
-    total = sum(d.size for d in digests.values())
-    reporter.status(f"✅ checked the sha256 of {len(ordered)} files ({_mib(total)})")
     return digests
 
 

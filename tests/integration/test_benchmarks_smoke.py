@@ -47,7 +47,7 @@ def test_every_case_runs_once_on_tiny_data(tmp_path: Path) -> None:
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_case.setdefault(str(row["case"]), []).append(row)
-    assert sorted(by_case) == ["1", "2", "3", "4", "5", "6", "7"]
+    assert sorted(by_case) == ["1", "2", "3", "4", "5", "6", "7", "8"]
     assert not [r for r in rows if str(r["status"]).startswith("ERROR")]
     # every timed row has its measurements
     assert [r["what"] for r in by_case["1"]] == ["cold pack vs httpx+tar", "cold pack vs curl+tar"]
@@ -66,6 +66,8 @@ def test_every_case_runs_once_on_tiny_data(tmp_path: Path) -> None:
     assert "load lock" in by_case["6"][2]["data"]["phases"]
     assert by_case["7"][0]["status"] == "met (0 builds)"
     assert by_case["4"][0]["status"] in ("info", "n/a: conda-pack missing")
+    assert by_case["8"][0]["what"] == "cold pack of 5 sdists (build requirements: 2 wheels each)"
+    assert len(by_case["8"][0]["data"]["subject_s"]) == 1
     # the table went into the doc, between the markers, after the prose
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nprose stays\n")

@@ -561,18 +561,34 @@ def test_a_failure_during_extraction_leaves_nothing(
 ) -> None:
     path = tmp_path / "environment.tar"
     path.write_bytes(_tar_bytes(_entries(tmp_path)))
-    real = tarfile.TarFile.extractall
+    real = archive._write_fd
+    calls: list[int] = []
 
-    def disk_full(
-        self: tarfile.TarFile, dest: Path, members: list[tarfile.TarInfo], **kw: object
-    ) -> None:
-        real(self, dest, members=members[:3], **kw)  # type: ignore[arg-type]
-        raise OSError(28, "No space left on device")
+    def disk_full(fd: int, data: bytes | bytearray | memoryview) -> None:
+        calls.append(fd)
+        if len(calls) > 3:
+            raise OSError(28, "No space left on device")
+        real(fd, data)
 
-    monkeypatch.setattr(tarfile.TarFile, "extractall", disk_full)
+    monkeypatch.setattr(archive, "_write_fd", disk_full)
     with pytest.raises(ArchiveError, match="No space left"):
         safe_extract(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_extraction_hashes_every_file_as_it_is_written(tmp_path: Path) -> None:
+    entries = _entries(tmp_path)
+    big = tmp_path / "big.conda"
+    big.write_bytes(random.Random(3).randbytes(3 * archive.CHUNK + 5))
+    entries.append(Entry("channel/noarch/big-1-0.conda", big))
+    path = tmp_path / "environment.tar"
+    path.write_bytes(_tar_bytes(entries))
+    dest = tmp_path / "out"
+    files = safe_extract(path, dest)
+    assert sorted(files.digests) == sorted(files)
+    for name in files:
+        data = (dest / name).read_bytes()
+        assert files.digests[name] == (hashlib.sha256(data).hexdigest(), len(data))
 
 
 def test_limits_default_values() -> None:

@@ -13,7 +13,7 @@ import pixi_pack_src.cli.pack as cli_pack
 from pixi_pack_src import __version__
 from pixi_pack_src.cli import STATE, run
 from pixi_pack_src.cli.log import level_for
-from pixi_pack_src.cli.ui import human_bytes, make_console, resolve_color
+from pixi_pack_src.cli.ui import make_console, resolve_color
 from pixi_pack_src.errors import (
     EXIT_BUILD,
     EXIT_DOWNLOAD,
@@ -27,6 +27,7 @@ from pixi_pack_src.errors import (
     SelectionError,
     exit_code_for,
 )
+from pixi_pack_src.units import human_bytes
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

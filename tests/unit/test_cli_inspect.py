@@ -40,9 +40,12 @@ def _workspace(tmp_path: Path, sample: str) -> Path:
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
     code = run(argv)
     out, err = capsys.readouterr()
-    assert code == 0, err
     doc = json.loads(out)
     assert isinstance(doc, dict)
+    # exit code 1 exactly when a pack would fail, with the error pack would stop with
+    assert code == (1 if doc["problems"] else 0), err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == (1 if doc["problems"] else 0), err
     return doc
 
 
@@ -229,7 +232,7 @@ def test_table_on_stdout(
     monkeypatch.setattr(plan, "host_subdir", lambda: "win-64")  # noarch builds run on the host
     monkeypatch.setenv("COLUMNS", "120")
     root = _workspace(tmp_path, "v7-pixi-real-partial-source-variants.lock")
-    assert run(["inspect", str(root), "-p", "win-64", "-p", "linux-64"]) == 0
+    assert run(["inspect", str(root), "-p", "win-64", "-p", "linux-64"]) == 1  # a pack would fail
     out, err = capsys.readouterr()
     assert "default on win-64\n" in out
     assert "default on linux-64\n" in out
@@ -245,7 +248,8 @@ def test_table_on_stdout(
     assert "pixi was not found (--pixi: /nonexistent/pixi is not an executable file)" in out
     assert out.startswith("A pack would fail (2 problem(s)):\n  ✗ source package depend: ")
     assert "default on" not in err
-    assert "warning: a pack would fail: source package root: directory" in err
+    assert "error: a pack would fail for 2 reasons:\n  - source package depend: directory" in err
+    assert "\n  - source package root: directory" in err
 
 
 def test_pypi_sample_and_ignore_non_wheel_via_env(
@@ -304,7 +308,8 @@ def test_json_golden(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     root = _workspace(tmp_path, "v7-pixi-real-cpp-git-source.lock")
     code = run(["inspect", str(root), "-p", "osx-arm64", "-p", "win-64", "--json"])
     out, err = capsys.readouterr()
-    assert code == 0, err
+    assert code == 1, err  # the backend is not pinned: a pack would fail
+    assert err.count("error: cannot tell which build backend sdl_example") == 1, err
     doc = json.loads(out.replace(str(root), "{root}"))
     assert doc["tool"]["version"] == __version__
     doc["tool"]["version"] = "{version}"

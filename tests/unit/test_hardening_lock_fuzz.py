@@ -68,7 +68,9 @@ def _one_line_failure(code: int, err: str) -> None:
     lines = [line for line in err.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1, err
-    others = [line for line in lines if not line.startswith(("error:", "help:", "warning:"))]
+    # the error may list several reasons a pack would fail, one "  - " line each
+    listed = ("error:", "help:", "warning:", "  - ")
+    others = [line for line in lines if not line.startswith(listed)]
     assert others == [], err
 
 

@@ -134,7 +134,7 @@ def test_native_builds_per_platform_with_git_build_source() -> None:
     assert [b.argv[3] for b in plans.builds] == ["{workspace}"] * 3
     assert [b.argv[7] for b in plans.builds] == ["linux-64", "osx-arm64", "win-64"]
     assert [p.totals.by_action["download"] for p in plans.plans] == [56, 14, 8]
-    item = plans.plans[0].items_for("build-conda")[0]
+    item = next(i for i in plans.plans[0].items if i.action == "build-conda")
     conda_source = item.to_json()["conda-source"]
     assert isinstance(conda_source, dict)
     assert conda_source["record"] == "partial"
@@ -167,7 +167,7 @@ def test_multi_output_location_is_one_invocation_and_outside_workspace_warns() -
     assert plan.builds[0].argv[3] == "{workspace}/../a-python-project"
     assert plan.builds[0].origin == str(SAMPLES.parent / "a-python-project")
     assert plan.builds[0].target_platform == "win-64"
-    items = plan.items_for("build-conda")
+    items = [i for i in plan.items if i.action == "build-conda"]
     assert [(i.name, i.version) for i in items] == [
         ("a-python-project", "0.1"),
         ("b-python-project", "0.1"),
@@ -234,7 +234,7 @@ def test_pypi_actions_and_warnings() -> None:
 def test_ignore_pypi_non_wheel_skips_with_a_reason() -> None:
     env = _env(LOCKS / "v7-pypi-kinds.lock", "linux-64")
     plan = make_plan(env, ignore_pypi_non_wheel=True)
-    skipped = plan.items_for("skip")
+    skipped = [i for i in plan.items if i.action == "skip"]
     assert [i.name for i in skipped] == ["bar", "baz", "me", "recovar"]
     assert {i.reason for i in skipped} == {"not a wheel (--ignore-pypi-non-wheel)"}
     assert plan.totals.by_action == {"copy": 2, "download": 2, "skip": 4}

@@ -1207,33 +1207,87 @@ def _clear(dest: Path, *, created: bool) -> None:
         _remove(child)
 
 
-def _extract_without_filter(
-    tf: tarfile.TarFile, members: list[tarfile.TarInfo], dest: Path
-) -> None:
-    """For Pythons without a sound ``data`` filter: write the validated members ourselves."""
-    for member in members:
-        target = dest.joinpath(*member.name.split("/"))
-        if member.isdir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        src = tf.extractfile(member)
-        if src is None:  # pragma: no cover - regular members always have a file object
-            raise ArchiveError(f"cannot read member {member.name!r}")
-        with src, target.open("xb") as fh:
-            shutil.copyfileobj(src, fh, CHUNK)
-        target.chmod(0o755 if member.mode & 0o100 else 0o644)
+class Extracted(list[str]):
+    """:func:`safe_extract`'s regular files in archive order, and ``digests``: the sha256 and
+    size of each, computed while it was written (one read of the archive)."""
+
+    digests: dict[str, tuple[str, int]]
+
+    def __init__(self, names: Iterable[str], digests: dict[str, tuple[str, int]]) -> None:
+        super().__init__(names)
+        self.digests = digests
+
+
+def _copy_range_hashing(
+    src: int, offset: int, size: int, dst: int, hasher: concurrent.futures.Executor
+) -> str:
+    """Copy ``size`` bytes of ``src`` at ``offset`` to ``dst``; return their sha256, hashed on
+    ``hasher`` while the next chunk is read (two buffers; a buffer is reused once hashed)."""
+    digest = hashlib.sha256()
+    buffers = [memoryview(bytearray(min(CHUNK, max(size, 1)))) for _ in range(2)]
+    pending: concurrent.futures.Future[None] | None = None
+    done, turn = 0, 0
+    try:
+        while done < size:
+            view = buffers[turn]
+            turn ^= 1
+            n = os.preadv(src, [view[: min(len(view), size - done)]], offset + done)
+            if not n:
+                raise ArchiveError("the archive ended inside a member (truncated)")
+            chunk = view[:n]
+            if pending is not None:
+                pending.result()
+            pending = hasher.submit(digest.update, chunk)
+            _write_fd(dst, chunk)
+            done += n
+        if pending is not None:
+            pending.result()
+            pending = None
+    except BaseException:
+        if pending is not None:
+            concurrent.futures.wait([pending])
+        raise
+    return digest.hexdigest()
+
+
+def _extract_hashing(
+    src: int, members: list[tarfile.TarInfo], dest: Path
+) -> dict[str, tuple[str, int]]:
+    """Write the validated ``members`` of the tar open as ``src`` under ``dest``, hashing each
+    file on the way. tarfile's ``data`` filter, where sound, still vets every member first."""
+    digests: dict[str, tuple[str, int]] = {}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    with _hasher() as hasher:
+        for member in members:
+            if _HAS_DATA_FILTER:
+                tarfile.data_filter(member, str(dest))  # raises tarfile.FilterError
+            target = dest.joinpath(*member.name.split("/"))
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            mode = 0o755 if member.mode & 0o100 else 0o644
+            fd = os.open(target, flags, mode)
+            try:
+                sha = _copy_range_hashing(src, member.offset_data, member.size, fd, hasher)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+            digests[member.name] = (sha, member.size)
+    return digests
 
 
 def safe_extract(
     source: Path | BinaryIO, dest: Path, *, limits: ExtractLimits = ExtractLimits()
-) -> list[str]:
+) -> Extracted:
     """Check every member of the tar ``source``, then extract it into ``dest``.
 
     ``source`` is a path or a binary stream (stdin), which is first spooled to a temporary
     file next to ``dest``. ``dest`` must not exist or be empty. Returns the names of the
-    regular files, in archive order. Raises :class:`ArchiveError` naming the archive and the
-    member; on failure ``dest`` is left as it was (absent or empty).
+    regular files, in archive order, with the sha256 and size of each as written (the
+    archive is read once). Raises :class:`ArchiveError` naming the archive and the member; on
+    failure ``dest`` is left as it was (absent or empty).
     """
     label = str(source) if isinstance(source, Path) else "the archive on standard input"
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -1266,14 +1320,10 @@ def safe_extract(
         created = not dest.exists()
         dest.mkdir(exist_ok=True)
         try:
-            if _HAS_DATA_FILTER:
-                tf.extractall(dest, members=members, filter="data")
-            else:
-                logger.debug("tarfile has no reliable data filter here; extracting manually")
-                _extract_without_filter(tf, members, dest)
+            digests = _extract_hashing(fh.fileno(), members, dest)
         except BaseException as exc:
             _clear(dest, created=created)
             if isinstance(exc, (tarfile.TarError, OSError)):
                 raise ArchiveError(f"cannot extract {label} into {dest}: {exc}") from exc
             raise
-    return [m.name for m in members if m.isreg()]
+    return Extracted([m.name for m in members if m.isreg()], digests)

@@ -4,6 +4,8 @@ Reads the lock, the package manifests and (with ``--use-cache``) the caches; may
 ``pixi --version`` to show the exact ``pixi build`` command; never downloads, clones or builds.
 The plan (see :mod:`pixi_pack_src.cli.inspect_view`) goes to stdout, warnings to stderr;
 ``--json`` prints one versioned document on stdout instead (see :mod:`pixi_pack_src.plan`).
+When a pack would fail, the same ``error:`` as ``pack`` ends the output and the exit code
+is 1 (a CI pre-check).
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ from pixi_pack_src.cli.common import (
 )
 from pixi_pack_src.cli.inspect_view import render
 from pixi_pack_src.cli.ui import make_console, resolve_color
+from pixi_pack_src.errors import EXIT_ERROR
 from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.lock.workspace import locate_workspace
 from pixi_pack_src.plan import (
     InspectOptions,
-    check_lock_current,
-    make_plans,
+    plan_lock,
     select_platforms,
 )
 from pixi_pack_src.redact import redact_text
@@ -77,8 +79,6 @@ def inspect_command(
     lock.platforms(environment)  # checks the environment first
     targets = select_platforms(lock, environment, platform or [], all_platforms=all_platforms)
     manifest = workspace.manifest
-    envs = [lock.select(environment, p) for p in targets]
-    check_lock_current(manifest, envs, frozen=frozen)
     options = InspectOptions(
         cache_dir=use_cache,
         pixi=pixi,
@@ -91,10 +91,14 @@ def inspect_command(
             overrides_dir=overrides,
         ),
     )
-    plans = make_plans(
-        envs,
+    plans = plan_lock(
+        lock,
+        environment,
+        targets,
         ignore_pypi_non_wheel=ignore_pypi_non_wheel,
         inspect=options,
+        manifest=manifest,
+        frozen=frozen,
     )
 
     if json_output:
@@ -105,5 +109,6 @@ def inspect_command(
         render(console, plans, workspace.root, options)
     for warning in plans.warnings:
         log.warning("%s", warning)
-    for problem in plans.problems:
-        log.warning("a pack would fail: %s", problem)
+    refusal = plans.refusal(exit_code=EXIT_ERROR)  # the error `pack` would stop with
+    if refusal is not None:
+        raise refusal

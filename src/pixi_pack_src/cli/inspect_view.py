@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pixi_pack_src.cli.ui import human_bytes
 from pixi_pack_src.lock.model import CondaSource
 from pixi_pack_src.plan import InspectOptions, PackPlan, PackPlans, PlanItem, SourceBuild
 from pixi_pack_src.redact import redact_text
+from pixi_pack_src.units import human_bytes
 
 # The order of groups (and of the totals) in a platform's section.
 ACTIONS = ("download", "copy", "build-conda", "build-wheel", "skip")

@@ -33,8 +33,8 @@ from pixi_pack_src.cli.common import (
     resolve_manifest,
     write_report,
 )
-from pixi_pack_src.cli.ui import human_bytes
 from pixi_pack_src.pack import PackOptions, PackResult, pack
+from pixi_pack_src.units import human_bytes
 
 
 @app.command("pack", no_args_is_help=False)

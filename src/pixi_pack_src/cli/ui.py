@@ -92,17 +92,6 @@ def make_console(color: ColorChoice, *, stdout: bool = False) -> Console:
     )
 
 
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"  # pragma: no cover
-
-
 # A transfer that has received nothing for this long is shown as waiting (on a terminal in
 # its progress line; otherwise as one line in the log, once per attempt).
 WAIT_NOTICE = 1.0

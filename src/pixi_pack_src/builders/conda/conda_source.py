@@ -63,7 +63,13 @@ from pixi_pack_src.builders.conda.matching import (
 )
 from pixi_pack_src.builders.conda.pixi_cli import PixiCommand, PixiInfo
 from pixi_pack_src.builders.sourcetree import tree_sha256
-from pixi_pack_src.errors import BuildError, PixiPackSrcError, UnsupportedPackageError, UsageError
+from pixi_pack_src.errors import (
+    EXIT_ERROR,
+    BuildError,
+    PixiPackSrcError,
+    UnsupportedPackageError,
+    UsageError,
+)
 from pixi_pack_src.hashing import file_sha256
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.model import CondaSource, GitLocation, SourceLocationKind
@@ -403,6 +409,8 @@ class BackendStatus:
     use: BackendUse | None = None
     warnings: tuple[str, ...] = ()
     problem: str | None = None
+    hint: str | None = None  # the ``help:`` of the problem
+    exit_code: int = EXIT_ERROR  # what a pack refused for this problem exits with
 
     def to_json(self) -> dict[str, object] | None:
         if self.spec is None and self.problem is None:
@@ -437,13 +445,17 @@ def backend_status(
     try:
         spec = declared_backend(job.path)
     except PixiPackSrcError as exc:  # an unreadable manifest
-        return BackendStatus(checked=True, problem=exc.message)
+        return BackendStatus(
+            checked=True, problem=exc.message, hint=exc.hint, exit_code=exc.exit_code
+        )
     try:
         use, warnings = check_backend(
             job.path, label=job.label, allow_unpinned=allow_unpinned, overrides=overrides
         )
     except PixiPackSrcError as exc:
-        return BackendStatus(checked=True, spec=spec, problem=exc.message)
+        return BackendStatus(
+            checked=True, spec=spec, problem=exc.message, hint=exc.hint, exit_code=exc.exit_code
+        )
     return BackendStatus(checked=True, spec=spec, use=use, warnings=warnings)
 
 
