@@ -496,7 +496,7 @@ def check_env(ctx: Context, prefix: Path) -> None:
 
 
 def case_memory(ctx: Context) -> list[Row]:
-    """Peak RSS of pack (cold, warm) and unpack with one 1 GiB package."""
+    """Peak RSS of pack (cold, warm), unpack and verify with one 1 GiB package."""
     world = data.big_one(ctx.scale)
     size = world_size(world)
     runs = ctx.scale.big_runs
@@ -504,7 +504,7 @@ def case_memory(ctx: Context) -> list[Row]:
     remove(out, cache, target)
     with ServedWorld(world.root) as url:
         ws = data.workspace(ctx.dir("c5-ws"), world, url)
-        results: dict[str, list[Sample]] = {"cold": [], "warm": [], "unpack": []}
+        results: dict[str, list[Sample]] = {"cold": [], "warm": [], "unpack": [], "verify": []}
         for i in range(runs):
             remove(out, cache)
             warm([world.channel_dir])
@@ -533,6 +533,12 @@ def case_memory(ctx: Context) -> list[Row]:
             results["unpack"].append(
                 ctx.run(product("unpack", str(out), "-o", str(target)), label="unpack")
             )
+            remove(target)
+            warm([out])
+            ctx.ready()
+            results["verify"].append(
+                ctx.run(product("verify", str(out), "--lock", str(ws.root)), label="verify")
+            )
             ctx.log(
                 f"    run {i + 1}/{runs}: "
                 + ", ".join(
@@ -541,7 +547,12 @@ def case_memory(ctx: Context) -> list[Row]:
             )
     remove(out, cache, target)
     rows = []
-    for key, what in (("cold", "cold pack"), ("warm", "warm-cache pack"), ("unpack", "unpack")):
+    for key, what in (
+        ("cold", "cold pack"),
+        ("warm", "warm-cache pack"),
+        ("unpack", "unpack"),
+        ("verify", "verify --lock"),
+    ):
         samples = results[key]
         top = peak(samples)
         rows.append(

@@ -86,6 +86,8 @@ from pixi_pack_src.builders.conda.conda_source import (
 from pixi_pack_src.builders.wheel.interpreter import environment_fingerprint
 from pixi_pack_src.builders.wheel.jobs import describe_build
 from pixi_pack_src.builders.wheel.overrides import Overrides, unused_packages
+from pixi_pack_src.delta.manifest import BaseManifest
+from pixi_pack_src.delta.plan import check_platforms, mark_base
 from pixi_pack_src.errors import (
     EXIT_BUILD,
     EXIT_ERROR,
@@ -111,11 +113,13 @@ log = logging.getLogger(__name__)
 
 JSON_VERSION = 1
 
-Action = Literal["download", "copy", "build-conda", "build-wheel", "skip"]
+Action = Literal["download", "copy", "build-conda", "build-wheel", "skip", "from-base"]
 ItemKind = Literal[
     "conda", "conda-source", "wheel", "local-wheel", "sdist", "local-sdist", "git", "source-tree"
 ]
 ACTIONS: tuple[Action, ...] = ("download", "copy", "build-conda", "build-wheel", "skip")
+# with --base (delta packs): an item whose file the base has; neither fetched nor built
+FROM_BASE: Action = "from-base"
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,7 @@ class PlanItem:
     reason: str | None = None  # for skip
     build_key: str | None = None  # for build-conda: the SourceBuild.key
     wheel_build: Mapping[str, object] | None = None  # for build-wheel: sdist.describe_build
+    base_path: str | None = None  # for from-base: the base's file (delta/plan.py)
 
     @property
     def is_pypi(self) -> bool:
@@ -288,6 +293,8 @@ class PlanItem:
             "size": self.hashes.size,
             "reason": self.reason,
         }
+        if self.base_path is not None:
+            out["base-path"] = self.base_path
         entry = self.entry
         if isinstance(entry, CondaSource):
             out["conda-source"] = {
@@ -323,6 +330,8 @@ class PlanTotals:
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"items": self.items}
         out.update({a: self.by_action.get(a, 0) for a in ACTIONS})
+        if self.by_action.get(FROM_BASE):
+            out[FROM_BASE] = self.by_action[FROM_BASE]
         out.update(
             {
                 "download-bytes": self.download_bytes,
@@ -386,6 +395,7 @@ class PackPlans:
     plans: tuple[PackPlan, ...]
     builds: tuple[SourceBuild, ...]
     extra_refusals: tuple[Refusal, ...] = ()  # the caller's own (pack: unwritable outputs)
+    base: BaseManifest | None = field(default=None, compare=False)  # --base (delta packs)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -430,7 +440,7 @@ class PackPlans:
                 if isinstance(value, int):
                     totals[key] = totals.get(key, 0) + value
         totals["builds"] = len(self.builds)
-        return {
+        doc: dict[str, object] = {
             "version": JSON_VERSION,
             "tool": {"name": "pixi-pack-src", "version": tool_version},
             "environment": first.environment if first else None,
@@ -443,6 +453,14 @@ class PackPlans:
             "warnings": list(self.warnings),
             "problems": list(self.problems),
         }
+        if self.base is not None:
+            doc["base"] = {
+                "identity": self.base.identity,
+                "kind": self.base.kind,
+                "platform": self.base.platform,
+                "source": self.base.source,
+            }
+        return doc
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,11 +538,17 @@ def plan_lock(
     inspect: InspectOptions | None = None,
     manifest: Path | None = None,
     frozen: bool = False,
+    base: BaseManifest | None = None,
+    exclude: Sequence[Path] = (),
 ) -> PackPlans:
     """The plans for ``environment`` on ``platforms`` of ``lock``: what ``inspect`` shows and
     ``pack`` executes (see :func:`make_plans`), with the environments and platforms that do
     have packages named when one has none, and a lock that does not match ``manifest``
-    refused (:func:`lock_refusal`)."""
+    refused (:func:`lock_refusal`). With ``base`` (``--base``), what the base has is
+    taken from it (:func:`pixi_pack_src.delta.plan.mark_base`; ``exclude``: paths left out of
+    source-tree hashes, as the builds leave them out)."""
+    if base is not None:
+        check_platforms(base, [p.subdir for p in platforms], base.source)
     envs = [lock.select(environment, p) for p in platforms]
     stale = lock_refusal(manifest, envs, frozen=frozen)
     plans = make_plans(
@@ -534,6 +558,13 @@ def plan_lock(
         inject=inject,
         inspect=inspect,
     )
+    if base is not None:
+        plans = mark_base(
+            plans,
+            base,
+            overrides=inspect.overrides if inspect is not None else Overrides(),
+            exclude=exclude,
+        )
     if stale is not None:
         plans = plans.with_refusals([stale])
     empty = [p for p in plans.plans if not p.items]

@@ -57,6 +57,7 @@ def test_every_case_runs_once_on_tiny_data(tmp_path: Path) -> None:
         "cold pack",
         "warm-cache pack",
         "unpack",
+        "verify --lock",
     ]
     assert all(r["status"] == "met" for r in by_case["5"])  # 16 MiB stays far below 200 MiB
     assert [r["what"] for r in by_case["6"]][:2] == [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import json
 import subprocess
 import tarfile
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testworld import keyring_backend
 from testworld.buildreqs import BuildreqIndex, needing_project, write_buildreq_index
 from testworld.cli import run_json
 from testworld.fixtures import WorkspaceFactory
@@ -211,7 +213,9 @@ def test_an_unsatisfiable_build_requirement_is_one_error_line(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("store", ["auth-file", "keyring"])
 def test_index_credentials_come_from_our_stores_and_are_never_shown(
+    store: str,
     buildreqs: BuildreqIndex,
     buildreq_server: WorldServer,
     channel_server: WorldServer,
@@ -219,23 +223,33 @@ def test_index_credentials_come_from_our_stores_and_are_never_shown(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """A private index behind basic auth; the credential is in ``--auth-file`` or where
+    ``pixi auth login`` puts it (the OS keyring, here a file-backed backend)."""
     secret = "s3cr3t-build-index"
     token = base64.b64encode(f"builder:{secret}".encode()).decode()
     buildreq_server.require_auth("/private/", f"Basic {token}")
-    auth_file = tmp_path / "credentials.json"
+    credential = {"BasicHTTP": {"username": "builder", "password": secret}}
     host = f"127.0.0.1:{buildreq_server.port}"
-    auth_file.write_text(
-        json.dumps({host: {"BasicHTTP": {"username": "builder", "password": secret}}})
-    )
     index = buildreqs.private(buildreq_server.url)
     root = _workspace(
         workspace_factory, tmp_path, ("buildreq-private",), ("buildreq_private",), (index,)
     )
     out = tmp_path / "env.tar"
-    code, doc, err = run_json(
-        capsys, "-vvv", "pack", str(root), "-o", str(out), "--auth-file", str(auth_file)
-    )
+    argv = ["-vvv", "pack", str(root), "-o", str(out)]
+    backend: keyring_backend.JsonFileKeyring | None = None
+    with contextlib.ExitStack() as stack:
+        if store == "auth-file":
+            auth_file = tmp_path / "credentials.json"
+            auth_file.write_text(json.dumps({host: credential}))
+            argv += ["--auth-file", str(auth_file)]
+        else:
+            ring = tmp_path / "keyring.json"
+            keyring_backend.store(ring, {host: credential})
+            backend = stack.enter_context(keyring_backend.use_file_keyring(ring))
+        code, doc, err = run_json(capsys, *argv)
     assert code == 0, err
+    if backend is not None:
+        assert ("rattler", host) in backend.reads
     assert _built_with(out, tmp_path / "target") == {"buildreq_private": "1.0"}
     answered = {(r.path, r.status) for r in buildreq_server.requests}
     assert ("/private/simple/buildreq-private/", 200) in answered

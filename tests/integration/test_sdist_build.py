@@ -33,7 +33,7 @@ from pixi_pack_src.builders.wheel import (
     TargetInterpreter,
     WheelBuildJob,
     WheelBuildOptions,
-    build_wheels_sync,
+    build_wheels,
     job_for,
     make_target_interpreter,
 )
@@ -93,6 +93,16 @@ def _jobs(env: LockedEnvironment, downloads: Path) -> list[WheelBuildJob]:
             sdist = pkg.path
         jobs.append(job_for(pkg, workspace_root=env.workspace_root, sdist_file=sdist))
     return jobs
+
+
+def build_wheels_sync(
+    jobs: Sequence[WheelBuildJob],
+    *,
+    target: TargetInterpreter,
+    options: WheelBuildOptions,
+    reporter: NullReporter | None = None,
+) -> dict[str, BuiltWheel]:
+    return asyncio.run(build_wheels(jobs, target=target, options=options, reporter=reporter))
 
 
 def _conda_files(env: LockedEnvironment, world: World) -> list[tuple[RepoDataRecord, Path]]:

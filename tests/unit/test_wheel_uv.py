@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pixi_pack_src.builders.wheel.runner import WheelBuildOptions
+from pixi_pack_src.builders.wheel.jobs import WheelBuildOptions
 from pixi_pack_src.builders.wheel.uv import (
     PackageSources,
     checked_requirements,

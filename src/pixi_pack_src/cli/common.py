@@ -22,6 +22,17 @@ ManifestPath = Annotated[
         show_default=False,
     ),
 ]
+BaseOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--base",
+        metavar="OLD",
+        help="Make a delta against OLD, what the target already has: an earlier pack (tar or "
+        "directory), a manifest from `pixi-pack-src manifest`, or an unpacked environment. "
+        "Files OLD has are neither fetched, built nor written (docs/delta.md).",
+        show_default=False,
+    ),
+]
 ManifestOption = Annotated[
     Path | None,
     typer.Option(

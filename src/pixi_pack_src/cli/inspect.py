@@ -24,6 +24,7 @@ from pixi_pack_src.cli.common import (
     AllowUnpinnedBackendsOption,
     AllPlatformsOption,
     BackendOverrideOption,
+    BaseOption,
     BuildIsolationOption,
     CacheOption,
     EnvironmentOption,
@@ -39,6 +40,7 @@ from pixi_pack_src.cli.common import (
 )
 from pixi_pack_src.cli.inspect_view import render
 from pixi_pack_src.cli.ui import make_console, resolve_color
+from pixi_pack_src.delta.manifest import read_base
 from pixi_pack_src.errors import EXIT_ERROR
 from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.lock.workspace import locate_workspace
@@ -69,6 +71,7 @@ def inspect_command(
     backend_override: BackendOverrideOption = None,
     build_isolation: BuildIsolationOption = True,
     overrides: OverridesOption = None,
+    base: BaseOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout instead.")
     ] = False,
@@ -99,6 +102,8 @@ def inspect_command(
         inspect=options,
         manifest=manifest,
         frozen=frozen,
+        base=read_base(base) if base is not None else None,
+        exclude=tuple(p.resolve() for p in [use_cache] if p is not None),
     )
 
     if json_output:

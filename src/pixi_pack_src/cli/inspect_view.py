@@ -26,8 +26,9 @@ from pixi_pack_src.redact import redact_text
 from pixi_pack_src.units import human_bytes
 
 # The order of groups (and of the totals) in a platform's section.
-ACTIONS = ("download", "copy", "build-conda", "build-wheel", "skip")
+ACTIONS = ("download", "copy", "build-conda", "build-wheel", "skip", "from-base")
 _ACTION_LABEL = {
+    "from-base": "in the base (--base)",
     "download": "download",
     "copy": "copy",
     "build-conda": "build (pixi)",

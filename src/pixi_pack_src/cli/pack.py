@@ -19,6 +19,7 @@ from pixi_pack_src.cli.common import (
     AllowUnpinnedBackendsOption,
     AllPlatformsOption,
     BackendOverrideOption,
+    BaseOption,
     BuildIsolationOption,
     CacheOption,
     EnvironmentOption,
@@ -196,6 +197,7 @@ def pack_command(
             show_default=False,
         ),
     ] = None,
+    base: BaseOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
@@ -242,6 +244,7 @@ def pack_command(
         unpacker_wheels=unpacker_wheels,
         archive_sha256=json_output or report is not None,
         sbom_output=sbom,
+        base=base,
     )
     reporter = STATE.reporter(json_output=json_output or output_file == "-")
     result = pack(options, reporter=reporter, stdout=sys.stdout.buffer)

@@ -29,7 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,8 @@ from pixi_pack_src.archive.tar import read_stream
 from pixi_pack_src.errors import ArchiveError, PackFormatError, UsageError
 from pixi_pack_src.hashing import hash_file, hash_stream
 from pixi_pack_src.safepath import RelPath, path_problem
+from pixi_pack_src.verify.model import WheelDetails
+from pixi_pack_src.verify.scan import wheel_info
 
 MANIFEST_VERSION = 1
 DELTA_JSON = "pixi-pack-src-delta.json"
@@ -76,6 +80,14 @@ def is_metadata_path(path: str) -> bool:
     return len(parts) == 3 and parts[0] == CHANNEL_DIR and parts[2] == REPODATA_JSON
 
 
+def is_package_path(path: str) -> bool:
+    """A package file: ``channel/<subdir>/<file>`` (not repodata) or ``pypi/<file>``."""
+    parts = path.split("/")
+    if len(parts) == 3 and parts[0] == CHANNEL_DIR:
+        return parts[2] != REPODATA_JSON
+    return len(parts) == 2 and parts[0] == "pypi"
+
+
 def inventory_identity(files: Iterable[PackFile]) -> str:
     """The sha256 of the canonical inventory (a plain format-1 pack's identity)."""
     rows = [[f.path, f.sha256, f.size] for f in sorted(files, key=lambda f: f.path)]
@@ -99,12 +111,15 @@ class BaseManifest:
     metadata: Mapping[str, bytes]
     source: str  # how messages name the base
     provenance: Provenance | None = field(default=None, compare=False)
+    # what the SBOM says of each wheel (from its METADATA): a delta's SBOM describes the
+    # wheels it takes from the base too, byte for byte as the full pack's does
+    wheels: Mapping[str, WheelDetails] = field(default_factory=dict)
 
     def by_sha256(self) -> dict[str, PackFile]:
         """sha256 -> a file of the base with those bytes (package files only)."""
         out: dict[str, PackFile] = {}
         for f in self.files:
-            if not is_metadata_path(f.path) and f.path != "environment.yml":
+            if is_package_path(f.path):
                 out.setdefault(f.sha256, f)
         return out
 
@@ -123,6 +138,15 @@ class BaseManifest:
                 for f in sorted(self.files, key=lambda f: f.path)
             ],
             "metadata": {k: v.decode("utf-8") for k, v in sorted(self.metadata.items())},
+            "wheels": {
+                path: {
+                    "license-expression": d.license_expression,
+                    "license": d.license,
+                    "classifiers": list(d.classifiers),
+                    "requires-dist": list(d.requires_dist),
+                }
+                for path, d in sorted(self.wheels.items())
+            },
         }
         return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
@@ -132,6 +156,7 @@ def make_manifest(
     inventory: Iterable[PackFile] | None,
     *,
     source: str,
+    wheels: Mapping[str, WheelDetails] | None = None,
 ) -> BaseManifest:
     """A manifest from a pack's metadata files and, for a plain pack, its hashed inventory.
 
@@ -185,6 +210,7 @@ def make_manifest(
         metadata=kept,
         source=source,
         provenance=provenance,
+        wheels=dict(wheels or {}),
     )
 
 
@@ -248,7 +274,8 @@ def parse_manifest(data: bytes, *, source: str) -> BaseManifest:
         if not isinstance(text, str):
             raise PackFormatError(f"{source}: metadata {key!r} is not text", hint=hint)
         metadata[_checked(key, source)] = text.encode("utf-8")
-    manifest = make_manifest(metadata, files, source=source)
+    wheels = _read_wheels(doc.get("wheels", {}), source, hint)
+    manifest = make_manifest(metadata, files, source=source, wheels=wheels)
     if manifest.kind == "pixi-pack-src":
         listed = {(f.path, f.sha256, f.size) for f in files}
         derived = {(f.path, f.sha256, f.size) for f in manifest.files}
@@ -263,6 +290,33 @@ def parse_manifest(data: bytes, *, source: str) -> BaseManifest:
             hint=hint,
         )
     return manifest
+
+
+def _read_wheels(raw: object, source: str, hint: str) -> dict[str, WheelDetails]:
+    if not isinstance(raw, dict):
+        raise PackFormatError(f"{source}: `wheels` is malformed", hint=hint)
+    out: dict[str, WheelDetails] = {}
+    for path, d in raw.items():
+        lists = (d.get("classifiers"), d.get("requires-dist")) if isinstance(d, dict) else None
+        texts = (d.get("license-expression"), d.get("license")) if isinstance(d, dict) else None
+        if (
+            lists is None
+            or texts is None
+            or not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in lists)
+            or not all(v is None or isinstance(v, str) for v in texts)
+        ):
+            raise PackFormatError(f"{source}: `wheels` entry {path!r} is malformed", hint=hint)
+        out[_checked(path, source)] = WheelDetails(
+            license_expression=texts[0],
+            license=texts[1],
+            classifiers=tuple(lists[0] or ()),
+            requires_dist=tuple(lists[1] or ()),
+        )
+    return out
+
+
+def _is_wheel(path: str) -> bool:
+    return is_package_path(path) and path.startswith("pypi/") and path.endswith(".whl")
 
 
 def _checked(path: str, source: str) -> str:
@@ -287,7 +341,12 @@ def _from_directory(root: Path, label: str) -> BaseManifest:
     inventory = None
     if PROVENANCE_JSON not in metadata:
         inventory = [PackFile(n, *_sha_size(root / n)) for n in sorted(names)]
-    return make_manifest(metadata, inventory, source=label)
+    wheels = {}
+    for name in names:
+        if _is_wheel(name):
+            with (root / name).open("rb") as fh:
+                wheels[name] = wheel_info(fh)
+    return make_manifest(metadata, inventory, source=label, wheels=wheels)
 
 
 def _sha_size(path: Path) -> tuple[str, int]:
@@ -298,6 +357,7 @@ def _sha_size(path: Path) -> tuple[str, int]:
 def _from_tar(path: Path, label: str) -> BaseManifest:
     metadata: dict[str, bytes] = {}
     inventory: list[PackFile] = []
+    wheels: dict[str, WheelDetails] = {}
     with path.open("rb") as fh:
         for member in read_stream(fh, label=label):
             if member.name == DELTA_JSON:
@@ -309,7 +369,15 @@ def _from_tar(path: Path, label: str) -> BaseManifest:
                 data = member.reader.read()
                 metadata[member.name] = data
                 inventory.append(PackFile(member.name, hashlib.sha256(data).hexdigest(), len(data)))
+            elif _is_wheel(member.name):
+                with tempfile.TemporaryFile() as spool:
+                    shutil.copyfileobj(member.reader, spool)
+                    spool.seek(0)
+                    sha, _, size = hash_stream(spool, md5=False)
+                    spool.seek(0)
+                    wheels[member.name] = wheel_info(spool)
+                inventory.append(PackFile(member.name, sha, size))
             else:
                 sha, _, size = hash_stream(member.reader, md5=False)
                 inventory.append(PackFile(member.name, sha, size))
-    return make_manifest(metadata, inventory, source=label)
+    return make_manifest(metadata, inventory, source=label, wheels=wheels)

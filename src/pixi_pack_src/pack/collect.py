@@ -26,6 +26,8 @@ from pixi_pack_src.builders.wheel import (
     job_for,
     make_target_interpreter,
 )
+from pixi_pack_src.delta.compare import DeltaInfo
+from pixi_pack_src.delta.manifest import BaseManifest
 from pixi_pack_src.fetch.config import FetchConfig
 from pixi_pack_src.fetch.download import Artifact, Fetched
 from pixi_pack_src.hashing import Verified, hash_file
@@ -44,7 +46,7 @@ class CondaFile:
     """A conda package going into an archive: its (locked or read) record and bytes."""
 
     record: RepoDataRecord
-    path: Path
+    path: Path | None  # None: the base of a delta pack has these bytes (pack/from_base.py)
     provenance: ArtifactProvenance
 
 
@@ -52,7 +54,7 @@ class CondaFile:
 class WheelFile:
     """A wheel going into an archive (name and version are the provenance's)."""
 
-    path: Path
+    path: Path | None  # None: the base of a delta pack has these bytes
     provenance: ArtifactProvenance
 
 
@@ -72,6 +74,8 @@ class PlatformWork:
     # archive path -> the file's identity when its bytes were hashed (copied without re-hashing)
     verified: dict[str, Verified] = field(default_factory=dict)
     sbom: bytes | None = None  # the archive's sbom.cdx.json, once made
+    base: BaseManifest | None = None  # pack --base: the delta's base (pack/from_base.py)
+    delta: DeltaInfo | None = None  # pack --base: the delta's declaration, once made
 
     def add_conda(self, file: CondaFile, origin: str, verified: Verified | None = None) -> None:
         self.conda[file.provenance.path] = file
@@ -99,8 +103,13 @@ def artifacts_to_fetch(plans: PackPlans, config: FetchConfig) -> dict[str, Artif
     package shared by platforms is fetched once)."""
     out: dict[str, Artifact] = {}
     for plan in plans.plans:
+        # wheel builds need the target's python: a delta still fetches what the base has
+        builds_wheels = any(i.action == "build-wheel" for i in plan.items)
         for item in plan.items:
             artifact = _artifact(item, config)
+            base_binary = item.action == "from-base" and isinstance(item.entry, CondaBinary)
+            if artifact is None and builds_wheels and base_binary:
+                artifact = Artifact.from_conda(cast("CondaBinary", item.entry), config)
             if artifact is not None:
                 out.setdefault(artifact.key, artifact)
     return out
@@ -353,7 +362,7 @@ def _conda_binaries(items: Iterable[PlanItem]) -> list[CondaBinary]:
     return [
         i.entry
         for i in items
-        if i.action in ("download", "copy") and isinstance(i.entry, CondaBinary)
+        if i.action in ("download", "copy", "from-base") and isinstance(i.entry, CondaBinary)
     ]
 
 

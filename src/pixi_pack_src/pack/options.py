@@ -50,3 +50,5 @@ class PackOptions:
     # --sbom FILE: the archive's sbom.cdx.json also written there (may contain "{platform}")
     sbom_output: str | None = None
     wheel_jobs: int = 2
+    # --base OLD: a delta pack against OLD (a pack, a manifest or an unpacked environment)
+    base: Path | None = None

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pixi_pack_src import __version__
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON, JsonValue
+from pixi_pack_src.delta.compare import DeltaInfo
 from pixi_pack_src.errors import EXIT_USAGE, UsageError
 from pixi_pack_src.lock.model import Platform
 from pixi_pack_src.pack.options import PackOptions
@@ -67,6 +68,7 @@ class PlatformPack:
     size: int
     artifacts: tuple[PackedArtifact, ...]
     items: tuple[PackedItem, ...] = ()
+    delta: DeltaInfo | None = None  # pack --base: what the delta carries (delta/compare.py)
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class PackResult:
                         for a in p.artifacts
                     ],
                     "items": [i.to_json() for i in p.items],
+                    **({"delta": p.delta.summary()} if p.delta is not None else {}),
                 }
                 for p in self.packs
             ],

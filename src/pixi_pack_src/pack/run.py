@@ -19,6 +19,7 @@ from pixi_pack_src import workdirs
 from pixi_pack_src.builders import check_environment
 from pixi_pack_src.builders.wheel import BuiltWheel, WheelBuildOptions
 from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides, read_manifest_table
+from pixi_pack_src.delta.manifest import BaseManifest, read_base
 from pixi_pack_src.errors import BuildError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.cache import ContentCache
@@ -39,6 +40,7 @@ from pixi_pack_src.pack.collect import (
     collect_skipped,
     stats,
 )
+from pixi_pack_src.pack.from_base import collect_from_base, drop_in_base
 from pixi_pack_src.pack.options import PackOptions
 from pixi_pack_src.pack.result import PackResult, output_for, output_refusals
 from pixi_pack_src.pack.write import interrupt_check, write_platform
@@ -77,6 +79,7 @@ def make_pack_plans(
     overrides: Overrides,
     outputs: Sequence[str],
     manifest: Path | None = None,
+    base: BaseManifest | None = None,
 ) -> PackPlans:
     """The plans ``inspect`` shows for these options, plus the outputs' own checks; raises
     every refusal at once (:meth:`PackPlans.refusal`) before anything is fetched."""
@@ -96,6 +99,8 @@ def make_pack_plans(
         ),
         manifest=manifest,
         frozen=options.frozen,
+        base=base,
+        exclude=_excluded(options, outputs),
     )
     extra: list[Refusal] = [r for output in outputs for r in output_refusals(output)]
     if extra:
@@ -120,11 +125,21 @@ async def pack_async(
         manifest_path=manifest,
         overrides_dir=options.overrides_dir,
     )
+    base = read_base(options.base) if options.base is not None else None
     plans = make_pack_plans(
-        lock, options, platforms, overrides=overrides, outputs=outputs, manifest=manifest
+        lock,
+        options,
+        platforms,
+        overrides=overrides,
+        outputs=outputs,
+        manifest=manifest,
+        base=base,
     )
     warn.extend(plans.warnings)
-    works = [PlatformWork(plan, output) for plan, output in zip(plans.plans, outputs, strict=True)]
+    works = [
+        PlatformWork(plan, output, base=base)
+        for plan, output in zip(plans.plans, outputs, strict=True)
+    ]
 
     fetch_config = load_config(options.config_file, workspace_root=workspace.root)
     auth = AuthStore.load(
@@ -195,6 +210,9 @@ async def pack_async(
             )
             collect_skipped(work)
             collect_injected(work, options.inject, warn)
+            if base is not None:
+                collect_from_base(work, base, fetch_config)
+                drop_in_base(work, base)
             check_environment(
                 [
                     c.record
@@ -224,6 +242,14 @@ async def pack_async(
         stats=stats(fetched.values(), built.values(), wheels_built),
         warnings=tuple(warn.items),
     )
+
+
+def _excluded(options: PackOptions, outputs: Sequence[str]) -> tuple[Path, ...]:
+    """What source-tree hashes leave out: the outputs and the cache (as the builds do)."""
+    paths = [Path(o).resolve() for o in outputs if o != "-"]
+    if options.cache_dir is not None:
+        paths.append(options.cache_dir.resolve())
+    return tuple(paths)
 
 
 @contextmanager

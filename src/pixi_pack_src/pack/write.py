@@ -42,9 +42,11 @@ from pixi_pack_src.archive.tar import (
     write_directory,
     write_tar,
 )
+from pixi_pack_src.delta.manifest import DELTA_JSON
 from pixi_pack_src.errors import ArchiveError, UsageError
 from pixi_pack_src.lock.lockfile import Lock
 from pixi_pack_src.pack.collect import PlatformWork, relative_location
+from pixi_pack_src.pack.from_base import declaration
 from pixi_pack_src.pack.options import PackOptions
 from pixi_pack_src.pack.result import PLATFORM_PLACEHOLDER, PackedArtifact, PlatformPack
 from pixi_pack_src.reporter import Reporter
@@ -86,14 +88,17 @@ def _entries(work: PlatformWork, lock: Lock) -> tuple[list[Entry], dict[str, str
     expected: dict[str, str] = {}
     entries: list[Entry] = []
     artifacts: list[ArtifactProvenance] = []
+    # a file without a path is one the base of a delta pack has: listed, not written
     for arcname, conda in sorted(work.conda.items()):
         records_by_subdir.setdefault(conda.record.subdir, []).append(conda.record)
-        entries.append(Entry(arcname, conda.path, verified=work.verified.get(arcname)))
-        expected[arcname] = conda.provenance.sha256
+        if conda.path is not None:
+            entries.append(Entry(arcname, conda.path, verified=work.verified.get(arcname)))
+            expected[arcname] = conda.provenance.sha256
         artifacts.append(conda.provenance)
     for arcname, wheel in sorted(work.wheels.items()):
-        entries.append(Entry(arcname, wheel.path, verified=work.verified.get(arcname)))
-        expected[arcname] = wheel.provenance.sha256
+        if wheel.path is not None:
+            entries.append(Entry(arcname, wheel.path, verified=work.verified.get(arcname)))
+            expected[arcname] = wheel.provenance.sha256
         artifacts.append(wheel.provenance)
 
     generated: dict[str, bytes] = dict(channel_files(records_by_subdir))
@@ -116,6 +121,8 @@ def _entries(work: PlatformWork, lock: Lock) -> tuple[list[Entry], dict[str, str
         ),
     )
     generated[PROVENANCE_JSON] = provenance.to_json()
+    if work.base is not None:
+        work.delta, generated[DELTA_JSON] = declaration(work, work.base, generated[PROVENANCE_JSON])
     entries.extend(Entry(name, data) for name, data in generated.items())
     return entries, expected
 
@@ -131,6 +138,7 @@ def _sbom(
     plan = work.plan
     records = {path: c.record for path, c in work.conda.items()}
     wheel_paths = {path: w.path for path, w in work.wheels.items()}
+    in_base = work.base.by_sha256() if work.base is not None else {}
     items: list[sbom.SbomArtifact] = []
     for prov in sorted(artifacts, key=lambda a: a.path):
         if prov.path in records:
@@ -144,8 +152,13 @@ def _sbom(
                 )
             )
         else:
-            with wheel_paths[prov.path].open("rb") as fh:
-                details = wheel_info(fh)
+            wheel_path = wheel_paths[prov.path]
+            if wheel_path is not None:
+                with wheel_path.open("rb") as fh:
+                    details = wheel_info(fh)
+            else:  # the base has it: what its METADATA says was kept in the base's manifest
+                assert work.base is not None
+                details = work.base.wheels[in_base[prov.sha256.lower()].path]
             items.append(
                 sbom.wheel_artifact(
                     prov.path, sha256=prov.sha256, size=prov.size, details=details, provenance=prov
@@ -286,7 +299,9 @@ def write_platform(
             key=lambda a: a.path,
         )
     )
-    return PlatformPack(platform, work.output, digest, size, artifacts, tuple(work.done))
+    return PlatformPack(
+        platform, work.output, digest, size, artifacts, tuple(work.done), delta=work.delta
+    )
 
 
 def _write_executable(
@@ -307,7 +322,10 @@ def _write_executable(
     _check_written(written, expected)
     bundle = build_bundle(
         subdir=platform.subdir,
-        conda=[(c.record, c.path) for c in work.conda.values()],
+        # a delta script carries no python of its own: it runs on the environment's (--update)
+        conda=[(c.record, c.path) for c in work.conda.values() if c.path is not None]
+        if work.base is None
+        else [],
         work_dir=work_dir / f"bundle-{platform.name}",
         wheels_dir=options.unpacker_wheels,
     )

@@ -18,8 +18,14 @@ from pixi_pack_src.builders.wheel.interpreter import (
     environment_fingerprint,
     make_target_interpreter,
 )
-from pixi_pack_src.builders.wheel.jobs import BuiltWheel, WheelBuildJob, describe_build, job_for
-from pixi_pack_src.builders.wheel.runner import WheelBuildOptions, build_wheels, build_wheels_sync
+from pixi_pack_src.builders.wheel.jobs import (
+    BuiltWheel,
+    WheelBuildJob,
+    WheelBuildOptions,
+    describe_build,
+    job_for,
+)
+from pixi_pack_src.builders.wheel.runner import build_wheels
 from pixi_pack_src.builders.wheel.uv import PackageSources, find_links_of
 
 __all__ = [
@@ -29,7 +35,6 @@ __all__ = [
     "WheelBuildJob",
     "WheelBuildOptions",
     "build_wheels",
-    "build_wheels_sync",
     "dependency_closure",
     "describe_build",
     "environment_fingerprint",

@@ -1,4 +1,5 @@
-"""What to build: one job per PyPI entry that is not a wheel, its cache key, what ``inspect`` shows.
+"""What to build and how: the options of a pack's wheel builds, one job per PyPI entry that is
+not a wheel, its cache key, and what ``inspect`` shows.
 
 :func:`job_for` turns each non-wheel ``pypi:`` entry into a :class:`WheelBuildJob`: an sdist
 (downloaded or local, already verified by the fetch stage), a git source (checked out at
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -23,14 +24,45 @@ from pixi_pack_src._version import __version__
 from pixi_pack_src.builders.sourcetree import tree_sha256
 from pixi_pack_src.builders.wheel.interpreter import TargetInterpreter, python_tag
 from pixi_pack_src.builders.wheel.overrides import Overrides
+from pixi_pack_src.builders.wheel.uv import PackageSources
 from pixi_pack_src.builders.wheel.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError
+from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.hashing import file_sha256
 from pixi_pack_src.lock.model import GitLocation, PypiPackage
 from pixi_pack_src.redact import redact_url
 
 SourceKind = Literal["sdist", "git", "source-tree"]
 CACHE_SCHEMA = 2  # 2: build environments made by uv
+
+
+@dataclass(frozen=True)
+class WheelBuildOptions:
+    """How wheels are built; one value for a whole pack."""
+
+    work_dir: Path
+    cache_root: Path | None = None  # None: no build cache (and git checkouts in work_dir)
+    build_isolation: bool = True
+    pypi_index: str | None = None  # --pypi-index: replaces every locked index
+    indexes: tuple[str, ...] = ()  # the environment's (lock `indexes`), first = default index
+    find_links: tuple[str, ...] = ()  # the environment's, URLs or absolute paths (`find-links`)
+    overrides: Overrides = field(default_factory=Overrides)
+    jobs: int = 2
+    keep_build_dir: bool = False
+    verbosity: int = 0
+    timeout: float | None = None  # per backend hook
+    auth: AuthStore = field(default_factory=AuthStore)
+
+    def sources_for(self, package: PypiPackage) -> PackageSources:
+        """Where ``package``'s build requirements come from (``--pypi-index`` replaces the
+        lock's indexes; an entry's own index serves when the environment names none)."""
+        if self.pypi_index is not None:
+            indexes: tuple[str, ...] = (self.pypi_index,)
+        elif self.indexes:
+            indexes = self.indexes
+        else:
+            indexes = (package.index,) if package.index else ()
+        return PackageSources(indexes=indexes, find_links=self.find_links)
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,13 @@ import pyproject_hooks
 from pixi_pack_src import proc
 from pixi_pack_src._version import __version__
 from pixi_pack_src.builders.wheel.interpreter import TargetInterpreter
-from pixi_pack_src.builders.wheel.jobs import BuiltWheel, WheelBuildJob, cache_key
-from pixi_pack_src.builders.wheel.overrides import Overrides, PackageOverride
+from pixi_pack_src.builders.wheel.jobs import (
+    BuiltWheel,
+    WheelBuildJob,
+    WheelBuildOptions,
+    cache_key,
+)
+from pixi_pack_src.builders.wheel.overrides import PackageOverride
 from pixi_pack_src.builders.wheel.patch import apply_patch
 from pixi_pack_src.builders.wheel.staging import (
     BuildEnvironment,
@@ -57,7 +62,6 @@ from pixi_pack_src.builders.wheel.staging import (
 )
 from pixi_pack_src.builders.wheel.uv import CACHE_DIRNAME as UV_CACHE_DIRNAME
 from pixi_pack_src.builders.wheel.uv import (
-    PackageSources,
     Uv,
     checked_requirements,
     uv_version,
@@ -65,9 +69,7 @@ from pixi_pack_src.builders.wheel.uv import (
 from pixi_pack_src.builders.wheel.wheel_check import WheelInfo, check_wheel, find_built_wheel
 from pixi_pack_src.builders.wheel.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError, CommandError, PixiPackSrcError, UnsupportedPackageError
-from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.hashing import file_sha256
-from pixi_pack_src.lock.model import PypiPackage
 from pixi_pack_src.redact import redact_text
 from pixi_pack_src.reporter import NullReporter, Reporter
 
@@ -82,35 +84,6 @@ _SCRUBBED_ENV = (
     "PYTHONUSERBASE",
     "PIP_REQUIRE_VIRTUALENV",
 )
-
-
-@dataclass(frozen=True)
-class WheelBuildOptions:
-    """How wheels are built; one value for a whole pack."""
-
-    work_dir: Path
-    cache_root: Path | None = None  # None: no build cache (and git checkouts in work_dir)
-    build_isolation: bool = True
-    pypi_index: str | None = None  # --pypi-index: replaces every locked index
-    indexes: tuple[str, ...] = ()  # the environment's (lock `indexes`), first = default index
-    find_links: tuple[str, ...] = ()  # the environment's, URLs or absolute paths (`find-links`)
-    overrides: Overrides = field(default_factory=Overrides)
-    jobs: int = 2
-    keep_build_dir: bool = False
-    verbosity: int = 0
-    timeout: float | None = None  # per backend hook
-    auth: AuthStore = field(default_factory=AuthStore)
-
-    def sources_for(self, package: PypiPackage) -> PackageSources:
-        """Where ``package``'s build requirements come from (``--pypi-index`` replaces the
-        lock's indexes; an entry's own index serves when the environment names none)."""
-        if self.pypi_index is not None:
-            indexes: tuple[str, ...] = (self.pypi_index,)
-        elif self.indexes:
-            indexes = self.indexes
-        else:
-            indexes = (package.index,) if package.index else ()
-        return PackageSources(indexes=indexes, find_links=self.find_links)
 
 
 # -- one build ----------------------------------------------------------------------------------
@@ -619,14 +592,3 @@ async def _settle(futures: Sequence[asyncio.Future[BuiltWheel]]) -> None:
     for f in futures:
         if not f.cancelled():
             f.exception()  # retrieved: no "exception was never retrieved" at exit
-
-
-def build_wheels_sync(
-    jobs: Sequence[WheelBuildJob],
-    *,
-    target: TargetInterpreter,
-    options: WheelBuildOptions,
-    reporter: Reporter | None = None,
-) -> dict[str, BuiltWheel]:
-    """:func:`build_wheels` for callers without an event loop."""
-    return asyncio.run(build_wheels(jobs, target=target, options=options, reporter=reporter))
