@@ -149,6 +149,7 @@ async def pack_async(
         concurrency=options.concurrent_downloads or fetch_config.concurrent_downloads or 50,
         retries=options.retries,
         timeout=options.timeout,
+        connect_timeout=options.connect_timeout,
         policy=RetryPolicy(retries=options.retries),
     )
     cache = (
@@ -163,6 +164,7 @@ async def pack_async(
             _aclosing_client(
                 make_client(
                     timeout=options.timeout,
+                    connect_timeout=options.connect_timeout,
                     max_connections=settings.concurrency,
                     config=fetch_config,
                 )
