@@ -61,9 +61,10 @@ class CliState:
 STATE = CliState()
 
 
-def result_printer() -> Callable[[str], None]:
-    """Prints a command's result for humans: stdout, colour only on a terminal."""
-    console = make_console(resolve_color(STATE.color), stdout=True)
+def result_printer(*, stderr: bool = False) -> Callable[[str], None]:
+    """Prints a command's result for humans: stdout (``stderr`` when stdout carries data),
+    colour only on a terminal."""
+    console = make_console(resolve_color(STATE.color), stdout=not stderr)
     return lambda message: console.print(message, soft_wrap=True)
 
 
