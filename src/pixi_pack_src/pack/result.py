@@ -152,8 +152,8 @@ def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Pl
         default = "environment.sh"
     template = options.output
     if template is not None and template != "-" and not options.directory_only:
-        if Path(template).is_dir():
-            template = os.path.join(template, "")  # "out" -> "out/": the default name in it
+        if Path(template).is_dir() and not template.endswith(("/", os.sep)):
+            template += os.sep  # "out" -> "out/": the default name in it
         if template.endswith(("/", os.sep)):
             if not Path(template).is_dir():
                 raise UsageError(
