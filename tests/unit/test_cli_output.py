@@ -400,3 +400,13 @@ def test_connect_timeout_option_reaches_the_pack(
     assert seen == [(2.5, 9.0), (4.0, 60.0)]
     assert run(["pack", "--connect-timeout", "0"]) == 2  # a usage error
     assert "--connect-timeout" in capsys.readouterr().err
+
+
+def test_an_abandoned_transfer_waits_no_more() -> None:
+    """A transfer cancelled by another's failure never finishes: the stage's end stops it."""
+    reporter, buf = _reporter()
+    reporter.stage_started("download", items=2)
+    reporter.task_started("k", label="a-1.0-0.conda", total_bytes=10)
+    reporter.stage_finished("download")
+    time.sleep(1.5)
+    assert buf.getvalue() == ""
