@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -410,3 +411,67 @@ def test_an_abandoned_transfer_waits_no_more() -> None:
     reporter.stage_finished("download")
     time.sleep(1.5)
     assert buf.getvalue() == ""
+
+
+def test_nested_command_takes_global_options_and_prints_its_result_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pixi-pack-src cache verify --use-cache DIR -v`."""
+    assert run(["cache", "verify", "--use-cache", str(tmp_path), "-v", "--color", "never"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"✅ re-hashed 0 cache entries (0.0 MiB) in {tmp_path}\n"
+    assert "No such option" not in err
+    assert STATE.verbosity == 1
+
+
+# -- 7. the message nits
+
+
+def _cut_tar(tmp_path: Path) -> Path:
+    data = b'{"version": 1, "platform": "linux-64"}' * 40
+    info = tarfile.TarInfo("pixi-pack.json")
+    info.size = len(data)
+    with tarfile.open(tmp_path / "full.tar", "w") as tf:
+        tf.addfile(info, io.BytesIO(data))
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes((tmp_path / "full.tar").read_bytes()[:100])
+    return cut
+
+
+@pytest.mark.parametrize("command", ["unpack", "verify"])
+def test_a_tar_cut_at_100_bytes_is_truncated(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pixi-pack-src unpack cut.tar` / `verify cut.tar`, cut at 100 bytes: like every other
+    truncation, "truncated ... copy or download it again" (exit 1)."""
+    cut = _cut_tar(tmp_path)
+    argv = [command, str(cut)] + (["-o", str(tmp_path / "out")] if command == "unpack" else [])
+    assert run(argv) == 1
+    out, err = capsys.readouterr()
+    if command == "verify":  # a finding is verify's result: stdout
+        assert out == f"unreadable: {cut} is truncated: it ends inside its first header\n"
+        return
+    assert f"error: {cut} is truncated: it ends inside its first header\n" in err
+    assert "help: the archive was cut short; copy or download it again\n" in err
+    assert "not a tar archive" not in err
+
+
+def test_a_tar_cut_at_100_bytes_on_stdin(tmp_path: Path) -> None:
+    """`pixi-pack-src unpack - < cut.tar`."""
+    cut = _cut_tar(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    with cut.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pixi_pack_src", "unpack", "-", "-o", str(tmp_path / "o")],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert (
+        "error: the archive on standard input is truncated: it ends inside its first header"
+        in proc.stderr
+    )

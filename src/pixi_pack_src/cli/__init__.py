@@ -213,6 +213,12 @@ def command() -> Any:
         p for p in group.params if p.name in _GLOBAL and isinstance(p, typer.core.TyperOption)
     ]
     _tidy_params(group)
+    _attach(group, globals_)
+    return group
+
+
+def _attach(group: Any, globals_: list[typer.core.TyperOption]) -> None:
+    """Every sub-command (nested ones too: ``cache verify``) takes the global options."""
     for sub in getattr(group, "commands", {}).values():
         if sub.help and not sub.short_help:  # a whole sentence in the command list, never "..."
             sub.short_help = _first_sentence(sub.help)
@@ -228,7 +234,7 @@ def command() -> Any:
             copy.show_default = False
             sub.params.append(copy)
         _tidy_params(sub)
-    return group
+        _attach(sub, globals_)
 
 
 def _print_error(exc: BaseException) -> None:
