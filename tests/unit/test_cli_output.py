@@ -21,6 +21,7 @@ import pytest
 from rich.console import Console
 
 import pixi_pack_src.cli.pack as cli_pack
+from pixi_pack_src import errors
 from pixi_pack_src.cli import STATE, run
 from pixi_pack_src.cli.inspect_view import shorten
 from pixi_pack_src.cli.ui import RichReporter, _Task
@@ -475,3 +476,40 @@ def test_a_tar_cut_at_100_bytes_on_stdin(tmp_path: Path) -> None:
         "error: the archive on standard input is truncated: it ends inside its first header"
         in proc.stderr
     )
+
+
+def test_the_live_display_shows_waiting_and_the_retry_countdown() -> None:
+    """On a terminal: `waiting N s` in the silent file's bar, then `retry in N s (reason)`."""
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=140, no_color=True, highlight=False)
+    reporter = RichReporter(console, live=True, quiet=False)
+    reporter.stage_started("download", items=1)
+    reporter.task_started("k", label="a-1.0-0.conda", total_bytes=100)
+    reporter._tasks["k"].last -= 3  # three silent seconds, without sleeping them
+    assert reporter._progress is not None
+    reporter._progress.refresh()
+    assert "a-1.0-0.conda" in buf.getvalue()
+    assert "waiting 3 s" in buf.getvalue()
+    reporter.task_waiting("k", reason="HTTP 503", retry_in=4.0)
+    reporter._progress.refresh()
+    reporter.task_finished("k", outcome="failed", detail="HTTP 503")
+    reporter.stage_finished("download")
+    out = buf.getvalue()
+    assert re.search(r"retry in [34] s \(HTTP 503\)", out)
+    assert "↻ a-1.0-0.conda: HTTP 503; retry in 4.0 s" in out  # also kept above the bars
+    assert "❌ failed a-1.0-0.conda: HTTP 503" in out
+
+
+def test_readme_exit_codes_are_the_ones_errors_py_uses() -> None:
+    """README's exit-code table names exactly the codes the error funnel returns."""
+    text = (REPO / "README.md").read_text()
+    table = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    codes = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
+    assert codes == {
+        errors.EXIT_OK,
+        errors.EXIT_ERROR,
+        errors.EXIT_USAGE,
+        errors.EXIT_DOWNLOAD,
+        errors.EXIT_BUILD,
+        errors.EXIT_INTERRUPTED,
+    }
