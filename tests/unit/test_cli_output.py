@@ -513,3 +513,23 @@ def test_readme_exit_codes_are_the_ones_errors_py_uses() -> None:
         errors.EXIT_BUILD,
         errors.EXIT_INTERRUPTED,
     }
+
+
+@pytest.mark.parametrize("width", [30, 40, 60])
+def test_narrow_terminals_lose_no_character_of_a_note(
+    width: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS=40 pixi-pack-src inspect . -p win-64`: the build note folds, nothing is cut;
+    names that do not fit end with a visible `…`."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    root = _workspace(tmp_path, BIG)
+    run(["inspect", str(root), "-p", "win-64"])
+    out = capsys.readouterr().out
+    section = _plan_section(out)
+    assert all(len(line) <= width for line in section), section
+    note = (
+        ". [partial, cxx_compiler=vs2022, target_platform=win-64, git "
+        "github.com/…/pixi-build-testsuite@34d90eaf81fa]"
+    )
+    build = "\n".join(section[section.index("  build (pixi) (1 item)") + 1 :])
+    assert "".join(note.split()) in "".join(build.split())
