@@ -177,8 +177,8 @@ def test_inspect_pypi_groups_by_index(
     out = capsys.readouterr().out
     assert out.splitlines()[:8] == [
         "default on linux-64",
-        "  3 items: 2 download (0 B), 1 build wheel; 2 of unknown size",
-        "  download from my-custom-index.example.com/simple (2 items, ?)",
+        "  3 items: 2 download (size unknown), 1 build wheel; 2 of unknown size",
+        "  download from my-custom-index.example.com/simple (2 items, size unknown)",
         "     numpy      1.26.0           ?",
         "     requests   2.31.0           ?",
         "  build wheel (1 item)",

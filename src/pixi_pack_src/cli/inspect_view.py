@@ -174,7 +174,9 @@ def totals_line(plan: PackPlan) -> str:
         if not count:
             continue
         text = f"{count} {_ACTION_LABEL[action]}"
-        if action == "download":
+        if action == "download" and not t.download_bytes and t.unknown_size:
+            text += " (size unknown)"
+        elif action == "download":
             text += f" ({human_bytes(t.download_bytes)})"
         elif action == "copy":
             text += f" ({human_bytes(t.copy_bytes)})"
@@ -226,7 +228,7 @@ def _render_group(console: Console, group: Group, root: Path, name_w: int, versi
     count = f"{len(group.items)} item" + ("s" if len(group.items) != 1 else "")
     with_size = group.action in ("download", "copy")
     if with_size:
-        count += f", {human_bytes(group.size)}"
+        count += f", {human_bytes(group.size)}" if group.size is not None else ", size unknown"
     if group.origin:
         room = console.width - len(label) - len(count) - 12
         heading = f"{label} from {shorten(group.origin, room)} ({count})"

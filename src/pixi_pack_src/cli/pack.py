@@ -55,7 +55,7 @@ def pack_command(
             metavar="FILE",
             help="Output path ('-' = stdout); may contain {platform}. Default: environment.tar "
             "(environment-{platform}.tar for several platforms); an existing directory gets "
-            "that name inside it. Its directory must exist.",
+            "that name inside it. Its parent directory must exist.",
         ),
     ] = None,
     directory_only: Annotated[
