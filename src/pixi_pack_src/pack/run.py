@@ -78,6 +78,7 @@ def make_pack_plans(
     *,
     overrides: Overrides,
     outputs: Sequence[str],
+    manifest: Path | None = None,
     base: BaseManifest | None = None,
 ) -> PackPlans:
     """The plans ``inspect`` shows for these options, plus the outputs' own checks; raises
@@ -96,6 +97,8 @@ def make_pack_plans(
             build_isolation=options.build_isolation,
             overrides=overrides,
         ),
+        manifest=manifest,
+        frozen=options.frozen,
         base=base,
         exclude=_excluded(options, outputs),
     )
@@ -124,7 +127,13 @@ async def pack_async(
     )
     base = read_base(options.base) if options.base is not None else None
     plans = make_pack_plans(
-        lock, options, platforms, overrides=overrides, outputs=outputs, base=base
+        lock,
+        options,
+        platforms,
+        overrides=overrides,
+        outputs=outputs,
+        manifest=manifest,
+        base=base,
     )
     warn.extend(plans.warnings)
     works = [
