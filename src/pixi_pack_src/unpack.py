@@ -48,7 +48,7 @@ from rattler import PackageRecord
 
 from pixi_pack_src import __version__, workdirs
 from pixi_pack_src.archive.metadata import PackMetadata, Provenance, a_machine, check_platform
-from pixi_pack_src.archive.tar import safe_extract
+from pixi_pack_src.archive.tar import is_metadata_member, safe_extract
 from pixi_pack_src.delta.apply import Completed, complete, exchange, kept_pack, record_state
 from pixi_pack_src.delta.compare import DeltaInfo
 from pixi_pack_src.errors import ArchiveError, InstallError, PackFormatError, UsageError
@@ -79,6 +79,7 @@ from pixi_pack_src.install.wheels import (
     computed_interpreter,
     install_wheel,
 )
+from pixi_pack_src.limits import max_metadata_bytes
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.units import human_bytes
 from pixi_pack_src.verify.checks import check_pack
@@ -664,6 +665,13 @@ def _walk_pack_dir(root: Path, label: str) -> list[str]:
                     hint="a pack holds only regular files and directories",
                 )
             if stat.S_ISREG(mode):
+                cap = max_metadata_bytes()
+                if is_metadata_member(rel) and path.lstat().st_size > cap:
+                    raise ArchiveError(
+                        f"refusing the directory pack {label}: {rel} is larger than the "
+                        f"{cap}-byte limit for metadata (PIXI_PACK_SRC_MAX_METADATA_BYTES)",
+                        hint="the pack is damaged or hostile",
+                    )
                 files.append(rel)
             elif not stat.S_ISDIR(mode):
                 raise ArchiveError(

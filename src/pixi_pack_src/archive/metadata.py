@@ -96,6 +96,8 @@ def read_pixi_pack_json(data: bytes, *, source: str) -> PackMetadata:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PackFormatError(f"{where} is not valid JSON: {exc}", hint=hint) from None
+    except RecursionError:
+        raise PackFormatError(f"{where} is nested too deeply", hint=hint) from None
     if not isinstance(doc, dict):
         raise PackFormatError(f"{where} is not a JSON object", hint=hint)
 
@@ -359,6 +361,10 @@ def read_provenance(data: bytes, *, source: str = PROVENANCE_JSON) -> Provenance
         raise PackFormatError(
             f"{PROVENANCE_JSON} in {source} is not valid JSON: {exc}",
             hint=f"{source} is damaged",
+        ) from None
+    except RecursionError:
+        raise PackFormatError(
+            f"{PROVENANCE_JSON} in {source} is nested too deeply", hint=f"{source} is damaged"
         ) from None
     if not isinstance(doc, dict):
         raise PackFormatError(f"{PROVENANCE_JSON} in {source} is not a JSON object")
