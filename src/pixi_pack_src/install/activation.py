@@ -76,11 +76,6 @@ ALIASES = {
 }
 
 
-def shell_names() -> list[str]:
-    """Every accepted ``-s`` value (canonical names and aliases), sorted."""
-    return sorted({*SHELLS, *ALIASES})
-
-
 def lookup_shell(name: str) -> ShellKind:
     """A canonical name or alias -> :class:`ShellKind` (:class:`UsageError` otherwise)."""
     key = name.strip().lower()
