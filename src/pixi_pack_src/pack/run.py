@@ -265,10 +265,14 @@ def _work_dir(given: Path | None) -> Iterator[Path]:
     workdirs.sweep(path.parent, WORK_PREFIX)  # what killed runs left behind
     try:
         yield path
-    except BuildError:
-        # the build logs the error points at live here: keep them
-        log.info("kept the work directory %s (build logs)", path)
-        held.release(keep=True)
+    except BuildError as exc:
+        if exc.log_file is not None and exc.log_file.is_relative_to(path):
+            # the build log the error points at lives here: keep it
+            log.info("kept the work directory %s (build logs)", path)
+            held.release(keep=True)
+        else:  # a refusal before any build (an unpinned backend...): nothing to keep
+            shutil.rmtree(path, ignore_errors=True)
+            held.release()
         raise
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
