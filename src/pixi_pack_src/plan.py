@@ -98,6 +98,7 @@ from pixi_pack_src.errors import (
     WorkspaceError,
 )
 from pixi_pack_src.host import host_subdir
+from pixi_pack_src.layout import wheel_path
 from pixi_pack_src.lock.lockfile import Lock
 from pixi_pack_src.lock.model import (
     CondaBinary,
@@ -922,7 +923,7 @@ def _pypi_item(
             version=pkg.version,
             file_name=pkg.file_name,
             source=source,
-            archive_path=f"pypi/{pkg.file_name}",
+            archive_path=wheel_path(pkg.file_name) if pkg.file_name else None,
             hashes=pkg.hashes,
             entry=pkg,
         )

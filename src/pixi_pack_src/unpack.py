@@ -79,6 +79,7 @@ from pixi_pack_src.install.wheels import (
     computed_interpreter,
     install_wheel,
 )
+from pixi_pack_src.layout import PYPI_DIR
 from pixi_pack_src.limits import max_metadata_bytes
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.units import human_bytes
@@ -90,7 +91,6 @@ from pixi_pack_src.warnlist import WarningList
 logger = logging.getLogger(__name__)
 
 JSON_VERSION = 1
-PYPI_DIR = "pypi"
 STDIN_LABEL = "the archive on standard input"
 _WORK_PREFIX = ".pixi-pack-src-unpack-"
 

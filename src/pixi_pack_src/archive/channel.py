@@ -24,12 +24,11 @@ from rattler.exceptions import ValidatePackageRecordsError
 from pixi_pack_src.aio import run_sync
 from pixi_pack_src.errors import ArchiveError, PixiPackSrcError
 from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.layout import CHANNEL_DIR, PYPI_DIR
 
 logger = logging.getLogger(__name__)
 
 REPODATA_JSON = "repodata.json"
-CHANNEL_DIR = "channel"
-PYPI_DIR = "pypi"
 # Fields of RepoDataRecord.to_json() that describe where a file lives, not the package.
 _LOCATION_FIELDS = ("fn", "url", "channel")
 

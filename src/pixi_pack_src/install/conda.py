@@ -31,13 +31,13 @@ from rattler.package_streaming import PackageArchive, extract
 from pixi_pack_src.aio import run_sync
 from pixi_pack_src.errors import ArchiveError, InstallError
 from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.layout import CHANNEL_DIR, TAMPERED
 from pixi_pack_src.limits import max_compression_ratio, max_metadata_bytes, max_unpacked_bytes
 from pixi_pack_src.safepath import RelPath, UnsafePathError, path_problem
 from pixi_pack_src.verify.checks import load_channel
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_DIR = "channel"
 REPODATA_JSON = "repodata.json"
 HISTORY_LINE = "// written by pixi-pack-src unpack: lets `conda run -p` recognise this prefix\n"
 _CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -148,7 +148,7 @@ def _extract_one(package: ChannelPackage, cache_dir: Path, label: str) -> Path:
     except Exception as exc:  # py-rattler raises many unrelated types
         raise ArchiveError(
             f"cannot extract {what}: {exc}",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         ) from exc
     digest = record.sha256
     sha = bytes(digest) if digest else bytes.fromhex(hash_file(package.path, md5=False)[0])
@@ -187,7 +187,7 @@ def extract_and_check(
         except Exception as exc:  # py-rattler raises many unrelated types
             raise ArchiveError(
                 f"cannot read the file list of {what}: {exc}",
-                hint="the archive is damaged or was tampered with; do not install it",
+                hint=TAMPERED,
             ) from exc
         for name, data in info.items():
             if data is not None and len(data) > max_metadata_bytes():
@@ -250,7 +250,7 @@ def _declared_size(info: Mapping[str, bytes | None], what: str) -> int:
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise ArchiveError(
             f"{what} has an unreadable info/paths.json ({type(exc).__name__}: {exc})",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         ) from exc
 
 
@@ -300,7 +300,7 @@ def check_record_paths(record: PackageRecord | RepoDataRecord, what: str) -> Non
 def _unsafe(what: str, member: str, problem: str) -> ArchiveError:
     return ArchiveError(
         f"refusing {what}: {member} {problem}",
-        hint="the archive is damaged or was tampered with; do not install it",
+        hint=TAMPERED,
     )
 
 
@@ -317,13 +317,13 @@ def _paths_of(info: Mapping[str, bytes | None], what: str) -> list[tuple[str, bo
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ArchiveError(
                 f"{what} has an unreadable info/paths.json ({type(exc).__name__}: {exc})",
-                hint="the archive is damaged or was tampered with; do not install it",
+                hint=TAMPERED,
             ) from exc
     files = info.get("info/files")
     if files is None:
         raise ArchiveError(
             f"{what} has neither info/paths.json nor info/files",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         )
     return [(line, False) for line in files.decode("utf-8", "replace").splitlines() if line]
 
@@ -340,7 +340,7 @@ def _entry_point_names(info: Mapping[str, bytes | None], what: str) -> list[str]
     except (ValueError, AttributeError, TypeError, RecursionError) as exc:
         raise ArchiveError(
             f"{what} has an unreadable info/link.json ({type(exc).__name__}: {exc})",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         ) from exc
 
 

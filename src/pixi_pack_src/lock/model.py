@@ -14,6 +14,8 @@ from typing import Literal
 
 from rattler import PackageRecord, RepoDataRecord
 
+from pixi_pack_src.layout import conda_path
+
 PypiKind = Literal["wheel", "sdist", "local-wheel", "local-sdist", "git", "source-tree"]
 SourceLocationKind = Literal["path", "git", "url"]
 
@@ -62,7 +64,7 @@ class CondaBinary:
     @property
     def archive_path(self) -> str:
         """Where the file goes in a pack: ``channel/<subdir>/<file_name>``."""
-        return f"channel/{self.subdir}/{self.file_name}"
+        return conda_path(self.subdir, self.file_name)
 
 
 @dataclass(frozen=True)

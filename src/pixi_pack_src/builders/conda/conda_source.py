@@ -72,6 +72,7 @@ from pixi_pack_src.errors import (
 )
 from pixi_pack_src.hashing import file_sha256
 from pixi_pack_src.host import host_subdir
+from pixi_pack_src.layout import conda_path
 from pixi_pack_src.lock.model import CondaSource, GitLocation, SourceLocationKind
 from pixi_pack_src.lock.workspace import BackendSpec, read_build_backend
 from pixi_pack_src.reporter import Reporter
@@ -130,7 +131,7 @@ class BuiltArtifact:
 
     @property
     def archive_path(self) -> str:
-        return f"channel/{self.subdir}/{self.file_name}"
+        return conda_path(self.subdir, self.file_name)
 
 
 @dataclass(frozen=True)

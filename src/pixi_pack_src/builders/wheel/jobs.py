@@ -29,6 +29,7 @@ from pixi_pack_src.builders.wheel.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.hashing import file_sha256
+from pixi_pack_src.layout import wheel_path
 from pixi_pack_src.lock.model import GitLocation, PypiPackage
 from pixi_pack_src.redact import redact_url
 
@@ -100,7 +101,7 @@ class BuiltWheel:
 
     @property
     def archive_path(self) -> str:
-        return f"pypi/{self.file_name}"
+        return wheel_path(self.file_name)
 
 
 def _relative(path: Path, root: Path) -> str:
