@@ -1,6 +1,6 @@
 """``unpack``: a pack (tar file, standard input or directory) -> checked -> an environment.
 
-The steps of pixi-unpack (archive-format.md §8), plus the checks it leaves out:
+The steps of pixi-unpack (docs/archive-format.md, "Checking a pack"), plus the checks it leaves out:
 
 1. **Read the pack.** A tar is checked member by member before anything is written
    (:func:`pixi_pack_src.archive.tar.safe_extract`) and extracted into a private work directory

@@ -1,6 +1,6 @@
 """The pack's local conda channel (``channel/<subdir>/repodata.json``) and ``environment.yml``.
 
-Records come from the lock (archive-format.md §3): a locked ``RepoDataRecord`` keeps upstream
+Records come from the lock (docs/archive-format.md, "Layout"): a locked ``RepoDataRecord`` keeps upstream
 repodata patches that the archive's own ``info/index.json`` lacks. They are serialised by
 py-rattler (``to_json``) minus the fields that belong to a record's *location* rather than to
 repodata (``fn``, ``url``, ``channel``). Built and injected packages, which have no locked
@@ -149,7 +149,7 @@ def validate_records(records: Sequence[PackageRecord]) -> None:
 
 
 def environment_yml(records: Sequence[RepoDataRecord], wheels: Sequence[tuple[str, str]]) -> bytes:
-    """``environment.yml`` for conda/micromamba (archive-format.md §4).
+    """``environment.yml`` for conda/micromamba (docs/archive-format.md, "Layout").
 
     One ``name=version=build`` per conda record, sorted by name, then a ``pip:`` section
     (``--no-index``, ``--find-links ./pypi``, ``name==version`` sorted) if there are wheels.

@@ -1,12 +1,12 @@
 """``pixi-pack.json`` (format metadata) and ``pixi-pack-src.json`` (our provenance record).
 
 ``pixi-pack.json`` is read and written exactly as Quantco's pixi-pack/pixi-unpack do
-(archive-format.md §2): ``version`` must be the *string* ``"1"``, ``platform`` a valid conda
+(docs/archive-format.md, "Layout"): ``version`` must be the *string* ``"1"``, ``platform`` a valid conda
 subdir, ``pixi-pack-version`` optional. Errors repeat pixi-unpack's messages
 ("Unsupported pixi-pack version: v0", "The pack was created for a different platform") and
 name the archive in the ``help:`` line.
 
-``pixi-pack-src.json`` (archive-format.md §10.1) records, for every file in the archive, where
+``pixi-pack-src.json`` (docs/archive-format.md, "`pixi-pack-src.json`") records, for every file in the archive, where
 its bytes came from and what they hash to. It is deterministic: sorted keys, artifacts and
 generated files sorted by path, no wall-clock times, and archive paths are relative.
 """

@@ -1,6 +1,6 @@
 """The deterministic tar writer, the directory writer, atomic outputs and the safe reader.
 
-Writing (archive-format.md §5): entries sorted by name at each directory level, parents
+Writing (docs/archive-format.md, "Determinism"): entries sorted by name at each directory level, parents
 (synthesised directory entries) before children; PAX headers with mtime =
 ``SOURCE_DATE_EPOCH`` or a fixed non-zero constant, uid/gid 0, empty uname/gname, mode 0644
 (0755 for directories and executables); no per-entry times besides mtime and no global header.

@@ -5,7 +5,7 @@ the sub-command, as in pixi: :func:`command` copies them onto every sub-command.
 
 ``main()`` is the only place that exits the process. It exits with ``os._exit`` after
 flushing, so that py-rattler's native threads cannot crash the interpreter at shutdown
-(see testing-world.md, "Crash at interpreter exit").
+(py-rattler can crash an interpreter at exit).
 """
 
 from __future__ import annotations

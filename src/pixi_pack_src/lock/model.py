@@ -2,7 +2,7 @@
 
 Produced by :mod:`pixi_pack_src.lock.lockfile` (the only module that touches py-rattler's lock
 objects); consumed by planning, downloads, builds, the channel writer and ``inspect``.
-See ``lockfile-v7.md`` for what each field means.
+See docs/lockfile.md for what each field means.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Build ``conda_source`` lock entries with ``pixi build`` (pixi-build-contract.md).
+"""Build ``conda_source`` lock entries with ``pixi build`` (docs/pixi-build.md).
 
 Two steps for the caller (``pack`` and ``inspect``):
 
@@ -19,7 +19,7 @@ consulted (key: source content, target, variants, backend spec and overrides, pi
 on a miss ``pixi build --path <pkg> --output-dir <fresh empty dir> --target-platform <subdir>``
 runs (``pixi publish --target-dir`` when ``build`` is gone), its output in a log file (and
 streamed at ``-v``); the artifacts are matched to the lock entries (:mod:`.matching`), stored
-in the cache, and described for the archive's provenance (archive-format.md §10.1, no
+in the cache, and described for the archive's provenance (docs/archive-format.md, "`pixi-pack-src.json`", no
 absolute paths: ``{workspace}``, ``{checkout}`` and ``{outdir}`` placeholders).
 
 Parallelism (``build_jobs``): pixi coordinates its *global* caches across processes
@@ -124,7 +124,7 @@ class BuiltArtifact:
     subdir: str
     record: RepoDataRecord = field(repr=False, compare=False)
     lock_ids: tuple[str, ...]
-    provenance: Mapping[str, object]  # {"origin": {...}, "builder": {...}} (§10.1)
+    provenance: Mapping[str, object]  # {"origin", "builder"} (docs/archive-format.md)
     from_cache: bool
     warnings: tuple[str, ...] = ()
 

@@ -73,7 +73,9 @@ class WheelBuildJob:
     kind: SourceKind
     source: Path | None  # the sdist file or the tree; None for git (checked out on a miss)
     source_hash: str  # sdist sha256, tree sha256, or the git commit
-    origin: Mapping[str, object]  # provenance "origin" (archive-format.md §10.1)
+    origin: Mapping[
+        str, object
+    ]  # provenance "origin" (docs/archive-format.md, "`pixi-pack-src.json`")
     exclude: tuple[Path, ...] = ()  # left out of a source tree's hash and copy
 
     @property
