@@ -705,6 +705,14 @@ def _plan(
                 )
             )
     _source_warnings(env.sources, env.workspace_root, warnings)
+    for local in env.pypi:
+        # pixi installs local paths outside the workspace too; the pack copies them in, so
+        # say so: a lock from someone else can name any file of this machine
+        if local.path is not None and not local.path.is_relative_to(env.workspace_root):
+            warnings.append(
+                f"PyPI package {local.name}: {local.location} is outside the workspace "
+                f"{env.workspace_root}; it is copied into the pack"
+            )
     for build in builds:
         warnings.extend(build.backend.warnings)
         backend = build.backend

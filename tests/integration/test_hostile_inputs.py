@@ -535,3 +535,27 @@ def test_11_a_subdir_that_is_a_path_is_refused(
     assert done.code in (1, 2), done.stderr[-3000:]
     (line,) = _refused(done.stderr)
     assert "pixi.lock" in line
+
+
+def test_11_a_local_wheel_outside_the_workspace_is_named(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """pixi installs ``pypi: ../outside/x.whl`` as it is; pack does too, but says so in
+    ``inspect`` and ``pack`` (a lock from someone else can name any file of this machine)."""
+    d = world.dist("worldpkg-a", "wheel")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(world.root / d.rel_path, outside / d.file_name)
+    entry = PypiEntry(
+        name=d.name, location=f"../outside/{d.file_name}", version=d.version, sha256=d.sha256
+    )
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {"default": Env(conda=("python",), pypi=(entry,))},
+        channel_url=channel_server.url + "/channel",
+    )
+    done = run_cli(["inspect", str(ws.root)], logs=tmp_path / "logs")
+    assert done.code == 0, done.stderr[-3000:]
+    text = done.stdout.decode() + done.stderr
+    assert f"../outside/{d.file_name} is outside the workspace" in text
