@@ -937,6 +937,21 @@ def _pypi_item(
         )
     if pkg.kind == "git" and pkg.git is not None:
         source = pkg.git.short
+
+    def item(action: Action, reason: str | None = None) -> PlanItem:
+        return PlanItem(
+            action=action,
+            kind=pkg.kind,
+            name=pkg.name,
+            version=pkg.version,
+            file_name=pkg.file_name,
+            source=source,
+            archive_path=None,  # known once built
+            hashes=pkg.hashes,
+            entry=pkg,
+            reason=reason,
+        )
+
     if pkg.kind == "source-tree" and pkg.path is None:
         problems.append(
             Refusal(
@@ -946,35 +961,13 @@ def _pypi_item(
                 "yourself and pass it with --inject",
             )
         )
-        return PlanItem(
-            action="skip",
-            kind="source-tree",
-            name=pkg.name,
-            version=pkg.version,
-            file_name=None,
-            source=source,
-            archive_path=None,
-            hashes=pkg.hashes,
-            entry=pkg,
-            reason="unsupported remote location",
-        )
+        return item("skip", "unsupported remote location")
     if ignore_non_wheel:
         warnings.append(
             f"PyPI package {pkg.name} ({pkg.kind} at {pkg.location}) is not a wheel: "
             "skipped (--ignore-pypi-non-wheel)"
         )
-        return PlanItem(
-            action="skip",
-            kind=pkg.kind,
-            name=pkg.name,
-            version=pkg.version,
-            file_name=pkg.file_name,
-            source=source,
-            archive_path=None,
-            hashes=pkg.hashes,
-            entry=pkg,
-            reason="not a wheel (--ignore-pypi-non-wheel)",
-        )
+        return item("skip", "not a wheel (--ignore-pypi-non-wheel)")
     if not build:
         problems.append(
             Refusal(
@@ -984,18 +977,7 @@ def _pypi_item(
                 "--ignore-pypi-non-wheel to skip it with a warning",
             )
         )
-        return PlanItem(
-            action="skip",
-            kind=pkg.kind,
-            name=pkg.name,
-            version=pkg.version,
-            file_name=pkg.file_name,
-            source=source,
-            archive_path=None,
-            hashes=pkg.hashes,
-            entry=pkg,
-            reason="not a wheel (--no-build-sdist)",
-        )
+        return item("skip", "not a wheel (--no-build-sdist)")
     if pkg.kind == "source-tree" and pkg.path is not None and not pkg.path.is_dir():
         problems.append(
             Refusal(
@@ -1004,17 +986,7 @@ def _pypi_item(
                 exit_code=EXIT_BUILD,
             )
         )
-    return PlanItem(
-        action="build-wheel",
-        kind=pkg.kind,
-        name=pkg.name,
-        version=pkg.version,
-        file_name=pkg.file_name,
-        source=source,
-        archive_path=None,
-        hashes=pkg.hashes,
-        entry=pkg,
-    )
+    return item("build-wheel")
 
 
 def _check_pypi_installable(
