@@ -394,7 +394,7 @@ def parse_git_location(location: str) -> GitLocation:
 
 
 def classify_pypi_location(location: str, base: Path) -> PypiLocation:
-    """Classify a ``pypi:`` location (lockfile-v7.md §4) and resolve it."""
+    """Classify a ``pypi:`` location (docs/lockfile.md §4) and resolve it."""
     if location.startswith("git+"):
         return PypiLocation("git", None, None, parse_git_location(location), None)
     loc = location.removeprefix("direct+")

@@ -51,13 +51,12 @@ from pixi_pack_src.archive.metadata import (
     read_provenance,
 )
 from pixi_pack_src.errors import ArchiveError, PackFormatError
-from pixi_pack_src.verify.model import TAMPERED, Finding, MemberDigest, PackContents
+from pixi_pack_src.layout import CHANNEL_DIR, PYPI_DIR, TAMPERED
+from pixi_pack_src.verify.model import Finding, MemberDigest, PackContents
 from pixi_pack_src.verify.scan import ENVIRONMENT_YML
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_DIR = "channel"
-PYPI_DIR = "pypi"
 REPODATA_JSON = "repodata.json"
 VerifiedAgainst = Literal["pixi-pack-src.json", "repodata.json"]
 

@@ -38,7 +38,6 @@ FINDING_CODES: tuple[FindingCode, ...] = (
     "lock-extra",
     "lock-different",
 )
-TAMPERED = "the archive is damaged or was tampered with; do not install it"
 
 
 @dataclass(frozen=True)

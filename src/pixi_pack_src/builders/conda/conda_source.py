@@ -1,4 +1,4 @@
-"""Build ``conda_source`` lock entries with ``pixi build`` (pixi-build-contract.md).
+"""Build ``conda_source`` lock entries with ``pixi build`` (docs/pixi-build.md).
 
 Two steps for the caller (``pack`` and ``inspect``):
 
@@ -19,7 +19,7 @@ consulted (key: source content, target, variants, backend spec and overrides, pi
 on a miss ``pixi build --path <pkg> --output-dir <fresh empty dir> --target-platform <subdir>``
 runs (``pixi publish --target-dir`` when ``build`` is gone), its output in a log file (and
 streamed at ``-v``); the artifacts are matched to the lock entries (:mod:`.matching`), stored
-in the cache, and described for the archive's provenance (archive-format.md §10.1, no
+in the cache, and described for the archive's provenance (docs/archive-format.md, "`pixi-pack-src.json`", no
 absolute paths: ``{workspace}``, ``{checkout}`` and ``{outdir}`` placeholders).
 
 Parallelism (``build_jobs``): pixi coordinates its *global* caches across processes
@@ -72,6 +72,7 @@ from pixi_pack_src.errors import (
 )
 from pixi_pack_src.hashing import file_sha256
 from pixi_pack_src.host import host_subdir
+from pixi_pack_src.layout import conda_path
 from pixi_pack_src.lock.model import CondaSource, GitLocation, SourceLocationKind
 from pixi_pack_src.lock.workspace import BackendSpec, read_build_backend
 from pixi_pack_src.reporter import Reporter
@@ -124,13 +125,13 @@ class BuiltArtifact:
     subdir: str
     record: RepoDataRecord = field(repr=False, compare=False)
     lock_ids: tuple[str, ...]
-    provenance: Mapping[str, object]  # {"origin": {...}, "builder": {...}} (§10.1)
+    provenance: Mapping[str, object]  # {"origin", "builder"} (docs/archive-format.md)
     from_cache: bool
     warnings: tuple[str, ...] = ()
 
     @property
     def archive_path(self) -> str:
-        return f"channel/{self.subdir}/{self.file_name}"
+        return conda_path(self.subdir, self.file_name)
 
 
 @dataclass(frozen=True)
