@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from packaging.utils import (
@@ -642,7 +642,3 @@ def dependency_findings(records: Mapping[str, RepoDataRecord], label: str) -> li
                 )
             )
     return findings
-
-
-def to_json_findings(findings: Sequence[Finding]) -> list[dict[str, Any]]:
-    return [f.to_json() for f in findings]

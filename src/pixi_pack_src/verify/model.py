@@ -7,7 +7,6 @@ script, a directory, or the files ``unpack`` extracted -- and the checks in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -89,6 +88,3 @@ class PackContents:
     wheels: dict[str, WheelDetails] = field(default_factory=dict)
     refused: list[Finding] = field(default_factory=list)
     mtime: int | None = None
-
-    def digests(self) -> Mapping[str, MemberDigest]:
-        return self.files
