@@ -75,11 +75,10 @@ from urllib.request import url2pathname
 from packaging.utils import canonicalize_name
 
 from pixi_pack_src.archive.channel import record_from_archive
+from pixi_pack_src.builders.conda.backend import BackendStatus, backend_status
 from pixi_pack_src.builders.conda.conda_source import (
-    BackendStatus,
     BuildJob,
     SourceBuildOptions,
-    backend_status,
     inspect_jobs,
     plan_source_builds,
 )
