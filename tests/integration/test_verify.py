@@ -283,3 +283,42 @@ def test_sha256_of_stdin_equals_file(packed: tuple[Workspace, Path, Path]) -> No
                 assert (
                     contents.files[member.name].sha256 == hashlib.sha256(reader.read()).hexdigest()
                 )
+
+
+def test_lock_extra_and_different(
+    packed: tuple[Workspace, Path, Path],
+    world: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An injected package is `lock-extra` (with its origin); a package the lock records with
+    other bytes is `lock-different`."""
+    ws, _, _ = packed
+    out = tmp_path / "injected.tar"
+    certs = world.archive_path(world.package("worldcerts"))
+    assert run(["-q", "pack", str(ws.root), "-o", str(out), "-i", str(certs)]) == 0
+    code, doc, _ = verify_json(capsys, str(out), "--lock", str(ws.root))
+    assert code == 1
+    assert findings(doc) == [("lock-extra", f"channel/noarch/{certs.name}")]
+    assert "(origin: injected)" in doc["findings"][0]["message"]
+    # the lock says another sha256 for one package
+    lock = shutil.copytree(ws.root, tmp_path / "ws2")
+    text = (lock / "pixi.lock").read_text()
+    _, tar, _ = packed
+    prov = json.loads(_member(tar, "pixi-pack-src.json"))
+    victim = next(a for a in prov["artifacts"] if a["name"] == "chain-b")
+    assert victim["sha256"] in text
+    (lock / "pixi.lock").write_text(text.replace(victim["sha256"], "0" * 64))
+    code, doc, _ = verify_json(capsys, str(tar), "--lock", str(lock / "pixi.lock"))
+    assert code == 1
+    assert findings(doc) == [("lock-different", victim["path"])]
+    assert "the lock records " + "0" * 64 in doc["findings"][0]["message"]
+
+
+def _member(tar: Path, name: str) -> bytes:
+    import tarfile
+
+    with tarfile.open(tar) as tf:
+        fh = tf.extractfile(name)
+        assert fh is not None
+        return fh.read()

@@ -5,24 +5,33 @@ Each test names the exact command it runs.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
+import pixi_pack_src.cli.pack as cli_pack
 from pixi_pack_src.cli import STATE, run
 from pixi_pack_src.cli.inspect_view import shorten
+from pixi_pack_src.cli.ui import RichReporter, _Task
+from pixi_pack_src.errors import PixiPackSrcError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLES = DATA / "lock-samples"
 REPO = Path(__file__).resolve().parents[2]
 PIXI_TOML = '[workspace]\nname = "sample"\nchannels = ["conda-forge"]\nplatforms = []\n'
 BIG = "v7-pixi-real-cpp-git-source.lock"  # 57 items on linux-64 (56 downloads, 1 build)
+PYPI = "v7-pypi-wheel-and-local-path.yml"  # two wheels from a custom index, one path entry
+LOCAL_PKG = '[project]\nname = "local-pkg"\nversion = "0.1"\n[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
 LONG_CHANNEL = "https://artifactory.corp.example.com/artifactory/api/conda/conda-forge-remote"
 
 
@@ -40,6 +49,9 @@ def _workspace(tmp_path: Path, sample: str, *, channel: str | None = None) -> Pa
         text = text.replace("https://prefix.dev/conda-forge", channel)
     (root / "pixi.lock").write_text(text)
     (root / "pixi.toml").write_text(PIXI_TOML)
+    if sample == PYPI:  # its path entry, so that a pack of it would not fail
+        (root / "local-pkg").mkdir()
+        (root / "local-pkg" / "pyproject.toml").write_text(LOCAL_PKG)
     return root
 
 
@@ -158,7 +170,7 @@ def test_inspect_pypi_groups_by_index(
 ) -> None:
     """`COLUMNS=80 pixi-pack-src inspect . -p linux-64` on wheels from a custom index."""
     monkeypatch.setenv("COLUMNS", "80")
-    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    root = _workspace(tmp_path, PYPI)
     assert run(["inspect", str(root), "-p", "linux-64"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[:8] == [
@@ -189,7 +201,7 @@ def test_global_verbosity_after_the_command(
     argv: list[str], verbosity: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`pixi-pack-src inspect . -v`, `inspect -q .`: no `No such option`."""
-    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    root = _workspace(tmp_path, PYPI)
     code = run([a.replace("{root}", str(root)) for a in argv] + ["-p", "linux-64"])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -216,7 +228,7 @@ def test_global_option_from_the_environment_is_read_once(
 ) -> None:
     """`PIXI_PACK_SRC_COLOR=always pixi-pack-src inspect --json .`: the root reads it."""
     monkeypatch.setenv("PIXI_PACK_SRC_COLOR", "always")
-    root = _workspace(tmp_path, "v7-pypi-wheel-and-local-path.yml")
+    root = _workspace(tmp_path, PYPI)
     assert run(["inspect", str(root), "-p", "linux-64", "--json"]) == 0
     assert STATE.color == "always"
     json.loads(capsys.readouterr().out)
@@ -323,3 +335,68 @@ def test_bash_completes_commands_and_options(tmp_path: Path) -> None:
     assert complete("pixi-pack-src pa", 1) == ["pack"]
     assert complete("pixi-pack-src pack --no-p", 2) == ["--no-progress"]
     assert "bash" in complete("pixi-pack-src completion --shell ", 3)
+
+
+# -- 6. waiting is visible (the reporter; the end-to-end run is in test_cli_waiting.py)
+
+
+def _reporter(*, live: bool = False) -> tuple[RichReporter, io.StringIO]:
+    buf = io.StringIO()
+    console = Console(file=buf, width=120, no_color=True, markup=False, emoji=False)
+    return RichReporter(console, live=live, quiet=False), buf
+
+
+def test_a_silent_transfer_is_shown_waiting_in_a_log() -> None:
+    reporter, buf = _reporter()
+    reporter.stage_started("download", items=1)
+    reporter.task_started("k", label="a-1.0-0.conda", total_bytes=10)
+    deadline = time.monotonic() + 20  # the notice comes after WAIT_NOTICE (1 s)
+    while "⏳" not in buf.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert buf.getvalue() == "⏳ waiting for a-1.0-0.conda: nothing received for 1 s\n"
+    reporter.task_reset("k")
+    reporter.task_waiting("k", reason="HTTP 503 Service Unavailable", retry_in=2.0)
+    reporter.task_finished("k", outcome="failed", detail="HTTP 503 Service Unavailable")
+    reporter.stage_finished("download")
+    assert buf.getvalue().splitlines()[1:] == [
+        "↻ a-1.0-0.conda: HTTP 503 Service Unavailable; retry in 2.0 s",
+        "❌ failed a-1.0-0.conda: HTTP 503 Service Unavailable",
+    ]
+
+
+def test_builds_are_never_shown_waiting_for_a_server() -> None:
+    reporter, buf = _reporter()
+    reporter.stage_started("build", items=1)
+    reporter.task_started("b", label="pkg [linux-64]")
+    time.sleep(1.5)
+    reporter.task_finished("b", outcome="built")
+    assert buf.getvalue() == "✅ built pkg [linux-64]\n"
+
+
+def test_the_live_state_column() -> None:
+    task = _Task("a.conda", 10, network=True, started=100.0, last=100.0)
+    assert task.state(100.5) == ""
+    assert task.state(103.2) == "waiting 3 s"
+    task.retry_at, task.reason = 105.0, "HTTP 503"
+    assert task.state(103.2) == "retry in 2 s (HTTP 503)"
+    build = _Task("pkg", None, network=False, started=100.0, last=100.0)
+    assert build.state(200.0) == ""
+
+
+def test_connect_timeout_option_reaches_the_pack(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pixi-pack-src pack --connect-timeout 2.5 --timeout 9` (and the env var)."""
+    seen: list[tuple[float, float]] = []
+
+    def fake_pack(options: Any, **kwargs: object) -> None:
+        seen.append((options.connect_timeout, options.timeout))
+        raise PixiPackSrcError("stop here")
+
+    monkeypatch.setattr(cli_pack, "pack", fake_pack)
+    assert run(["pack", "--connect-timeout", "2.5", "--timeout", "9"]) == 1
+    monkeypatch.setenv("PIXI_PACK_SRC_CONNECT_TIMEOUT", "4")
+    assert run(["pack"]) == 1
+    assert seen == [(2.5, 9.0), (4.0, 60.0)]
+    assert run(["pack", "--connect-timeout", "0"]) == 2  # a usage error
+    assert "--connect-timeout" in capsys.readouterr().err

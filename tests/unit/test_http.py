@@ -625,3 +625,35 @@ def test_retry_waits_are_announced(srv: WorldServer, payload: bytes, tmp_path: P
 
     assert asyncio.run(go()).retries == 2
     assert waits == [("HTTP 503 Service Unavailable", 0.5), ("HTTP 503 Service Unavailable", 1.0)]
+
+
+def test_connect_timeout_is_named_with_its_option(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out", request=request)
+
+    async def go() -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.MockTransport(handler), timeout=httpx.Timeout(60.0, connect=2.5)
+        ) as client:
+            await download_file(
+                client,
+                ["https://slow.example.test/a.conda"],
+                tmp_path / "a.conda",
+                expected=Hashes(),
+                policy=RetryPolicy(retries=2, jitter=0.0),
+                auth=AuthStore(),
+                sleep=FakeSleep(),
+            )
+
+    with pytest.raises(DownloadError) as info:
+        asyncio.run(go())
+    assert info.value.reason == "no connection within 2.5 s (--connect-timeout)"
+    assert info.value.message.endswith("(after 2 retries)")  # a timeout keeps its retries
+    assert info.value.hint is not None
+    assert "--connect-timeout SECONDS" in info.value.hint
+
+
+def test_make_client_connect_timeout() -> None:
+    client = make_client(timeout=7.0, connect_timeout=1.5)
+    assert (client.timeout.read, client.timeout.connect, client.timeout.pool) == (7.0, 1.5, None)
+    asyncio.run(client.aclose())

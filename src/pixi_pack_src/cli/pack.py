@@ -110,11 +110,26 @@ def pack_command(
         typer.Option(
             "--timeout",
             min=0.1,
+            metavar="SECONDS",
             envvar="PIXI_PACK_SRC_TIMEOUT",
             show_envvar=True,
-            help="Read timeout in seconds (time without receiving a byte).",
+            help="Read timeout: an attempt at a file that receives nothing for SECONDS fails "
+            "and is retried (--retries). Not a total: a file that keeps arriving is never cut; "
+            "PIXI_PACK_SRC_DOWNLOAD_DEADLINE bounds one attempt in all (default 1 hour).",
         ),
     ] = 60.0,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(
+            "--connect-timeout",
+            min=0.1,
+            metavar="SECONDS",
+            envvar="PIXI_PACK_SRC_CONNECT_TIMEOUT",
+            show_envvar=True,
+            help="Seconds to establish a connection before the attempt fails and is retried. "
+            "A host that does not resolve or refuses connections is retried once.",
+        ),
+    ] = 30.0,
     inject: Annotated[
         list[Path] | None,
         typer.Option(
@@ -223,6 +238,7 @@ def pack_command(
         concurrent_downloads=concurrent_downloads,
         retries=retries,
         timeout=timeout,
+        connect_timeout=connect_timeout,
         inject=tuple(inject or ()),
         ignore_pypi_non_wheel=ignore_pypi_non_wheel,
         build_pypi=build_sdist,

@@ -245,7 +245,9 @@ class RichReporter:
             if self._progress is not None and task.progress_id is not None:
                 self._progress.remove_task(task.progress_id)
                 self._by_id.pop(task.progress_id, None)
-            note = f" ({detail})" if detail and detail != outcome else ""
+            note = ""
+            if detail and detail != outcome:
+                note = f": {detail}" if outcome == "failed" else f" ({detail})"
             self._say(f"{_OUTCOME_MARK.get(outcome, '-')} {outcome} {task.label}{note}")
 
     def status(self, message: str) -> None:
@@ -270,7 +272,9 @@ class RichReporter:
                     return
                 now = time.monotonic()
                 for task in self._tasks.values():
-                    if task.wait_shown or not task.network or task.retry_at is not None:
+                    if task.retry_at is not None and now < task.retry_at:
+                        continue  # the pause before a retry: its line is out already
+                    if task.wait_shown or not task.network:
                         continue
                     if now - task.last >= WAIT_NOTICE:
                         task.wait_shown = True

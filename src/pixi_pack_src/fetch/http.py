@@ -416,9 +416,17 @@ async def _attempt_http(
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise _AttemptError("permanent", f"unsupported URL ({_describe(exc)})") from exc
         except httpx.ConnectTimeout as exc:
-            raise _AttemptError("connect", f"connect timed out ({_describe(exc)})") from exc
+            seconds = client.timeout.connect
+            raise _AttemptError(
+                "connect", f"no connection within {seconds:g} s (--connect-timeout)"
+            ) from exc
         except httpx.ConnectError as exc:
             raise _connect_failure(exc, hop) from exc
+        except httpx.ReadTimeout as exc:
+            seconds = client.timeout.read
+            raise _AttemptError(
+                "transient", f"nothing received for {seconds:g} s (--timeout)"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise _AttemptError("transient", f"timed out ({_describe(exc)})") from exc
         except httpx.TransportError as exc:

@@ -23,7 +23,8 @@ class PackOptions:
     config_file: Path | None = None
     concurrent_downloads: int | None = None
     retries: int = 5
-    timeout: float = 60.0
+    timeout: float = 60.0  # read timeout: seconds without a byte before an attempt fails
+    connect_timeout: float = 30.0  # seconds to establish a connection
     inject: tuple[Path, ...] = ()
     ignore_pypi_non_wheel: bool = False
     build_pypi: bool = True  # build sdists, git and path PyPI entries into wheels

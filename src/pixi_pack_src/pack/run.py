@@ -140,6 +140,7 @@ async def pack_async(
         concurrency=options.concurrent_downloads or fetch_config.concurrent_downloads or 50,
         retries=options.retries,
         timeout=options.timeout,
+        connect_timeout=options.connect_timeout,
         policy=RetryPolicy(retries=options.retries),
     )
     cache = (
@@ -154,6 +155,7 @@ async def pack_async(
             _aclosing_client(
                 make_client(
                     timeout=options.timeout,
+                    connect_timeout=options.connect_timeout,
                     max_connections=settings.concurrency,
                     config=fetch_config,
                 )

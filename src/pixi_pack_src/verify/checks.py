@@ -43,6 +43,7 @@ from rattler.exceptions import IoError
 from pixi_pack_src.archive.metadata import (
     PIXI_PACK_JSON,
     PROVENANCE_JSON,
+    SBOM_JSON,
     PackMetadata,
     Provenance,
     is_valid_subdir,
@@ -193,12 +194,11 @@ def check_pack(
             f"{PROVENANCE_JSON} (a plain format-1 archive records no wheel hashes)"
         )
     result.verified = verified
-    for name in sorted(contents.files):
-        top = name.split("/", 1)[0]
-        if top not in (CHANNEL_DIR, PYPI_DIR) and "/" not in name:
-            continue
-        if top not in (CHANNEL_DIR, PYPI_DIR):
-            logger.debug("ignoring %s in %s", name, label)
+    if provenance is None:  # with it, an unknown file is a `not-listed` finding above
+        known = {PIXI_PACK_JSON, ENVIRONMENT_YML, SBOM_JSON}
+        for name in sorted(contents.files):
+            if name.split("/", 1)[0] not in (CHANNEL_DIR, PYPI_DIR) and name not in known:
+                result.warn(f"{label} holds {name}, which no record describes (unpack ignores it)")
 
     # 5. environment.yml, 6. dependencies
     for finding in environment_findings(contents, records, wheels, label, warn=result.warn):
