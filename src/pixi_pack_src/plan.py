@@ -470,7 +470,11 @@ def select_platforms(
     lock: Lock, environment: str, values: Sequence[str], *, all_platforms: bool = False
 ) -> list[Platform]:
     """``-p`` values (lock platform names or subdirs), ``--all-platforms``, or this machine's
-    platform; in the order given, each once."""
+    platform; in the order given, each once. An environment without any platform is refused
+    here, naming the environments that have packages."""
+    if not lock.platforms(environment):
+        refusal = _empty(lock, environment, ())
+        raise PlanRefusedError(refusal.message, hint=refusal.hint)
     if all_platforms:
         if values:
             raise UsageError("--all-platforms and -p/--platform exclude each other")
@@ -530,17 +534,21 @@ def plan_lock(
     empty = [p for p in plans.plans if not p.items]
     if not empty:
         return plans
-    refusal = Refusal(
-        f"environment '{environment}' of {lock.path.name} has no packages for "
-        f"{', '.join(p.platform.name for p in empty)}; "
-        f"with packages: {_populated(lock) or 'none'}",
-        hint="choose an environment and platforms that have packages (-e ENV, -p PLATFORM)",
-    )
+    refusal = _empty(lock, environment, [p.platform.name for p in empty])
     return replace(
         plans,
         plans=tuple(
             replace(p, refusals=(*p.refusals, refusal)) if not p.items else p for p in plans.plans
         ),
+    )
+
+
+def _empty(lock: Lock, environment: str, platforms: Sequence[str]) -> Refusal:
+    where = f"for {', '.join(platforms)}" if platforms else "on any platform"
+    return Refusal(
+        f"environment '{environment}' of {lock.path.name} has no packages {where}; "
+        f"with packages: {_populated(lock) or 'none'}",
+        hint="choose an environment and platforms that have packages (-e ENV, -p PLATFORM)",
     )
 
 

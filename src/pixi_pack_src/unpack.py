@@ -16,7 +16,11 @@ The steps of pixi-unpack (archive-format.md §8), plus the checks it leaves out:
    format-1 archive has no record of its wheels: a warning says so.
 5. **Virtual packages** (``__glibc``, ``__osx``, ``__cuda``, ``__linux``): the host must reach
    what the lock assumed and what the packages depend on (:mod:`.virtual_packages`).
-6. **Wheels**: safe paths, ``RECORD`` hashes, ``Requires-Python``, then the interpreter's tags.
+6. **Wheels**: safe paths, ``RECORD`` hashes, ``Requires-Python``, then the tags of the
+   environment's python, computed from its record (unpack runs no code of the pack: not even
+   the environment's python). **Packages**: each is extracted by py-rattler's extractor where
+   its installer links it from, and its file list is checked there (what is checked is what
+   is installed).
 7. **Install** into a staging directory inside the work directory, with every embedded path set
    to the final prefix (:mod:`.install_conda`, :mod:`.install_wheels`); then move it into place
    (replacing an existing environment only with ``force``) and write ``activate.<ext>``
@@ -58,17 +62,21 @@ from pixi_pack_src.install.activation import (
 )
 from pixi_pack_src.install.conda import (
     channel_packages,
-    check_package_paths,
+    extract_and_check,
     install_records,
 )
-from pixi_pack_src.install.virtual_packages import check_depends, check_locked, detect_host
+from pixi_pack_src.install.virtual_packages import (
+    VirtualPackageError,
+    check_depends,
+    check_locked,
+    detect_host,
+)
 from pixi_pack_src.install.wheels import (
     check_requires_python,
     check_tags,
     check_wheel_safety,
     computed_interpreter,
     install_wheel,
-    query_interpreter,
 )
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.verify.checks import check_pack
@@ -311,11 +319,13 @@ def _unpack(
         check_wheel_safety(wheel)
         if python is not None:
             check_requires_python(wheel, str(python.version))
-    check_package_paths(packages, label=label)  # nothing may be linked outside the prefix
-
-    # 7. install
+    # every package extracted where the installer links it from, and its file list checked
+    # there: nothing may be linked outside the prefix
     staging = workdir / "env"
     cache_dir = workdir / "cache"
+    extract_and_check(packages, cache_dir=cache_dir, label=label)
+
+    # 7. install
     reporter.status(f"⏳ installing {len(packages)} conda packages into {prefix}")
     reporter.stage_started("install", items=len(packages) + len(wheels))
     try:
@@ -401,16 +411,16 @@ def _install_wheels(
     reporter: Reporter,
     warn: Callable[[str], None],
 ) -> None:
-    interpreter = None
+    # computed from the python record, and from this machine's virtual packages when the pack
+    # is for it (as the interpreter would: its manylinux tags follow the host's glibc), else
+    # the lock's; the environment's own python is never run (unpack runs no code of the pack)
+    virtual: Sequence[str] = locked_virtual
     if platform == host:
-        interpreter = query_interpreter(staging, platform, workdir / "shim")
-        if interpreter is None:
-            warn(
-                "cannot run the environment's python to ask for its wheel tags: "
-                "using tags computed from the python package"
-            )
-    if interpreter is None:
-        interpreter = computed_interpreter(python, platform, locked_virtual)
+        try:
+            virtual = [str(v) for v in detect_host().values()]
+        except VirtualPackageError as exc:
+            logger.info("wheel tags from the lock's virtual packages: %s", exc)
+    interpreter = computed_interpreter(python, platform, virtual)
     for wheel in wheels:
         check_tags(wheel, interpreter, platform)
         check_requires_python(wheel, interpreter.version)

@@ -8,6 +8,7 @@ nothing sent. ``docs/security.md`` describes the threat model these tests stand 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,7 +41,10 @@ from testworld.pypi import index_entry
 from testworld.server import WorldServer
 from testworld.workspace import write_workspace
 
+from pixi_pack_src import unpack as unpack_module
 from pixi_pack_src.cli import run as cli_run
+from pixi_pack_src.install.conda import extract_and_check
+from pixi_pack_src.reporter import NullReporter
 
 pytestmark = pytest.mark.integration
 
@@ -320,3 +325,110 @@ def test_4_an_env_var_name_that_is_not_an_identifier_is_refused(
     assert "is not a valid identifier" in line
     assert listing(out) == []
     assert not marker.exists()
+
+
+def _edit_python_record(tree: Path, **changes: object) -> None:
+    """Change the python record in the pack's repodata; provenance made consistent."""
+    repodata_path = tree / "channel" / "linux-64" / "repodata.json"
+    repodata = json.loads(repodata_path.read_bytes())
+    found = ""
+    for table in ("packages", "packages.conda"):
+        for file_name, record in repodata.get(table, {}).items():
+            if record["name"] == "python":
+                record.update(changes)
+                found = file_name
+    assert found
+    data = (json.dumps(repodata, indent=2, sort_keys=True) + "\n").encode()
+    repodata_path.write_bytes(data)
+    prov_path = tree / "pixi-pack-src.json"
+    prov = json.loads(prov_path.read_bytes())
+    for entry in prov["generated"]:
+        if entry["path"] == "channel/linux-64/repodata.json":
+            entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    prov_path.write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
+
+
+def test_2_python_site_packages_path_cannot_leave_the_prefix(
+    pack_tree: Path, tmp_path: Path
+) -> None:
+    """The python record's ``python_site_packages_path`` (where noarch python files and
+    wheels go) pointing out of the prefix: refused before anything is installed."""
+    escape = tmp_path / "sp_escape"
+    tree = tmp_path / "tree"
+    shutil.copytree(pack_tree, tree)
+    depth = "../" * 12
+    _edit_python_record(tree, python_site_packages_path=f"{depth}{str(escape).lstrip('/')}")
+    tar = hostile.repack(tree, tmp_path / "evil.tar")
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli(["unpack", str(tar), "-o", str(out)], logs=tmp_path / "logs", timeout=300)
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "python_site_packages_path" in line
+    assert "'..' component" in line
+    assert listing(out) == []
+    assert not escape.exists()
+
+
+def test_2_unpack_runs_no_code_of_the_pack(
+    pack_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment's python is never run to place wheels (the README: unpack runs no
+    package code). Its binary is swapped, right after the checked extraction, for a script
+    that leaves a mark when run: the unpack succeeds, wheels included, and leaves none."""
+    marker = tmp_path / "python-ran"
+    original = extract_and_check
+
+    def extract_then_swap(packages: Any, *, cache_dir: Path, label: str) -> None:
+        original(packages, cache_dir=cache_dir, label=label)
+        for python in cache_dir.glob("python-3*/bin/python3*"):
+            if not python.is_symlink():
+                python.unlink()
+                python.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+                python.chmod(0o755)
+
+    monkeypatch.setattr(unpack_module, "extract_and_check", extract_then_swap)
+    result = unpack_module.unpack(
+        unpack_module.UnpackOptions(pack=pack_tree, output_dir=tmp_path / "out"),
+        reporter=NullReporter(),
+    )
+    assert result.wheels == 1
+    env = result.environment
+    assert list(env.glob("lib/python3.11/site-packages/worldpkg_a*"))
+    assert (env / "bin" / "python3.11").read_text().startswith("#!/bin/sh")  # the swapped one
+    assert not marker.exists()
+
+
+DROPPED = b"#!/bin/sh\necho dropped\n"
+
+
+@pytest.mark.parametrize("kind", ["tar.bz2", "conda"])
+def test_5_the_file_list_checked_is_the_one_installed(
+    kind: str, pack_tree: Path, tmp_path: Path
+) -> None:
+    """A package with two ``info/paths.json``: the first is harmless, the one an extractor
+    keeps names ``../../pack/dropped.sh``. Refused; nothing is written next to the prefix."""
+    build = tmp_path / "build"
+    build.mkdir()
+    members = {"payload.sh": DROPPED}
+    first = [hardlink_entry("share/payload.sh", DROPPED)]
+    second = [hardlink_entry("../../pack/dropped.sh", DROPPED)]
+    maker = (
+        hostile.duplicate_metadata_tar_bz2
+        if kind == "tar.bz2"
+        else hostile.conda_with_metadata_in_its_data
+    )
+    pkg = maker(build, name="twofaced", first=first, second=second, members=members)
+    tar = _pack_with(pack_tree, tmp_path, [pkg])
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli(["unpack", str(tar), "-o", str(out)], logs=tmp_path / "logs", timeout=300)
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "twofaced" in line
+    assert (
+        "info/paths.json appears twice in the archive with different content" in line
+        or "'../../pack/dropped.sh' has a '..' component" in line
+    ), line
+    assert listing(out) == []
+    assert not list(tmp_path.rglob("dropped.sh"))

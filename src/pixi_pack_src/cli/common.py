@@ -122,6 +122,19 @@ BuildIsolationOption = Annotated[
         help="Build wheels in isolated environments (else with the environment's packages).",
     ),
 ]
+InjectOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "-i", "--inject", metavar="FILE", help="Extra .conda/.tar.bz2/.whl to add (repeatable)."
+    ),
+]
+BuildSdistOption = Annotated[
+    bool,
+    typer.Option(
+        "--build-sdist/--no-build-sdist",
+        help="Build PyPI sdists, git and path entries into wheels (else refuse them).",
+    ),
+]
 OverridesOption = Annotated[
     Path | None,
     typer.Option(

@@ -21,9 +21,11 @@ from pixi_pack_src.cli.common import (
     BackendOverrideOption,
     BaseOption,
     BuildIsolationOption,
+    BuildSdistOption,
     CacheOption,
     EnvironmentOption,
     IgnorePypiNonWheelOption,
+    InjectOption,
     ManifestOption,
     ManifestPath,
     OverridesOption,
@@ -130,20 +132,9 @@ def pack_command(
             "A host that does not resolve or refuses connections is retried once.",
         ),
     ] = 30.0,
-    inject: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "-i", "--inject", metavar="FILE", help="Extra .conda/.tar.bz2/.whl to add (repeatable)."
-        ),
-    ] = None,
+    inject: InjectOption = None,
     ignore_pypi_non_wheel: IgnorePypiNonWheelOption = False,
-    build_sdist: Annotated[
-        bool,
-        typer.Option(
-            "--build-sdist/--no-build-sdist",
-            help="Build PyPI sdists, git and path entries into wheels (else refuse them).",
-        ),
-    ] = True,
+    build_sdist: BuildSdistOption = True,
     pixi: PixiOption = None,
     allow_unpinned_backends: AllowUnpinnedBackendsOption = False,
     backend_override: BackendOverrideOption = None,

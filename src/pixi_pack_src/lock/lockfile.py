@@ -712,6 +712,10 @@ class _EnvReader:
             # Both become archive (and download) paths: channel/<subdir>/<file_name>.
             file_name = RelPath.file_name(record.file_name, what="its file name")
             subdir = RelPath.file_name(record.subdir, what="its subdir")
+            if record.python_site_packages_path is not None:
+                RelPath.parse(
+                    str(record.python_site_packages_path), what="its python_site_packages_path"
+                )
         except UnsafePathError as exc:
             raise self.lock._malformed(f"{what}: {exc}") from None
         return CondaBinary(
