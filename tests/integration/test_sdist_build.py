@@ -162,8 +162,8 @@ def test_world_lock_builds_every_source_kind_and_the_wheels_import(
     for wheel in built.values():
         assert wheel.log_file is not None
         text = wheel.log_file.read_text()
-        assert f"/uv venv --no-config --cache-dir {cache}/uv-v1 " in text
-        assert f" --python {prefix_python} " in text
+        assert f"/uv venv --no-config --cache-dir={cache}/uv-v1 " in text
+        assert f" --python={prefix_python} " in text
     _check_provenance(built, world, env)
 
     # Install into a fresh environment made from the same python package; import them all.

@@ -24,16 +24,12 @@ def test_indexes_keep_pixis_priorities_and_find_links_follow() -> None:
         find_links=("https://c.test/links/", "/abs/wheels"),
     )
     assert sources.arguments() == [
-        "--default-index",
-        "https://a.test/simple",
-        "--index",
-        "https://b.test/simple",
-        "--find-links",
-        "https://c.test/links/",
-        "--find-links",
-        "/abs/wheels",
+        "--default-index=https://a.test/simple",
+        "--index=https://b.test/simple",
+        "--find-links=https://c.test/links/",
+        "--find-links=/abs/wheels",
     ]
-    assert PackageSources(find_links=("/w",)).arguments() == ["--no-index", "--find-links", "/w"]
+    assert PackageSources(find_links=("/w",)).arguments() == ["--no-index", "--find-links=/w"]
     assert PackageSources().empty
     shown = PackageSources(indexes=("https://u:pw@a.test/simple",)).shown()
     assert shown == "https://u:********@a.test/simple"

@@ -108,15 +108,14 @@ class PackageSources:
 
     def arguments(self) -> list[str]:
         """uv's options for these sources."""
+        # ``--opt=value``: a value from the lock is never read as an option of its own.
         args: list[str] = []
         if self.indexes:
-            args += ["--default-index", self.indexes[0]]
-            for extra in self.indexes[1:]:
-                args += ["--index", extra]
+            args.append(f"--default-index={self.indexes[0]}")
+            args += [f"--index={extra}" for extra in self.indexes[1:]]
         else:
             args.append("--no-index")
-        for link in self.find_links:
-            args += ["--find-links", link]
+        args += [f"--find-links={link}" for link in self.find_links]
         return args
 
     def shown(self) -> str:
@@ -207,8 +206,7 @@ class Uv:
     def _common(self) -> list[str]:
         return [
             "--no-config",
-            "--cache-dir",
-            str(self.cache_dir),
+            f"--cache-dir={self.cache_dir}",
             "--no-python-downloads",
             "--color",
             "never",
@@ -224,8 +222,8 @@ class Uv:
             self.binary,
             "venv",
             *self._common(),
-            "--python",
-            python,
+            f"--python={python}",
+            "--",
             dest,
         ]
         try:
@@ -260,8 +258,7 @@ class Uv:
             "pip",
             "install",
             *self._common(),
-            "--python",
-            python,
+            f"--python={python}",
             *sources.arguments(),
             "--",
             *wanted,
