@@ -41,6 +41,7 @@ import sys
 import tarfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -480,14 +481,29 @@ def hardlink_entry(path: str, data: bytes) -> dict[str, object]:
     }
 
 
+def _index_json(package: Path) -> dict[str, Any]:
+    """``info/index.json`` of a ``.tar.bz2`` or a ``.conda`` (its ``info-*.tar.zst``)."""
+    if package.name.endswith(".conda"):
+        import zstandard
+
+        with zipfile.ZipFile(package) as zf:
+            name = next(n for n in zf.namelist() if n.startswith("info-"))
+            raw = zstandard.ZstdDecompressor().decompressobj().decompress(zf.read(name))
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+            fh = tf.extractfile("info/index.json")
+            assert fh is not None
+            return dict(json.loads(fh.read()))
+    with tarfile.open(package) as tf:
+        fh = tf.extractfile("info/index.json")
+        assert fh is not None
+        return dict(json.loads(fh.read()))
+
+
 def add_package_to_pack(pack_dir: Path, package: Path) -> str:
     """Put ``package`` into a pack directory as an attacker would: its record in the
     subdir's ``repodata.json`` and ``pixi-pack-src.json`` made consistent with its bytes.
     Returns the archive path."""
-    with tarfile.open(package) as tf:
-        fh = tf.extractfile("info/index.json")
-        assert fh is not None
-        index = json.loads(fh.read())
+    index = _index_json(package)
     data = package.read_bytes()
     subdir = index["subdir"]
     arcname = f"channel/{subdir}/{package.name}"

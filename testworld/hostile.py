@@ -459,3 +459,71 @@ def with_escaping_wheel(
             }
             _sync_provenance(tree, pin_wheels(tree), {arcname: entry})
         return repack(tree, out), arcname
+
+
+# -- packages whose metadata exists twice (issue 18 item 5) ---------------------------------------
+
+
+def duplicate_metadata_tar_bz2(
+    directory: Path,
+    *,
+    name: str,
+    first: list[dict[str, Any]],
+    second: list[dict[str, Any]],
+    members: Mapping[str, bytes],
+) -> Path:
+    """A ``.tar.bz2`` with two ``info/paths.json``: ``first`` (what a reader that stops at the
+    first copy sees) and, after the files, ``second`` (what an extractor keeps)."""
+    index = {"name": name, "version": "1.0", "build": "0", "build_number": 0,
+             "subdir": "linux-64", "depends": []}  # fmt: skip
+    path = directory / f"{name}-1.0-0.tar.bz2"
+    with tarfile.open(path, "w:bz2") as tf:
+        entries = [
+            ("info/index.json", json.dumps(index).encode()),
+            ("info/paths.json", json.dumps({"paths": first, "paths_version": 1}).encode()),
+            *members.items(),
+            ("info/paths.json", json.dumps({"paths": second, "paths_version": 1}).encode()),
+        ]
+        for member, data in entries:
+            info = _info(member, size=len(data))
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def conda_with_metadata_in_its_data(
+    directory: Path,
+    *,
+    name: str,
+    first: list[dict[str, Any]],
+    second: list[dict[str, Any]],
+    members: Mapping[str, bytes],
+) -> Path:
+    """A ``.conda`` whose ``info`` tar has ``first`` as ``info/paths.json`` and whose ``pkg``
+    (data) tar carries another ``info/paths.json``: ``second``."""
+    import zstandard
+
+    index = {"name": name, "version": "1.0", "build": "0", "build_number": 0,
+             "subdir": "linux-64", "depends": []}  # fmt: skip
+    stem = f"{name}-1.0-0"
+
+    def tar_zst(files: list[tuple[str, bytes]]) -> bytes:
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tf:
+            for member, data in files:
+                tf.addfile(_info(member, size=len(data)), io.BytesIO(data))
+        return zstandard.ZstdCompressor().compress(raw.getvalue())
+
+    info = tar_zst([
+        ("info/index.json", json.dumps(index).encode()),
+        ("info/paths.json", json.dumps({"paths": first, "paths_version": 1}).encode()),
+    ])  # fmt: skip
+    pkg = tar_zst([
+        *members.items(),
+        ("info/paths.json", json.dumps({"paths": second, "paths_version": 1}).encode()),
+    ])  # fmt: skip
+    path = directory / f"{stem}.conda"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("metadata.json", json.dumps({"conda_pkg_format_version": 2}))
+        zf.writestr(f"info-{stem}.tar.zst", info)
+        zf.writestr(f"pkg-{stem}.tar.zst", pkg)
+    return path

@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -254,7 +256,13 @@ def _channel(artifact: SbomArtifact) -> str | None:
     channel, _, subdir = head.rpartition("/")
     if file_name != artifact.path.rsplit("/", 1)[-1] or subdir != artifact.subdir or not channel:
         return None
-    return redact_text(channel)
+    # an identifier, not a way in: no user, password or conda token at all (not even redacted)
+    parts = urllib.parse.urlsplit(redact_text(channel))
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    path = re.sub(r"/t/[^/]+", "", parts.path)
+    return urllib.parse.urlunsplit((parts.scheme, host, path, "", ""))
 
 
 def _purl(artifact: SbomArtifact) -> PackageURL:

@@ -8,6 +8,7 @@ nothing sent. ``docs/security.md`` describes the threat model these tests stand 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,7 +41,10 @@ from testworld.pypi import index_entry
 from testworld.server import WorldServer
 from testworld.workspace import write_workspace
 
+from pixi_pack_src import unpack as unpack_module
 from pixi_pack_src.cli import run as cli_run
+from pixi_pack_src.install.conda import extract_and_check
+from pixi_pack_src.reporter import NullReporter
 
 pytestmark = pytest.mark.integration
 
@@ -320,3 +325,237 @@ def test_4_an_env_var_name_that_is_not_an_identifier_is_refused(
     assert "is not a valid identifier" in line
     assert listing(out) == []
     assert not marker.exists()
+
+
+def _edit_python_record(tree: Path, **changes: object) -> None:
+    """Change the python record in the pack's repodata; provenance made consistent."""
+    repodata_path = tree / "channel" / "linux-64" / "repodata.json"
+    repodata = json.loads(repodata_path.read_bytes())
+    found = ""
+    for table in ("packages", "packages.conda"):
+        for file_name, record in repodata.get(table, {}).items():
+            if record["name"] == "python":
+                record.update(changes)
+                found = file_name
+    assert found
+    data = (json.dumps(repodata, indent=2, sort_keys=True) + "\n").encode()
+    repodata_path.write_bytes(data)
+    prov_path = tree / "pixi-pack-src.json"
+    prov = json.loads(prov_path.read_bytes())
+    for entry in prov["generated"]:
+        if entry["path"] == "channel/linux-64/repodata.json":
+            entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    prov_path.write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
+
+
+def test_2_python_site_packages_path_cannot_leave_the_prefix(
+    pack_tree: Path, tmp_path: Path
+) -> None:
+    """The python record's ``python_site_packages_path`` (where noarch python files and
+    wheels go) pointing out of the prefix: refused before anything is installed."""
+    escape = tmp_path / "sp_escape"
+    tree = tmp_path / "tree"
+    shutil.copytree(pack_tree, tree)
+    depth = "../" * 12
+    _edit_python_record(tree, python_site_packages_path=f"{depth}{str(escape).lstrip('/')}")
+    tar = hostile.repack(tree, tmp_path / "evil.tar")
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli(["unpack", str(tar), "-o", str(out)], logs=tmp_path / "logs", timeout=300)
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "python_site_packages_path" in line
+    assert "'..' component" in line
+    assert listing(out) == []
+    assert not escape.exists()
+
+
+def test_2_unpack_runs_no_code_of_the_pack(
+    pack_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment's python is never run to place wheels (the README: unpack runs no
+    package code). Its binary is swapped, right after the checked extraction, for a script
+    that leaves a mark when run: the unpack succeeds, wheels included, and leaves none."""
+    marker = tmp_path / "python-ran"
+    original = extract_and_check
+
+    def extract_then_swap(packages: Any, *, cache_dir: Path, label: str) -> None:
+        original(packages, cache_dir=cache_dir, label=label)
+        for python in cache_dir.glob("python-3*/bin/python3*"):
+            if not python.is_symlink():
+                python.unlink()
+                python.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+                python.chmod(0o755)
+
+    monkeypatch.setattr(unpack_module, "extract_and_check", extract_then_swap)
+    result = unpack_module.unpack(
+        unpack_module.UnpackOptions(pack=pack_tree, output_dir=tmp_path / "out"),
+        reporter=NullReporter(),
+    )
+    assert result.wheels == 1
+    env = result.environment
+    assert list(env.glob("lib/python3.11/site-packages/worldpkg_a*"))
+    assert (env / "bin" / "python3.11").read_text().startswith("#!/bin/sh")  # the swapped one
+    assert not marker.exists()
+
+
+DROPPED = b"#!/bin/sh\necho dropped\n"
+
+
+@pytest.mark.parametrize("kind", ["tar.bz2", "conda"])
+def test_5_the_file_list_checked_is_the_one_installed(
+    kind: str, pack_tree: Path, tmp_path: Path
+) -> None:
+    """A package with two ``info/paths.json``: the first is harmless, the one an extractor
+    keeps names ``../../pack/dropped.sh``. Refused; nothing is written next to the prefix."""
+    build = tmp_path / "build"
+    build.mkdir()
+    members = {"payload.sh": DROPPED}
+    first = [hardlink_entry("share/payload.sh", DROPPED)]
+    second = [hardlink_entry("../../pack/dropped.sh", DROPPED)]
+    maker = (
+        hostile.duplicate_metadata_tar_bz2
+        if kind == "tar.bz2"
+        else hostile.conda_with_metadata_in_its_data
+    )
+    pkg = maker(build, name="twofaced", first=first, second=second, members=members)
+    tar = _pack_with(pack_tree, tmp_path, [pkg])
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli(["unpack", str(tar), "-o", str(out)], logs=tmp_path / "logs", timeout=300)
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "twofaced" in line
+    assert (
+        "info/paths.json appears twice in the archive with different content" in line
+        or "'../../pack/dropped.sh' has a '..' component" in line
+    ), line
+    assert listing(out) == []
+    assert not list(tmp_path.rglob("dropped.sh"))
+
+
+# -- 11: bounds, and hostile input reported as such (never as our bug) ---------------------------
+
+ZEROS = 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("honest", [True, False], ids=["declared", "understated"])
+def test_11_a_decompression_bomb_is_refused(honest: bool, pack_tree: Path, tmp_path: Path) -> None:
+    """20 MiB of zeros in a package of a few KiB: refused from its file list before it is
+    extracted, or, when the list understates it, from what was extracted; nothing stays."""
+    build = tmp_path / "build"
+    build.mkdir()
+    zeros = bytes(ZEROS)
+    entry = hardlink_entry("share/zeros", zeros if honest else b"x")
+    pkg = hostile_conda_package(build, name="bomb", paths=[entry], members={"share/zeros": zeros})
+    assert pkg.stat().st_size < 64 * 1024
+    tar = _pack_with(pack_tree, tmp_path, [pkg])
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli(["unpack", str(tar), "-o", str(out)], logs=tmp_path / "logs", timeout=300)
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    match = re.search(r"it unpacks to (\d+) bytes", line)
+    assert match is not None, line
+    assert int(match[1]) >= ZEROS
+    assert "PIXI_PACK_SRC_MAX_COMPRESSION_RATIO" in line
+    assert listing(out) == []
+    assert litter(tmp_path) == []
+
+
+def test_11_metadata_over_its_cap_is_refused_before_it_is_read(
+    pack_tree: Path, tmp_path: Path
+) -> None:
+    tar = hostile.repack(pack_tree, tmp_path / "pack.tar")
+    out = tmp_path / "out"
+    done = run_cli(
+        ["unpack", str(tar), "-o", str(out)],
+        logs=tmp_path / "logs",
+        env={"PIXI_PACK_SRC_MAX_METADATA_BYTES": "200"},
+        timeout=300,
+    )
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "over the 200-byte limit for metadata" in line
+    assert not out.exists()
+
+
+def test_11_deeply_nested_json_is_malformed_input(pack_tree: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(pack_tree, tree)
+    (tree / "pixi-pack-src.json").write_text("[" * 100_000 + "]" * 100_000)
+    tar = hostile.repack(tree, tmp_path / "deep.tar")
+    done = run_cli(["unpack", str(tar), "-o", str(tmp_path / "out")], logs=tmp_path / "logs")
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "pixi-pack-src.json" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("a%00b-1.0-py3-none-any.whl", "has a NUL byte"),
+        ("a%5Cb-1.0-py3-none-any.whl", "has a backslash"),
+        ("a%0Ab-1.0-py3-none-any.whl", "has a control character"),
+        ("x" * 300 + "-1.0-py3-none-any.whl", "has a component longer than 255 bytes"),
+    ],
+)
+def test_11_hostile_file_names_in_a_lock(
+    name: str, problem: str, world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """NUL, backslash, control characters, over-long names: one error naming the lock."""
+    entry = PypiEntry(
+        name="a", location=f"{channel_server.url}/p/{name}", version="1.0", sha256="0" * 64
+    )
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {"default": Env(conda=("python",), pypi=(entry,))},
+        channel_url=channel_server.url + "/channel",
+    )
+    for argv in (["inspect", str(ws.root)], ["pack", str(ws.root), "-o", str(tmp_path / "o")]):
+        done = run_cli(argv, logs=tmp_path / "logs", tmpdir=tmp_path / "t")
+        assert done.code == 1, done.stderr[-3000:]
+        (line,) = _refused(done.stderr)
+        assert "pixi.lock" in line
+        assert problem in line
+    assert not (tmp_path / "o").exists()
+    assert not any(r.path.startswith("/p/") for r in channel_server.requests)
+
+
+def test_11_a_subdir_that_is_a_path_is_refused(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    root = _python_ws(world, channel_server, tmp_path / "ws")
+    text = (root / "pixi.lock").read_text()
+    text, n = re.subn(r"^(- conda: \S+python\S+\.conda)$", r"\1\n  subdir: ../..", text, flags=re.M)
+    assert n >= 1
+    (root / "pixi.lock").write_text(text)
+    done = run_cli(["pack", str(root), "-o", str(tmp_path / "o.tar")], logs=tmp_path / "logs")
+    assert done.code in (1, 2), done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "pixi.lock" in line
+
+
+def test_11_a_local_wheel_outside_the_workspace_is_named(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """pixi installs ``pypi: ../outside/x.whl`` as it is; pack does too, but says so in
+    ``inspect`` and ``pack`` (a lock from someone else can name any file of this machine)."""
+    d = world.dist("worldpkg-a", "wheel")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(world.root / d.rel_path, outside / d.file_name)
+    entry = PypiEntry(
+        name=d.name, location=f"../outside/{d.file_name}", version=d.version, sha256=d.sha256
+    )
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {"default": Env(conda=("python",), pypi=(entry,))},
+        channel_url=channel_server.url + "/channel",
+    )
+    done = run_cli(["inspect", str(ws.root)], logs=tmp_path / "logs")
+    assert done.code == 0, done.stderr[-3000:]
+    text = done.stdout.decode() + done.stderr
+    assert f"../outside/{d.file_name} is outside the workspace" in text

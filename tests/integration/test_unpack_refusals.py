@@ -236,7 +236,7 @@ def test_wheel_for_another_python(world: World, tmp_path: Path, refused: Refuse)
     err = refused(pack.root, WheelCompatibilityError)
     assert str(err) == (
         f"{wheel.name} (cp312-cp312-manylinux_2_17_x86_64) cannot be installed by the "
-        f"environment's python {python} on linux-64"
+        f"environment's python {python} on linux-64 (computed from its record)"
     )
 
 

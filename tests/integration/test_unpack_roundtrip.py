@@ -327,7 +327,7 @@ def test_a_failed_unpack_keeps_the_replaced_environment(
 
 
 def test_cli_subprocess_exits_cleanly_every_time(world: World, tmp_path: Path) -> None:
-    """py-rattler can crash an interpreter at exit (testing-world.md): never with our CLI."""
+    """py-rattler can crash an interpreter at exit : never with our CLI."""
     tiny = build_pack_dir(world, tmp_path / "tiny", specs=("chain-a",), wheels=())
     tar = write_pack_tar(tiny.root, tmp_path / "tiny.tar")
     command = [sys.executable, "-m", "pixi_pack_src", "-q", "unpack", str(tar), "--force"]
@@ -342,8 +342,8 @@ def test_cli_subprocess_exits_cleanly_every_time(world: World, tmp_path: Path) -
 
 
 def test_wheel_tags_come_from_the_interpreter(world: World, tmp_path: Path) -> None:
-    """The lock assumed glibc 2.28, but this machine's python accepts manylinux_2_31: asking
-    the interpreter (not computing from the lock) decides, as pixi-unpack does."""
+    """The lock assumed glibc 2.28, but this machine's python accepts manylinux_2_31: this
+    machine's glibc (not the lock's) decides, as the interpreter would (without running it)."""
     wheel = make_wheel(tmp_path / "w", "glibcish", tag="cp311-cp311-manylinux_2_31_x86_64")
     pack = build_pack_dir(world, tmp_path / "p", specs=("python",), wheels=(), extra_wheels=[wheel])
     assert "__glibc=2.28=0" in pack.virtual_packages

@@ -100,6 +100,16 @@ PixiOption = Annotated[
         help="The pixi executable for conda source builds [default: pixi on PATH].",
     ),
 ]
+FrozenOption = Annotated[
+    bool,
+    typer.Option(
+        "--frozen",
+        envvar="PIXI_FROZEN",
+        show_envvar=True,
+        help="Pack the lock as it is, even when the manifest asks for dependencies it lacks "
+        "(pixi's --frozen).",
+    ),
+]
 AllowUnpinnedBackendsOption = Annotated[
     bool,
     typer.Option(
@@ -120,6 +130,19 @@ BuildIsolationOption = Annotated[
     typer.Option(
         "--build-isolation/--no-build-isolation",
         help="Build wheels in isolated environments (else with the environment's packages).",
+    ),
+]
+InjectOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "-i", "--inject", metavar="FILE", help="Extra .conda/.tar.bz2/.whl to add (repeatable)."
+    ),
+]
+BuildSdistOption = Annotated[
+    bool,
+    typer.Option(
+        "--build-sdist/--no-build-sdist",
+        help="Build PyPI sdists, git and path entries into wheels (else refuse them).",
     ),
 ]
 OverridesOption = Annotated[

@@ -14,24 +14,30 @@ first (:mod:`pixi_pack_src.unpack`).
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import rattler
-from rattler import PrefixRecord, RepoDataRecord, Subdir
-from rattler.package_streaming import PackageArchive
+from rattler import PackageRecord, PrefixRecord, RepoDataRecord, Subdir
+from rattler.package_streaming import PackageArchive, extract
 
 from pixi_pack_src.aio import run_sync
 from pixi_pack_src.errors import ArchiveError, InstallError
+from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.layout import CHANNEL_DIR, TAMPERED
+from pixi_pack_src.limits import max_compression_ratio, max_metadata_bytes, max_unpacked_bytes
+from pixi_pack_src.safepath import RelPath, UnsafePathError, path_problem
 from pixi_pack_src.verify.checks import load_channel
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_DIR = "channel"
 REPODATA_JSON = "repodata.json"
 HISTORY_LINE = "// written by pixi-pack-src unpack: lets `conda run -p` recognise this prefix\n"
 _CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -87,6 +93,7 @@ def channel_packages(root: Path, records: Mapping[str, RepoDataRecord]) -> list[
 
 
 _LINK_INFO = ("info/paths.json", "info/files", "info/link.json")
+CACHE_REVISION = 1  # py-rattler's package-cache lock file: revision (u64, big-endian) + sha256
 
 
 def _path_problem(path: str) -> str | None:
@@ -98,7 +105,7 @@ def _path_problem(path: str) -> str | None:
     parts = path.replace("\\", "/").split("/")
     if ".." in parts:
         return "has a '..' component (it would be written outside the environment)"
-    return None
+    return path_problem(path)
 
 
 async def _read_link_info(path: Path) -> dict[str, bytes | None]:
@@ -107,39 +114,120 @@ async def _read_link_info(path: Path) -> dict[str, bytes | None]:
     return found
 
 
-def check_package_paths(packages: Sequence[ChannelPackage], *, label: str) -> None:
-    """Refuse packages that would write outside the environment when linked.
+def _read_extracted(directory: Path, name: str, what: str) -> bytes | None:
+    path = directory.joinpath(*name.split("/"))
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        raise _unsafe(what, name, "is not a regular file")
+    cap = max_metadata_bytes()
+    if st.st_size > cap:
+        raise _unsafe(what, name, f"is larger than {cap} bytes (PIXI_PACK_SRC_MAX_METADATA_BYTES)")
+    with path.open("rb") as fh:
+        return fh.read(cap + 1)
 
-    py-rattler links every path of ``info/paths.json`` (else ``info/files``) from the
-    extracted package to ``<prefix>/<path>`` without checking it: a hostile pack, whose
-    hashes an attacker can make consistent, could name ``../../x`` or write through a
-    symbolic link another package installs. Checked here, before anything is installed: no
-    absolute path and no ``..`` component; nothing below a path that a package installs as a
-    symbolic link; entry point names (``info/link.json``) that are plain file names.
+
+def _cache_name(record: RepoDataRecord, what: str) -> RelPath:
+    try:
+        return RelPath.file_name(
+            f"{record.name.normalized}-{record.version}-{record.build}", what="its name"
+        )
+    except UnsafePathError as exc:
+        raise _unsafe(what, "the record", str(exc)) from None
+
+
+def _extract_one(package: ChannelPackage, cache_dir: Path, label: str) -> Path:
+    what = f"{package.arcname} in {label}"
+    record = package.record
+    name = _cache_name(record, what)
+    dest = cache_dir / name
+    try:
+        extract(package.path, dest)
+    except Exception as exc:  # py-rattler raises many unrelated types
+        raise ArchiveError(
+            f"cannot extract {what}: {exc}",
+            hint=TAMPERED,
+        ) from exc
+    digest = record.sha256
+    sha = bytes(digest) if digest else bytes.fromhex(hash_file(package.path, md5=False)[0])
+    (cache_dir / f"{name}.lock").write_bytes(CACHE_REVISION.to_bytes(8, "big") + sha)
+    return dest
+
+
+def extract_and_check(
+    packages: Sequence[ChannelPackage], *, cache_dir: Path, label: str, workers: int = 4
+) -> None:
+    """Extract every package into ``cache_dir`` and refuse one that would write outside the
+    environment when linked. Install what was checked:
+
+    The packages are extracted with py-rattler's own extractor into the package-cache layout
+    (``<name>-<version>-<build>/`` and its ``.lock``) that :func:`install_records` then links
+    from, unchanged: the file lists checked here are read from the very directories that are
+    installed. A package whose archive holds another copy of its metadata than the one that
+    was extracted (a ``.tar.bz2`` with two ``info/paths.json``, a ``.conda`` whose data tar
+    carries ``info/paths.json`` too) is refused.
+
+    py-rattler links every path of ``info/paths.json`` (else ``info/files``) to
+    ``<prefix>/<path>`` without checking it. Checked here: each path is a plain relative path
+    (:mod:`pixi_pack_src.safepath`); nothing below a path that a package installs as a
+    symbolic link; entry point names (``info/link.json``) that are plain file names; the
+    ``python_site_packages_path`` of a record relative and inside the prefix.
     """
-    links: dict[str, str] = {}  # path installed as a symbolic link -> its package
-    declared: list[tuple[str, str]] = []  # (path, package arcname)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    max_total, max_ratio = max_unpacked_bytes(), max_compression_ratio()
+    archived: list[dict[str, bytes | None]] = []
+    declared_total = 0
     for package in packages:
         what = f"{package.arcname} in {label}"
+        check_record_paths(package.record, what)
         try:
             info = run_sync(_read_link_info(package.path))
         except Exception as exc:  # py-rattler raises many unrelated types
             raise ArchiveError(
                 f"cannot read the file list of {what}: {exc}",
-                hint="the archive is damaged or was tampered with; do not install it",
+                hint=TAMPERED,
             ) from exc
+        for name, data in info.items():
+            if data is not None and len(data) > max_metadata_bytes():
+                raise _unsafe(what, name, f"is larger than {max_metadata_bytes()} bytes")
+        # bounds from the package's own file list, before anything is extracted
+        declared = _declared_size(info, what)
+        declared_total += declared
+        _check_size(what, package.path, declared, declared_total, max_total, max_ratio)
+        archived.append(info)
+    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+        extracted = list(pool.map(lambda p: _extract_one(p, cache_dir, label), packages))
+    links: dict[str, str] = {}  # path installed as a symbolic link -> its package
+    declared_paths: list[tuple[str, str]] = []  # (path, package arcname)
+    total = 0
+    for package, directory, first in zip(packages, extracted, archived, strict=True):
+        what = f"{package.arcname} in {label}"
+        # the same bounds on what was really extracted (a file list may understate it)
+        size = _tree_size(directory)
+        total += size
+        _check_size(what, package.path, size, total, max_total, max_ratio)
+        info = {name: _read_extracted(directory, name, what) for name in _LINK_INFO}
+        for name in _LINK_INFO:
+            if first.get(name) != info.get(name):
+                raise _unsafe(
+                    what,
+                    name,
+                    "appears twice in the archive with different content (the copy that "
+                    "would be checked is not the one that would be installed)",
+                )
         for path, softlink in _paths_of(info, what):
             problem = _path_problem(path)
             if problem:
                 raise _unsafe(what, repr(path), problem)
-            normalized = "/".join(p for p in path.split("/") if p not in ("", "."))
-            declared.append((normalized, package.arcname))
+            declared_paths.append((path, package.arcname))
             if softlink:
-                links[normalized] = package.arcname
+                links[path] = package.arcname
         for name in _entry_point_names(info, what):
             if not name or "/" in name or "\\" in name or name in (".", ".."):
                 raise _unsafe(what, f"entry point {name!r}", "is not a plain file name")
-    for path, arcname in declared:
+    for path, arcname in declared_paths:
         parts = path.split("/")
         for i in range(1, len(parts)):
             parent = "/".join(parts[:i])
@@ -151,10 +239,68 @@ def check_package_paths(packages: Sequence[ChannelPackage], *, label: str) -> No
                 )
 
 
+def _declared_size(info: Mapping[str, bytes | None], what: str) -> int:
+    raw = info.get("info/paths.json")
+    if raw is None:
+        return 0
+    try:
+        doc = json.loads(raw)
+        sizes = [entry.get("size_in_bytes") or 0 for entry in doc["paths"]]
+        return sum(int(n) for n in sizes if isinstance(n, int) and n > 0)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise ArchiveError(
+            f"{what} has an unreadable info/paths.json ({type(exc).__name__}: {exc})",
+            hint=TAMPERED,
+        ) from exc
+
+
+def _tree_size(directory: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            try:
+                st = (Path(root) / name).lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def _check_size(
+    what: str, archive: Path, size: int, total: int, max_total: int, max_ratio: int
+) -> None:
+    packed = max(archive.stat().st_size, 1)
+    if size > packed * max_ratio:
+        raise ArchiveError(
+            f"refusing {what}: it unpacks to {size} bytes, {size // packed} times its "
+            f"{packed} bytes (the limit is {max_ratio}: PIXI_PACK_SRC_MAX_COMPRESSION_RATIO)",
+            hint="the package is a decompression bomb or damaged; raise the limit only for a "
+            "package you trust",
+        )
+    if total > max_total:
+        raise ArchiveError(
+            f"refusing {what}: the packages unpack to more than {max_total} bytes "
+            "(PIXI_PACK_SRC_MAX_UNPACKED_BYTES)",
+            hint="raise the limit if the environment is really that large",
+        )
+
+
+def check_record_paths(record: PackageRecord | RepoDataRecord, what: str) -> None:
+    """A record's ``python_site_packages_path`` (CEP 17: where noarch python files and wheels
+    go) must be a plain relative path inside the prefix."""
+    value = record.python_site_packages_path
+    if value is None:
+        return
+    problem = path_problem(str(value))
+    if problem:
+        raise _unsafe(what, f"python_site_packages_path {str(value)!r}", problem)
+
+
 def _unsafe(what: str, member: str, problem: str) -> ArchiveError:
     return ArchiveError(
         f"refusing {what}: {member} {problem}",
-        hint="the archive is damaged or was tampered with; do not install it",
+        hint=TAMPERED,
     )
 
 
@@ -168,16 +314,16 @@ def _paths_of(info: Mapping[str, bytes | None], what: str) -> list[tuple[str, bo
                 (str(entry["_path"]), entry.get("path_type") == "softlink")
                 for entry in doc["paths"]
             ]
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ArchiveError(
-                f"{what} has an unreadable info/paths.json ({exc})",
-                hint="the archive is damaged or was tampered with; do not install it",
+                f"{what} has an unreadable info/paths.json ({type(exc).__name__}: {exc})",
+                hint=TAMPERED,
             ) from exc
     files = info.get("info/files")
     if files is None:
         raise ArchiveError(
             f"{what} has neither info/paths.json nor info/files",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         )
     return [(line, False) for line in files.decode("utf-8", "replace").splitlines() if line]
 
@@ -191,10 +337,10 @@ def _entry_point_names(info: Mapping[str, bytes | None], what: str) -> list[str]
         noarch = doc.get("noarch") or {}
         points = noarch.get("entry_points") or [] if isinstance(noarch, dict) else []
         return [str(p).split("=", 1)[0].strip() for p in points]
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, TypeError, RecursionError) as exc:
         raise ArchiveError(
-            f"{what} has an unreadable info/link.json ({exc})",
-            hint="the archive is damaged or was tampered with; do not install it",
+            f"{what} has an unreadable info/link.json ({type(exc).__name__}: {exc})",
+            hint=TAMPERED,
         ) from exc
 
 

@@ -5,17 +5,16 @@ paths and entry-point names that stay inside the environment (:func:`check_wheel
 on top of installer's own check while writing); ``RECORD`` hashes that match the content;
 ``Requires-Python`` against the environment's python; and its tags against that interpreter.
 
-The interpreter is asked for its tags and install paths (:func:`query_interpreter`, through
-:mod:`pixi_pack_src.proc`, with this tool's ``packaging`` on its path). When it cannot run --
-an environment for another platform unpacked with ``--platform-check off`` -- both are
-computed from the ``python`` record instead (:mod:`pixi_pack_src.wheels`).
+The interpreter's tags and install paths are computed from the ``python`` record
+(:func:`computed_interpreter`, :mod:`pixi_pack_src.wheels`): unpack never runs the
+environment's python (nor any other code of the pack), so a hostile ``bin/python`` can
+neither run nor steer where files go. ``python_site_packages_path`` (CEP 17) is used only
+once it passed the one path check.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -23,15 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import packaging
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import Tag, parse_tag
+from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 from rattler import PackageRecord
 
-from pixi_pack_src import proc
-from pixi_pack_src.errors import CommandError, InstallError
+from pixi_pack_src.errors import InstallError
+from pixi_pack_src.safepath import RelPath, path_problem
 from pixi_pack_src.wheels import WheelCompatibilityError, requires_python, target_tags
 
 logger = logging.getLogger(__name__)
@@ -45,21 +43,6 @@ _SCRIPT_KINDS: dict[str, LauncherKind] = {
     "win-arm64": "win-arm64",
 }
 
-# Run by the environment's python (any 3.x): its tags, version and install paths (relative
-# to its prefix). argv[1] holds a copy of this tool's `packaging`.
-_QUERY = """\
-import json, os, platform, sys, sysconfig
-sys.path.insert(0, sys.argv[1])
-from packaging import tags
-get = getattr(sysconfig, "get_preferred_scheme", None)
-paths = sysconfig.get_paths(get("prefix")) if get else sysconfig.get_paths()
-print(json.dumps({
-    "version": platform.python_version(),
-    "tags": [str(t) for t in tags.sys_tags()],
-    "paths": {k: os.path.relpath(v, sys.prefix) for k, v in paths.items()},
-}))
-"""
-
 
 @dataclass(frozen=True)
 class Interpreter:
@@ -69,7 +52,7 @@ class Interpreter:
     tags: tuple[Tag, ...]  # best first
     paths: dict[str, str]  # installer scheme -> path relative to the prefix
     python: str  # relative path of the executable (for script shebangs)
-    source: Literal["interpreter", "computed"]
+    source: Literal["computed"]
 
 
 def _python_relpath(platform: str) -> str:
@@ -90,41 +73,16 @@ def computed_interpreter(
         site = "Lib/site-packages"
         paths = {"scripts": "Scripts", "include": "Include"}
     else:
-        site = record.python_site_packages_path or f"lib/python{short}/site-packages"
+        site = f"lib/python{short}/site-packages"
+        if record.python_site_packages_path:
+            # data from the pack: checked like every other path before it is used
+            site = RelPath.parse(
+                str(record.python_site_packages_path), what="python_site_packages_path"
+            )
         paths = {"scripts": "bin", "include": f"include/python{short}"}
     paths.update({"purelib": site, "platlib": site, "data": "."})
     tags = tuple(target_tags(str(version), platform, virtual_packages))
     return Interpreter(str(version), tags, paths, _python_relpath(platform), "computed")
-
-
-def query_interpreter(prefix: Path, platform: str, shim_dir: Path) -> Interpreter | None:
-    """Ask ``prefix``'s python for its tags and paths; ``None`` when it cannot run."""
-    python = prefix / _python_relpath(platform)
-    if not python.is_file():
-        return None
-    shim = shim_dir / "packaging"
-    if not shim.exists():
-        shutil.copytree(Path(packaging.__file__).parent, shim)
-    try:
-        result = proc.run(
-            # -B: no .pyc with the staging path in them; -I: no user site, no PYTHON* variables
-            [python, "-I", "-B", "-c", _QUERY, shim_dir],
-            capture_stdout=True,
-            timeout=120,
-            what=f"{python} (asking for its wheel tags)",
-        )
-        doc = json.loads(result.stdout)
-        tags = tuple(t for text in doc["tags"] for t in parse_tag(text))
-        paths = {str(k): str(v) for k, v in doc["paths"].items()}
-        version = str(doc["version"])
-    except (CommandError, ValueError, KeyError, TypeError) as exc:
-        logger.debug("cannot query %s: %s", python, exc)
-        return None
-    if not tags or any(v.startswith("..") or Path(v).is_absolute() for v in paths.values()):
-        logger.debug("%s gave unusable tags or paths: %s", python, paths)
-        return None
-    paths["data"] = "."
-    return Interpreter(version, tags, paths, _python_relpath(platform), "interpreter")
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -137,7 +95,7 @@ def _path_problem(name: str) -> str | None:
         return "has a drive letter"
     if ".." in name.split("/"):
         return "leaves its directory ('..')"
-    return None
+    return path_problem(name.removesuffix("/"))  # the one path check (a zip directory ends in /)
 
 
 def _refuse(wheel: Path, what: str, why: str) -> WheelCompatibilityError:
@@ -214,7 +172,7 @@ def check_tags(wheel: Path, interpreter: Interpreter, platform: str) -> None:
     if set(interpreter.tags).intersection(tags):
         return
     shown = ", ".join(sorted(str(t) for t in tags))
-    where = "" if interpreter.source == "interpreter" else " (computed from its record)"
+    where = " (computed from its record)"
     raise WheelCompatibilityError(
         f"{wheel.name} ({shown}) cannot be installed by the environment's python "
         f"{interpreter.version} on {platform}{where}",

@@ -15,7 +15,7 @@ from typing import cast
 from packaging.utils import parse_wheel_filename
 from rattler import RepoDataRecord
 
-from pixi_pack_src.archive.channel import CHANNEL_DIR, PYPI_DIR, record_from_archive
+from pixi_pack_src.archive.channel import record_from_archive
 from pixi_pack_src.archive.metadata import ArtifactProvenance, JsonValue
 from pixi_pack_src.builders import BuiltArtifact, SourceBuildOptions, build_sources
 from pixi_pack_src.builders.wheel import (
@@ -31,6 +31,7 @@ from pixi_pack_src.delta.manifest import BaseManifest
 from pixi_pack_src.fetch.config import FetchConfig
 from pixi_pack_src.fetch.download import Artifact, Fetched
 from pixi_pack_src.hashing import Verified, hash_file
+from pixi_pack_src.layout import CHANNEL_DIR, PYPI_DIR
 from pixi_pack_src.lock.model import CondaBinary, CondaSource, PypiPackage
 from pixi_pack_src.pack.options import PackOptions
 from pixi_pack_src.pack.result import PackedItem, PackStats
@@ -70,7 +71,7 @@ class PlatformWork:
     conda: dict[str, CondaFile] = field(default_factory=dict)
     wheels: dict[str, WheelFile] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)  # archive path -> how it was obtained
-    done: list[PackedItem] = field(default_factory=list)  # the plan's items, as carried out
+    _done: dict[int, PackedItem] = field(default_factory=dict)  # id(plan item) -> as done
     # archive path -> the file's identity when its bytes were hashed (copied without re-hashing)
     verified: dict[str, Verified] = field(default_factory=dict)
     sbom: bytes | None = None  # the archive's sbom.cdx.json, once made
@@ -93,9 +94,16 @@ class PlatformWork:
             self.verified.pop(path, None)
 
     def did(self, item: PlanItem, action: str) -> None:
-        self.done.append(
-            PackedItem(action, item.kind, item.name, item.version, redact_text(item.source))
+        """Record what happened to one of the plan's items."""
+        self._done[id(item)] = PackedItem(
+            action, item.kind, item.name, item.version, redact_text(item.source)
         )
+
+    @property
+    def done(self) -> tuple[PackedItem, ...]:
+        """The plan's items as carried out, in the plan's order (an item not carried out is
+        missing)."""
+        return tuple(self._done[id(i)] for i in self.plan.items if id(i) in self._done)
 
 
 def artifacts_to_fetch(plans: PackPlans, config: FetchConfig) -> dict[str, Artifact]:

@@ -299,9 +299,7 @@ def write_platform(
             key=lambda a: a.path,
         )
     )
-    return PlatformPack(
-        platform, work.output, digest, size, artifacts, tuple(work.done), delta=work.delta
-    )
+    return PlatformPack(platform, work.output, digest, size, artifacts, work.done, delta=work.delta)
 
 
 def _write_executable(
