@@ -92,7 +92,7 @@ class PypiEntry:
 
 @dataclass(frozen=True)
 class SourceEntry:
-    """A ``conda_source:`` lock entry (see lockfile-v7.md section 3).
+    """A ``conda_source:`` lock entry (see docs/lockfile.md §3).
 
     ``location`` is what follows ``@``: a workspace-relative path (``src/root``, ``.``) or a
     git URL (``git+file:///...#<sha>``). ``variants`` get ``target_platform`` added (the

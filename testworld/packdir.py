@@ -1,7 +1,7 @@
 """Packs made straight from world packages (no lock, no ``pack``): for ``unpack`` tests.
 
 :func:`build_pack_dir` solves ``specs`` against the world channel and lays out a format-1
-pack, as ``pack`` does (archive-format.md §1-4, §10.1): ``channel/<subdir>/<file>`` copied byte
+pack, as ``pack`` does (docs/archive-format.md, "Layout"): ``channel/<subdir>/<file>`` copied byte
 for byte with ``repodata.json`` from the solved records (:func:`pixi_pack_src.archive.channel.
 repodata_json`), ``pixi-pack.json``, ``environment.yml``, ``pypi/*.whl``, and -- unless
 ``provenance=False`` (a Quantco-style plain format-1 pack) -- ``pixi-pack-src.json`` covering

@@ -77,11 +77,10 @@ from urllib.request import url2pathname
 from packaging.utils import canonicalize_name
 
 from pixi_pack_src.archive.channel import record_from_archive
+from pixi_pack_src.builders.conda.backend import BackendStatus, backend_status
 from pixi_pack_src.builders.conda.conda_source import (
-    BackendStatus,
     BuildJob,
     SourceBuildOptions,
-    backend_status,
     inspect_jobs,
     plan_source_builds,
 )
@@ -97,8 +96,10 @@ from pixi_pack_src.errors import (
     PlanRefusedError,
     SelectionError,
     UsageError,
+    WorkspaceError,
 )
 from pixi_pack_src.host import host_subdir
+from pixi_pack_src.layout import wheel_path
 from pixi_pack_src.lock.lockfile import Lock
 from pixi_pack_src.lock.model import (
     CondaBinary,
@@ -108,6 +109,7 @@ from pixi_pack_src.lock.model import (
     Platform,
     PypiPackage,
 )
+from pixi_pack_src.lock.satisfiability import manifest_dependencies, mismatches
 
 log = logging.getLogger(__name__)
 
@@ -498,6 +500,39 @@ def select_platforms(
         ) from exc
 
 
+def lock_refusal(
+    manifest: Path | None, envs: Sequence[LockedEnvironment], *, frozen: bool = False
+) -> Refusal | None:
+    """pixi's "lock out of date": every dependency the manifest names for the environment must
+    be locked for each chosen platform (:mod:`pixi_pack_src.lock.satisfiability`). Judged with
+    the plan, before anything is fetched or built; ``--frozen`` (pixi's word) packs the lock
+    as it is."""
+    if frozen or manifest is None:
+        return None
+    hint = "run `pixi lock` to update it, or pass --frozen to pack the lock as it is"
+    missing: list[str] = []
+    where = ""
+    for env in envs:
+        try:
+            deps = manifest_dependencies(manifest, env.environment, env.platform.subdir)
+        except WorkspaceError as exc:
+            return Refusal(f"pixi.lock is out of date: {exc.message}", hint=hint)
+        found = mismatches(deps, env)
+        for mismatch in found:
+            text = mismatch.describe()
+            if text not in missing:
+                missing.append(text)
+        if found and not where:
+            where = f"environment '{env.environment}' on {env.platform.name}"
+    if not missing:
+        return None
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return Refusal(
+        f"pixi.lock is out of date: {manifest.name} asks for what {where} does not lock: {shown}",
+        hint=hint,
+    )
+
+
 def plan_lock(
     lock: Lock,
     environment: str,
@@ -507,18 +542,23 @@ def plan_lock(
     build_pypi: bool = True,
     inject: Sequence[Path] = (),
     inspect: InspectOptions | None = None,
+    manifest: Path | None = None,
+    frozen: bool = False,
     base: BaseManifest | None = None,
     exclude: Sequence[Path] = (),
 ) -> PackPlans:
     """The plans for ``environment`` on ``platforms`` of ``lock``: what ``inspect`` shows and
     ``pack`` executes (see :func:`make_plans`), with the environments and platforms that do
-    have packages named when one has none. With ``base`` (``--base``), what the base has is
+    have packages named when one has none, and a lock that does not match ``manifest``
+    refused (:func:`lock_refusal`). With ``base`` (``--base``), what the base has is
     taken from it (:func:`pixi_pack_src.delta.plan.mark_base`; ``exclude``: paths left out of
     source-tree hashes, as the builds leave them out)."""
     if base is not None:
         check_platforms(base, [p.subdir for p in platforms], base.source)
+    envs = [lock.select(environment, p) for p in platforms]
+    stale = lock_refusal(manifest, envs, frozen=frozen)
     plans = make_plans(
-        [lock.select(environment, p) for p in platforms],
+        envs,
         ignore_pypi_non_wheel=ignore_pypi_non_wheel,
         build_pypi=build_pypi,
         inject=inject,
@@ -531,6 +571,8 @@ def plan_lock(
             overrides=inspect.overrides if inspect is not None else Overrides(),
             exclude=exclude,
         )
+    if stale is not None:
+        plans = plans.with_refusals([stale])
     empty = [p for p in plans.plans if not p.items]
     if not empty:
         return plans
@@ -664,6 +706,14 @@ def _plan(
                 )
             )
     _source_warnings(env.sources, env.workspace_root, warnings)
+    for local in env.pypi:
+        # pixi installs local paths outside the workspace too; the pack copies them in, so
+        # say so: a lock from someone else can name any file of this machine
+        if local.path is not None and not local.path.is_relative_to(env.workspace_root):
+            warnings.append(
+                f"PyPI package {local.name}: {local.location} is outside the workspace "
+                f"{env.workspace_root}; it is copied into the pack"
+            )
     for build in builds:
         warnings.extend(build.backend.warnings)
         backend = build.backend
@@ -882,12 +932,27 @@ def _pypi_item(
             version=pkg.version,
             file_name=pkg.file_name,
             source=source,
-            archive_path=f"pypi/{pkg.file_name}",
+            archive_path=wheel_path(pkg.file_name) if pkg.file_name else None,
             hashes=pkg.hashes,
             entry=pkg,
         )
     if pkg.kind == "git" and pkg.git is not None:
         source = pkg.git.short
+
+    def item(action: Action, reason: str | None = None) -> PlanItem:
+        return PlanItem(
+            action=action,
+            kind=pkg.kind,
+            name=pkg.name,
+            version=pkg.version,
+            file_name=pkg.file_name,
+            source=source,
+            archive_path=None,  # known once built
+            hashes=pkg.hashes,
+            entry=pkg,
+            reason=reason,
+        )
+
     if pkg.kind == "source-tree" and pkg.path is None:
         problems.append(
             Refusal(
@@ -897,35 +962,13 @@ def _pypi_item(
                 "yourself and pass it with --inject",
             )
         )
-        return PlanItem(
-            action="skip",
-            kind="source-tree",
-            name=pkg.name,
-            version=pkg.version,
-            file_name=None,
-            source=source,
-            archive_path=None,
-            hashes=pkg.hashes,
-            entry=pkg,
-            reason="unsupported remote location",
-        )
+        return item("skip", "unsupported remote location")
     if ignore_non_wheel:
         warnings.append(
             f"PyPI package {pkg.name} ({pkg.kind} at {pkg.location}) is not a wheel: "
             "skipped (--ignore-pypi-non-wheel)"
         )
-        return PlanItem(
-            action="skip",
-            kind=pkg.kind,
-            name=pkg.name,
-            version=pkg.version,
-            file_name=pkg.file_name,
-            source=source,
-            archive_path=None,
-            hashes=pkg.hashes,
-            entry=pkg,
-            reason="not a wheel (--ignore-pypi-non-wheel)",
-        )
+        return item("skip", "not a wheel (--ignore-pypi-non-wheel)")
     if not build:
         problems.append(
             Refusal(
@@ -935,18 +978,7 @@ def _pypi_item(
                 "--ignore-pypi-non-wheel to skip it with a warning",
             )
         )
-        return PlanItem(
-            action="skip",
-            kind=pkg.kind,
-            name=pkg.name,
-            version=pkg.version,
-            file_name=pkg.file_name,
-            source=source,
-            archive_path=None,
-            hashes=pkg.hashes,
-            entry=pkg,
-            reason="not a wheel (--no-build-sdist)",
-        )
+        return item("skip", "not a wheel (--no-build-sdist)")
     if pkg.kind == "source-tree" and pkg.path is not None and not pkg.path.is_dir():
         problems.append(
             Refusal(
@@ -955,17 +987,7 @@ def _pypi_item(
                 exit_code=EXIT_BUILD,
             )
         )
-    return PlanItem(
-        action="build-wheel",
-        kind=pkg.kind,
-        name=pkg.name,
-        version=pkg.version,
-        file_name=pkg.file_name,
-        source=source,
-        archive_path=None,
-        hashes=pkg.hashes,
-        entry=pkg,
-    )
+    return item("build-wheel")
 
 
 def _check_pypi_installable(

@@ -1,6 +1,6 @@
 """``unpack``: a pack (tar file, standard input or directory) -> checked -> an environment.
 
-The steps of pixi-unpack (archive-format.md §8), plus the checks it leaves out:
+The steps of pixi-unpack (docs/archive-format.md, "Checking a pack"), plus the checks it leaves out:
 
 1. **Read the pack.** A tar is checked member by member before anything is written
    (:func:`pixi_pack_src.archive.tar.safe_extract`) and extracted into a private work directory
@@ -39,8 +39,8 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -48,8 +48,8 @@ from rattler import PackageRecord
 
 from pixi_pack_src import __version__, workdirs
 from pixi_pack_src.archive.metadata import PackMetadata, Provenance, a_machine, check_platform
-from pixi_pack_src.archive.tar import safe_extract
-from pixi_pack_src.delta.apply import complete, exchange, kept_pack, record_state
+from pixi_pack_src.archive.tar import is_metadata_member, safe_extract
+from pixi_pack_src.delta.apply import Completed, complete, exchange, kept_pack, record_state
 from pixi_pack_src.delta.compare import DeltaInfo
 from pixi_pack_src.errors import ArchiveError, InstallError, PackFormatError, UsageError
 from pixi_pack_src.hashing import hash_file
@@ -61,6 +61,7 @@ from pixi_pack_src.install.activation import (
     write_activation_script,
 )
 from pixi_pack_src.install.conda import (
+    ChannelPackage,
     channel_packages,
     extract_and_check,
     install_records,
@@ -78,15 +79,18 @@ from pixi_pack_src.install.wheels import (
     computed_interpreter,
     install_wheel,
 )
+from pixi_pack_src.layout import PYPI_DIR
+from pixi_pack_src.limits import max_metadata_bytes
 from pixi_pack_src.reporter import Reporter
+from pixi_pack_src.units import human_bytes
 from pixi_pack_src.verify.checks import check_pack
 from pixi_pack_src.verify.model import MemberDigest
 from pixi_pack_src.verify.scan import scan_extracted
+from pixi_pack_src.warnlist import WarningList
 
 logger = logging.getLogger(__name__)
 
 JSON_VERSION = 1
-PYPI_DIR = "pypi"
 STDIN_LABEL = "the archive on standard input"
 _WORK_PREFIX = ".pixi-pack-src-unpack-"
 
@@ -140,15 +144,6 @@ class UnpackResult:
             "identity": self.identity,
             "delta": self.delta.summary() if self.delta is not None else None,
         }
-
-
-class _Warnings:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def __call__(self, message: str) -> None:
-        logger.warning("%s", message)
-        self.items.append(message)
 
 
 def unpack(
@@ -217,6 +212,41 @@ def _remove_created(created: Sequence[Path]) -> None:
             break
 
 
+@dataclass
+class _Run:
+    """One unpack: what every step needs."""
+
+    options: UnpackOptions
+    label: str
+    output_dir: Path
+    prefix: Path
+    workdir: Path
+    reporter: Reporter
+    warn: WarningList
+    host: str = field(default_factory=host_subdir)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The pack's files (step 1): where they are and, for an archive, their digests."""
+
+    root: Path
+    files: list[str]
+    digests: dict[str, tuple[str, int]]  # taken while extracting (empty for a directory)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What the checks of ``verify`` found (steps 2-4)."""
+
+    meta: PackMetadata
+    provenance: Provenance | None
+    packages: list[ChannelPackage]
+    wheels: list[Path]
+    verified: int
+    verified_against: Literal["pixi-pack-src.json", "repodata.json"]
+
+
 def _unpack(
     options: UnpackOptions,
     *,
@@ -228,40 +258,72 @@ def _unpack(
     requested_shell: ShellKind | None,
     reporter: Reporter,
 ) -> UnpackResult:
-    warn = _Warnings()
-    # 1. the pack's files; an archive is read once: each member hashed while it is written
-    extracted: dict[str, tuple[str, int]] = {}
-    if isinstance(source, Path) and source.is_dir():
-        root = source
-        files = _walk_pack_dir(root, label)
-    else:
-        root = workdir / "pack"
-        reporter.status(f"⏳ extracting {label}")
-        unpacked = safe_extract(source, root)
-        files, extracted = list(unpacked), unpacked.digests
-    # 1b. a delta pack becomes the full pack, from its base (identities checked first)
-    in_place = root is source
-    pack = complete(
-        root,
-        files,
-        in_place=in_place,
-        workdir=workdir,
-        label=label,
-        base=options.base,
-        update=options.update,
+    run = _Run(options, label, output_dir, prefix, workdir, reporter, WarningList(logger))
+    read = _read_pack(run, source)
+    in_place = read.root is source
+    pack = _complete_delta(run, read, in_place=in_place)
+    in_place = in_place and pack.root is read.root
+    checked = _check(run, pack.root, pack.files, read.digests)
+    _check_virtual_packages(run, checked)
+    python = _check_wheels(run, checked)
+    extract_and_check(checked.packages, cache_dir=workdir / "cache", label=label)
+    staging = _install(run, checked, python)
+    shell = requested_shell or default_shell(checked.meta.platform)
+    identity, script = _into_place(
+        run, pack, staging, shell, platform=checked.meta.platform, in_place=in_place
     )
-    in_place = in_place and pack.root is root
-    root, files = pack.root, pack.files
+    logger.info("unpacked %s into %s", label, prefix)
+    return UnpackResult(
+        environment=prefix,
+        activation_script=script,
+        shell=shell.name,
+        platform=checked.meta.platform,
+        conda_packages=len(checked.packages),
+        wheels=len(checked.wheels),
+        verified=checked.verified,
+        verified_against=checked.verified_against,
+        warnings=tuple(run.warn.items),
+        identity=identity,
+        delta=pack.delta,
+    )
 
-    # 2-4. the checks `verify` runs (one implementation): metadata, every file's sha256
-    # against pixi-pack-src.json, the channel against repodata.json, environment.yml, the
-    # dependencies; this machine's platform right after pixi-pack.json is read
-    host = host_subdir()
+
+def _read_pack(run: _Run, source: Path | BinaryIO) -> _Read:
+    """1. The pack's files: a directory in place; an archive read once, each member checked
+    before it is written and hashed while it is written."""
+    if isinstance(source, Path) and source.is_dir():
+        return _Read(source, _walk_pack_dir(source, run.label), {})
+    root = run.workdir / "pack"
+    run.reporter.status(f"⏳ extracting {run.label}")
+    unpacked = safe_extract(source, root)
+    return _Read(root, list(unpacked), unpacked.digests)
+
+
+def _complete_delta(run: _Run, read: _Read, *, in_place: bool) -> Completed:
+    """1b. A delta pack becomes the full pack, from its base (identities checked first)."""
+    return complete(
+        read.root,
+        read.files,
+        in_place=in_place,
+        workdir=run.workdir,
+        label=run.label,
+        base=run.options.base,
+        update=run.options.update,
+    )
+
+
+def _check(
+    run: _Run, root: Path, files: list[str], extracted: Mapping[str, tuple[str, int]]
+) -> _Checked:
+    """2-4. The checks ``verify`` runs (one implementation): metadata, every file's sha256
+    against pixi-pack-src.json, the channel against repodata.json, environment.yml, the
+    dependencies; this machine's platform right after pixi-pack.json is read."""
+    label, host = run.label, run.host
 
     def platform_check(meta: PackMetadata) -> None:
         if meta.platform == host:
             return
-        if options.platform_check:
+        if run.options.platform_check:
             try:
                 check_platform(meta, host)
             except PackFormatError as exc:
@@ -271,15 +333,15 @@ def _unpack(
                     "to install it here anyway (e.g. for an image of that platform)",
                 ) from None
         else:
-            warn(
+            run.warn(
                 f"{label} is for {meta.platform}, this machine is {host}: installing anyway "
                 "(--platform-check off); post-link steps and the interpreter are not run"
             )
 
     digests = {n: MemberDigest(*extracted[n]) for n in files if n in extracted}
-    digests.update(_hash_files(root, [n for n in files if n not in digests], reporter))
+    digests.update(_hash_files(root, [n for n in files if n not in digests], run.reporter))
     total = sum(d.size for d in digests.values())
-    reporter.status(f"✅ checked the sha256 of {len(digests)} files ({_mib(total)})")
+    run.reporter.status(f"✅ checked the sha256 of {len(digests)} files ({human_bytes(total)})")
     inspection = check_pack(
         scan_extracted(root, files, digests, label=label),
         channel_root=root,
@@ -287,46 +349,62 @@ def _unpack(
         md5_of=lambda name: _md5(root / name),
     )
     for message in inspection.warnings:
-        warn.items.append(message)
+        run.warn.keep(message)
     inspection.raise_first()
-    meta, provenance = inspection.meta, inspection.provenance
-    assert meta is not None  # no findings: pixi-pack.json was read
-    shell = requested_shell or default_shell(meta.platform)
-    packages = channel_packages(root, inspection.records)
-    wheels = [root / name for name in inspection.wheels]
-    verified, against = inspection.verified, inspection.verified_against
+    assert inspection.meta is not None  # no findings: pixi-pack.json was read
+    return _Checked(
+        meta=inspection.meta,
+        provenance=inspection.provenance,
+        packages=channel_packages(root, inspection.records),
+        wheels=[root / name for name in inspection.wheels],
+        verified=inspection.verified,
+        verified_against=inspection.verified_against,
+    )
 
-    # 5. virtual packages
-    locked_virtual = provenance.platform.virtual_packages if provenance is not None else ()
-    if not options.virtual_package_check:
+
+def _locked_virtual(checked: _Checked) -> Sequence[str]:
+    provenance = checked.provenance
+    return provenance.platform.virtual_packages if provenance is not None else ()
+
+
+def _check_virtual_packages(run: _Run, checked: _Checked) -> None:
+    """5. Virtual packages: the host reaches what the lock assumed and the packages need."""
+    platform = checked.meta.platform
+    if not run.options.virtual_package_check:
         logger.info("virtual packages not checked (--virtual-package-check off)")
-    elif meta.platform != host:
-        warn(f"virtual packages not checked: {label} is for {meta.platform}, not {host}")
+    elif platform != run.host:
+        run.warn(f"virtual packages not checked: {run.label} is for {platform}, not {run.host}")
     else:
         host_virtual = detect_host()
-        for message in check_locked(locked_virtual, host_virtual, source=label):
-            warn(message)
-        check_depends([p.record for p in packages], host_virtual)
+        for message in check_locked(_locked_virtual(checked), host_virtual, source=run.label):
+            run.warn(message)
+        check_depends([p.record for p in checked.packages], host_virtual)
 
-    # 6. wheels, before anything is installed
+
+def _check_wheels(run: _Run, checked: _Checked) -> PackageRecord | None:
+    """6. Wheels, before anything is installed: safe paths, ``RECORD``, ``Requires-Python``;
+    the python record they are installed for."""
+    packages, wheels = checked.packages, checked.wheels
     python = next((p.record for p in packages if p.record.name.normalized == "python"), None)
     if wheels and python is None:
         raise InstallError(
-            f"No python record found: {label} has wheels in {PYPI_DIR}/ but no python package",
+            f"No python record found: {run.label} has wheels in {PYPI_DIR}/ but no python package",
             hint="add python to the workspace's environment and pack it again",
         )
     for wheel in wheels:
         check_wheel_safety(wheel)
         if python is not None:
             check_requires_python(wheel, str(python.version))
-    # every package extracted where the installer links it from, and its file list checked
-    # there: nothing may be linked outside the prefix
-    staging = workdir / "env"
-    cache_dir = workdir / "cache"
-    extract_and_check(packages, cache_dir=cache_dir, label=label)
+    return python
 
-    # 7. install
-    reporter.status(f"⏳ installing {len(packages)} conda packages into {prefix}")
+
+def _install(run: _Run, checked: _Checked, python: PackageRecord | None) -> Path:
+    """7. Install into a staging directory, every embedded path set to the final prefix
+    (each package was extracted where the installer links it from and its file list checked
+    there: nothing may be linked outside the prefix)."""
+    packages, wheels, reporter = checked.packages, checked.wheels, run.reporter
+    staging = run.workdir / "env"
+    reporter.status(f"⏳ installing {len(packages)} conda packages into {run.prefix}")
     reporter.stage_started("install", items=len(packages) + len(wheels))
     try:
         reporter.task_started("conda", label=f"{len(packages)} conda packages")
@@ -334,10 +412,10 @@ def _unpack(
             install_records(
                 [p.record for p in packages],
                 staging,
-                final_prefix=prefix,
-                cache_dir=cache_dir,
-                platform=meta.platform,
-                origins=_origins(provenance),
+                final_prefix=run.prefix,
+                cache_dir=run.workdir / "cache",
+                platform=checked.meta.platform,
+                origins=_origins(checked.provenance),
             )
         except BaseException:
             reporter.task_finished("conda", outcome="failed")
@@ -348,19 +426,31 @@ def _unpack(
             _install_wheels(
                 wheels,
                 staging=staging,
-                prefix=prefix,
-                workdir=workdir,
+                prefix=run.prefix,
+                workdir=run.workdir,
                 python=python,
-                platform=meta.platform,
-                host=host,
-                locked_virtual=locked_virtual,
+                platform=checked.meta.platform,
+                host=run.host,
+                locked_virtual=_locked_virtual(checked),
                 reporter=reporter,
-                warn=warn,
+                warn=run.warn,
             )
     finally:
         reporter.stage_finished("install")
+    return staging
 
-    # 8. what the environment came from (for deltas), into place, the activation script
+
+def _into_place(
+    run: _Run,
+    pack: Completed,
+    staging: Path,
+    shell: ShellKind,
+    *,
+    platform: str,
+    in_place: bool,
+) -> tuple[str | None, Path]:
+    """8. What the environment came from (for deltas), into place, the activation script."""
+    options, prefix = run.options, run.prefix
     keep = options.keep_packages or (
         options.update is not None and kept_pack(options.update) is not None
     )
@@ -368,34 +458,21 @@ def _unpack(
     if options.update is not None:
         exchange(staging, prefix)  # atomic: the old environment until this very call
         try:
-            script = write_activation_script(output_dir, prefix, shell, meta.platform)
+            script = write_activation_script(run.output_dir, prefix, shell, platform)
         except BaseException:
             exchange(staging, prefix)
             raise
-    else:
-        _check_target(prefix, force=options.force)
-        replaced = _swap_in(staging, prefix, workdir)
-        try:
-            script = write_activation_script(output_dir, prefix, shell, meta.platform)
-        except BaseException:
-            shutil.rmtree(prefix, ignore_errors=True)
-            if replaced is not None:
-                replaced.rename(prefix)
-            raise
-    logger.info("unpacked %s into %s", label, prefix)
-    return UnpackResult(
-        environment=prefix,
-        activation_script=script,
-        shell=shell.name,
-        platform=meta.platform,
-        conda_packages=len(packages),
-        wheels=len(wheels),
-        verified=verified,
-        verified_against=against,
-        warnings=tuple(warn.items),
-        identity=identity,
-        delta=pack.delta,
-    )
+        return identity, script
+    _check_target(prefix, force=options.force)
+    replaced = _swap_in(staging, prefix, run.workdir)
+    try:
+        script = write_activation_script(run.output_dir, prefix, shell, platform)
+    except BaseException:
+        shutil.rmtree(prefix, ignore_errors=True)
+        if replaced is not None:
+            replaced.rename(prefix)
+        raise
+    return identity, script
 
 
 def _install_wheels(
@@ -588,6 +665,13 @@ def _walk_pack_dir(root: Path, label: str) -> list[str]:
                     hint="a pack holds only regular files and directories",
                 )
             if stat.S_ISREG(mode):
+                cap = max_metadata_bytes()
+                if is_metadata_member(rel) and path.lstat().st_size > cap:
+                    raise ArchiveError(
+                        f"refusing the directory pack {label}: {rel} is larger than the "
+                        f"{cap}-byte limit for metadata (PIXI_PACK_SRC_MAX_METADATA_BYTES)",
+                        hint="the pack is damaged or hostile",
+                    )
                 files.append(rel)
             elif not stat.S_ISDIR(mode):
                 raise ArchiveError(
@@ -624,7 +708,3 @@ def _hash_files(root: Path, names: Iterable[str], reporter: Reporter) -> dict[st
     finally:
         reporter.stage_finished("verify")
     return digests
-
-
-def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MiB"

@@ -17,6 +17,11 @@ class WarningList:
             self.items.append(message)
             self._logger.warning("%s", message)
 
+    def keep(self, message: str) -> None:
+        """Listed in the result without being logged (the caller has shown it)."""
+        if message not in self.items:
+            self.items.append(message)
+
     def extend(self, messages: tuple[str, ...] | list[str]) -> None:
         for message in messages:
             self(message)

@@ -1,4 +1,4 @@
-"""The stand-in ``pixi`` honours pixi-build-contract.md section 11 (it is only worth what it
+"""The stand-in ``pixi`` honours docs/pixi-build.md §11 (it is only worth what it
 checks: these tests pin its behaviour to the contract)."""
 
 from __future__ import annotations

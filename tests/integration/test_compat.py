@@ -1,4 +1,4 @@
-"""Our archives install with Quantco's pixi-unpack, conda and micromamba (archive-format.md §9).
+"""Our archives install with Quantco's pixi-unpack, conda and micromamba (docs/archive-format.md, "Checking a pack").
 
 These tools are not on the development machines: each test runs when its tool is on PATH and
 is reported as skipped otherwise.

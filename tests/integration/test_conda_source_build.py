@@ -1,4 +1,4 @@
-"""The conda source build driver against the stand-in pixi (pixi-build-contract.md §1-§9)."""
+"""The conda source build driver against the stand-in pixi (docs/pixi-build.md §1-§9)."""
 
 from __future__ import annotations
 

@@ -432,3 +432,130 @@ def test_5_the_file_list_checked_is_the_one_installed(
     ), line
     assert listing(out) == []
     assert not list(tmp_path.rglob("dropped.sh"))
+
+
+# -- 11: bounds, and hostile input reported as such (never as our bug) ---------------------------
+
+ZEROS = 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("honest", [True, False], ids=["declared", "understated"])
+def test_11_a_decompression_bomb_is_refused(honest: bool, pack_tree: Path, tmp_path: Path) -> None:
+    """20 MiB of zeros in a package of a few KiB: refused from its file list before it is
+    extracted, or, when the list understates it, from what was extracted; nothing stays."""
+    build = tmp_path / "build"
+    build.mkdir()
+    zeros = bytes(ZEROS)
+    entry = hardlink_entry("share/zeros", zeros if honest else b"x")
+    pkg = hostile_conda_package(build, name="bomb", paths=[entry], members={"share/zeros": zeros})
+    assert pkg.stat().st_size < 64 * 1024
+    tar = _pack_with(pack_tree, tmp_path, [pkg])
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli(["unpack", str(tar), "-o", str(out)], logs=tmp_path / "logs", timeout=300)
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    match = re.search(r"it unpacks to (\d+) bytes", line)
+    assert match is not None, line
+    assert int(match[1]) >= ZEROS
+    assert "PIXI_PACK_SRC_MAX_COMPRESSION_RATIO" in line
+    assert listing(out) == []
+    assert litter(tmp_path) == []
+
+
+def test_11_metadata_over_its_cap_is_refused_before_it_is_read(
+    pack_tree: Path, tmp_path: Path
+) -> None:
+    tar = hostile.repack(pack_tree, tmp_path / "pack.tar")
+    out = tmp_path / "out"
+    done = run_cli(
+        ["unpack", str(tar), "-o", str(out)],
+        logs=tmp_path / "logs",
+        env={"PIXI_PACK_SRC_MAX_METADATA_BYTES": "200"},
+        timeout=300,
+    )
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "over the 200-byte limit for metadata" in line
+    assert not out.exists()
+
+
+def test_11_deeply_nested_json_is_malformed_input(pack_tree: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(pack_tree, tree)
+    (tree / "pixi-pack-src.json").write_text("[" * 100_000 + "]" * 100_000)
+    tar = hostile.repack(tree, tmp_path / "deep.tar")
+    done = run_cli(["unpack", str(tar), "-o", str(tmp_path / "out")], logs=tmp_path / "logs")
+    assert done.code == 1, done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "pixi-pack-src.json" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("a%00b-1.0-py3-none-any.whl", "has a NUL byte"),
+        ("a%5Cb-1.0-py3-none-any.whl", "has a backslash"),
+        ("a%0Ab-1.0-py3-none-any.whl", "has a control character"),
+        ("x" * 300 + "-1.0-py3-none-any.whl", "has a component longer than 255 bytes"),
+    ],
+)
+def test_11_hostile_file_names_in_a_lock(
+    name: str, problem: str, world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """NUL, backslash, control characters, over-long names: one error naming the lock."""
+    entry = PypiEntry(
+        name="a", location=f"{channel_server.url}/p/{name}", version="1.0", sha256="0" * 64
+    )
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {"default": Env(conda=("python",), pypi=(entry,))},
+        channel_url=channel_server.url + "/channel",
+    )
+    for argv in (["inspect", str(ws.root)], ["pack", str(ws.root), "-o", str(tmp_path / "o")]):
+        done = run_cli(argv, logs=tmp_path / "logs", tmpdir=tmp_path / "t")
+        assert done.code == 1, done.stderr[-3000:]
+        (line,) = _refused(done.stderr)
+        assert "pixi.lock" in line
+        assert problem in line
+    assert not (tmp_path / "o").exists()
+    assert not any(r.path.startswith("/p/") for r in channel_server.requests)
+
+
+def test_11_a_subdir_that_is_a_path_is_refused(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    root = _python_ws(world, channel_server, tmp_path / "ws")
+    text = (root / "pixi.lock").read_text()
+    text, n = re.subn(r"^(- conda: \S+python\S+\.conda)$", r"\1\n  subdir: ../..", text, flags=re.M)
+    assert n >= 1
+    (root / "pixi.lock").write_text(text)
+    done = run_cli(["pack", str(root), "-o", str(tmp_path / "o.tar")], logs=tmp_path / "logs")
+    assert done.code in (1, 2), done.stderr[-3000:]
+    (line,) = _refused(done.stderr)
+    assert "pixi.lock" in line
+
+
+def test_11_a_local_wheel_outside_the_workspace_is_named(
+    world: World, channel_server: WorldServer, tmp_path: Path
+) -> None:
+    """pixi installs ``pypi: ../outside/x.whl`` as it is; pack does too, but says so in
+    ``inspect`` and ``pack`` (a lock from someone else can name any file of this machine)."""
+    d = world.dist("worldpkg-a", "wheel")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(world.root / d.rel_path, outside / d.file_name)
+    entry = PypiEntry(
+        name=d.name, location=f"../outside/{d.file_name}", version=d.version, sha256=d.sha256
+    )
+    ws = write_workspace(
+        tmp_path / "ws",
+        world,
+        {"default": Env(conda=("python",), pypi=(entry,))},
+        channel_url=channel_server.url + "/channel",
+    )
+    done = run_cli(["inspect", str(ws.root)], logs=tmp_path / "logs")
+    assert done.code == 0, done.stderr[-3000:]
+    text = done.stdout.decode() + done.stderr
+    assert f"../outside/{d.file_name} is outside the workspace" in text

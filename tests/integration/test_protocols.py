@@ -284,3 +284,40 @@ def test_s3_mirror_with_auth_file_credentials_and_without_any(
     assert _s3_signers(s3) == {KEY_ID + "F"}
     assert len(_provenance(out)) == len(_locked(lock_path))
     assert SECRET not in err
+
+
+def test_s3_body_larger_than_the_lock_says_is_cut(
+    s3: S3Server,
+    world: World,
+    workspace_factory: WorkspaceFactory,
+    channel_server: WorldServer,
+    tmp_path: Path,
+    aws_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The lock's size bounds a body streamed by py-rattler's client too."""
+    root, lock_path = _dead_lock_workspace(workspace_factory, channel_server)
+    locked = _locked(lock_path)
+    (subdir, name, _sha), *rest = locked
+    size = len((world.channel_dir / subdir / name).read_bytes())
+    s3.put_bytes(BUCKET, f"big/channel/{subdir}/{name}", b"\0" * (size + 4096))
+    for sub, other, _ in rest:
+        s3.upload(BUCKET, f"big/channel/{sub}/{other}", world.channel_dir / sub / other)
+    mirrors = f'[mirrors]\n"{DEAD}/channel" = ["s3://{BUCKET}/big/channel"]\n'
+    config = _s3_config(tmp_path, s3, mirrors)
+    auth = tmp_path / "auth.json"
+    auth.write_text(
+        json.dumps(
+            {
+                f"s3://{BUCKET}": {
+                    "S3Credentials": {"access_key_id": KEY_ID, "secret_access_key": SECRET}
+                }
+            }
+        )
+    )
+    out = tmp_path / "env.tar"
+    code = run(["pack", str(root), "-o", str(out), "-c", str(config), "--auth-file", str(auth)])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert f"the body is larger than the {size} bytes the lock records" in err
+    assert not out.exists()

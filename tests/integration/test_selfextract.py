@@ -33,6 +33,7 @@ def workspace(
 
 
 def _pack_script(ws: Workspace, out: Path, *extra: str) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)  # -o never makes missing directories
     assert run(["-q", "pack", str(ws.root), "--create-executable", "-o", str(out), *extra]) == 0
     script = out.with_suffix(".sh")
     assert script.exists()

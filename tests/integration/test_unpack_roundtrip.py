@@ -327,7 +327,7 @@ def test_a_failed_unpack_keeps_the_replaced_environment(
 
 
 def test_cli_subprocess_exits_cleanly_every_time(world: World, tmp_path: Path) -> None:
-    """py-rattler can crash an interpreter at exit (testing-world.md): never with our CLI."""
+    """py-rattler can crash an interpreter at exit : never with our CLI."""
     tiny = build_pack_dir(world, tmp_path / "tiny", specs=("chain-a",), wheels=())
     tar = write_pack_tar(tiny.root, tmp_path / "tiny.tar")
     command = [sys.executable, "-m", "pixi_pack_src", "-q", "unpack", str(tar), "--force"]

@@ -591,13 +591,15 @@ def test_extraction_hashes_every_file_as_it_is_written(tmp_path: Path) -> None:
         assert files.digests[name] == (hashlib.sha256(data).hexdigest(), len(data))
 
 
-def test_limits_default_values() -> None:
+def test_limits_default_values(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ExtractLimits() == ExtractLimits(
         max_members=200_000,
-        max_metadata_bytes=64 * 1024 * 1024,
+        max_metadata_bytes=16 * 1024 * 1024,
         max_total_bytes=None,
         max_header_bytes=1024 * 1024,
     )
+    monkeypatch.setenv("PIXI_PACK_SRC_MAX_METADATA_BYTES", "1000")
+    assert ExtractLimits().max_metadata_bytes == 1000
 
 
 def test_accepts_a_gnu_tar_without_record_padding(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from pixi_pack_src.fetch.cache import (
     CacheDirError,
     CacheEntry,
     ContentCache,
-    default_cache_dir,
     verify_cache,
 )
 from pixi_pack_src.lock.model import Hashes
@@ -148,13 +147,6 @@ def test_stale_partial_files_are_cleaned(tmp_path: Path) -> None:
     os.utime(old, (long_ago, long_ago))
     ContentCache(tmp_path).ensure()
     assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == ["fresh.part"]
-
-
-def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "pixi-pack-src"
-    monkeypatch.setenv("PIXI_PACK_SRC_CACHE_DIR", str(tmp_path / "mine"))
-    assert default_cache_dir() == tmp_path / "mine"
 
 
 def _hammer(root: str, data: bytes, rounds: int, start: multiprocessing.synchronize.Event) -> None:

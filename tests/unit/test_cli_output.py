@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from rich.console import Console
 
 import pixi_pack_src.cli.pack as cli_pack
+from pixi_pack_src import errors
 from pixi_pack_src.cli import STATE, run
 from pixi_pack_src.cli.inspect_view import shorten
 from pixi_pack_src.cli.ui import RichReporter, _Task
@@ -175,8 +177,8 @@ def test_inspect_pypi_groups_by_index(
     out = capsys.readouterr().out
     assert out.splitlines()[:8] == [
         "default on linux-64",
-        "  3 items: 2 download (0 B), 1 build wheel; 2 of unknown size",
-        "  download from my-custom-index.example.com/simple (2 items, ?)",
+        "  3 items: 2 download (size unknown), 1 build wheel; 2 of unknown size",
+        "  download from my-custom-index.example.com/simple (2 items, size unknown)",
         "     numpy      1.26.0           ?",
         "     requests   2.31.0           ?",
         "  build wheel (1 item)",
@@ -400,3 +402,134 @@ def test_connect_timeout_option_reaches_the_pack(
     assert seen == [(2.5, 9.0), (4.0, 60.0)]
     assert run(["pack", "--connect-timeout", "0"]) == 2  # a usage error
     assert "--connect-timeout" in capsys.readouterr().err
+
+
+def test_an_abandoned_transfer_waits_no_more() -> None:
+    """A transfer cancelled by another's failure never finishes: the stage's end stops it."""
+    reporter, buf = _reporter()
+    reporter.stage_started("download", items=2)
+    reporter.task_started("k", label="a-1.0-0.conda", total_bytes=10)
+    reporter.stage_finished("download")
+    time.sleep(1.5)
+    assert buf.getvalue() == ""
+
+
+def test_nested_command_takes_global_options_and_prints_its_result_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pixi-pack-src cache verify --use-cache DIR -v`."""
+    assert run(["cache", "verify", "--use-cache", str(tmp_path), "-v", "--color", "never"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"✅ re-hashed 0 cache entries (0.0 MiB) in {tmp_path}\n"
+    assert "No such option" not in err
+    assert STATE.verbosity == 1
+
+
+# -- 7. the message nits
+
+
+def _cut_tar(tmp_path: Path) -> Path:
+    data = b'{"version": 1, "platform": "linux-64"}' * 40
+    info = tarfile.TarInfo("pixi-pack.json")
+    info.size = len(data)
+    with tarfile.open(tmp_path / "full.tar", "w") as tf:
+        tf.addfile(info, io.BytesIO(data))
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes((tmp_path / "full.tar").read_bytes()[:100])
+    return cut
+
+
+@pytest.mark.parametrize("command", ["unpack", "verify"])
+def test_a_tar_cut_at_100_bytes_is_truncated(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pixi-pack-src unpack cut.tar` / `verify cut.tar`, cut at 100 bytes: like every other
+    truncation, "truncated ... copy or download it again" (exit 1)."""
+    cut = _cut_tar(tmp_path)
+    argv = [command, str(cut)] + (["-o", str(tmp_path / "out")] if command == "unpack" else [])
+    assert run(argv) == 1
+    out, err = capsys.readouterr()
+    if command == "verify":  # a finding is verify's result: stdout
+        assert out == f"unreadable: {cut} is truncated: it ends inside its first header\n"
+        return
+    assert f"error: {cut} is truncated: it ends inside its first header\n" in err
+    assert "help: the archive was cut short; copy or download it again\n" in err
+    assert "not a tar archive" not in err
+
+
+def test_a_tar_cut_at_100_bytes_on_stdin(tmp_path: Path) -> None:
+    """`pixi-pack-src unpack - < cut.tar`."""
+    cut = _cut_tar(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    with cut.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pixi_pack_src", "unpack", "-", "-o", str(tmp_path / "o")],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert (
+        "error: the archive on standard input is truncated: it ends inside its first header"
+        in proc.stderr
+    )
+
+
+def test_the_live_display_shows_waiting_and_the_retry_countdown() -> None:
+    """On a terminal: `waiting N s` in the silent file's bar, then `retry in N s (reason)`."""
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=140, no_color=True, highlight=False)
+    reporter = RichReporter(console, live=True, quiet=False)
+    reporter.stage_started("download", items=1)
+    reporter.task_started("k", label="a-1.0-0.conda", total_bytes=100)
+    reporter._tasks["k"].last -= 3  # three silent seconds, without sleeping them
+    assert reporter._progress is not None
+    reporter._progress.refresh()
+    assert "a-1.0-0.conda" in buf.getvalue()
+    assert "waiting 3 s" in buf.getvalue()
+    reporter.task_waiting("k", reason="HTTP 503", retry_in=4.0)
+    reporter._progress.refresh()
+    reporter.task_finished("k", outcome="failed", detail="HTTP 503")
+    reporter.stage_finished("download")
+    out = buf.getvalue()
+    assert re.search(r"retry in [34] s \(HTTP 503\)", out)
+    assert "↻ a-1.0-0.conda: HTTP 503; retry in 4.0 s" in out  # also kept above the bars
+    assert "❌ failed a-1.0-0.conda: HTTP 503" in out
+
+
+def test_readme_exit_codes_are_the_ones_errors_py_uses() -> None:
+    """README's exit-code table names exactly the codes the error funnel returns."""
+    text = (REPO / "README.md").read_text()
+    table = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    codes = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
+    assert codes == {
+        errors.EXIT_OK,
+        errors.EXIT_ERROR,
+        errors.EXIT_USAGE,
+        errors.EXIT_DOWNLOAD,
+        errors.EXIT_BUILD,
+        errors.EXIT_INTERRUPTED,
+    }
+
+
+@pytest.mark.parametrize("width", [30, 40, 60])
+def test_narrow_terminals_lose_no_character_of_a_note(
+    width: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS=40 pixi-pack-src inspect . -p win-64`: the build note folds, nothing is cut;
+    names that do not fit end with a visible `…`."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    root = _workspace(tmp_path, BIG)
+    run(["inspect", str(root), "-p", "win-64"])
+    out = capsys.readouterr().out
+    section = _plan_section(out)
+    assert all(len(line) <= width for line in section), section
+    note = (
+        ". [partial, cxx_compiler=vs2022, target_platform=win-64, git "
+        "github.com/…/pixi-build-testsuite@34d90eaf81fa]"
+    )
+    build = "\n".join(section[section.index("  build (pixi) (1 item)") + 1 :])
+    assert "".join(note.split()) in "".join(build.split())

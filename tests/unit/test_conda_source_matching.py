@@ -1,4 +1,4 @@
-"""Matching built artifacts to lock entries (pixi-build-contract.md §8), on synthetic inputs."""
+"""Matching built artifacts to lock entries (docs/pixi-build.md §8), on synthetic inputs."""
 
 from __future__ import annotations
 

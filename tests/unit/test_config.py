@@ -291,3 +291,39 @@ def test_a_broken_user_config_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(None, home=home)
     assert info.value.message.startswith(f"cannot parse config file {bad}: ")
+
+
+# -- proxies and TLS reach the HTTP client ------------------------------------------------------
+
+
+def test_proxy_config_applies_unless_the_environment_names_a_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pixi_pack_src.fetch import http
+
+    cfg = load_config(DOCS_CONFIGS / "main_config.toml")
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    mounts = http._proxy_mounts(cfg, True, 4)
+    assert mounts is not None
+    assert set(mounts) == {"all://*.cn", "all://localhost", "all://[::1]", "http://", "https://"}
+    assert mounts["all://localhost"] is None  # non-proxy-hosts go direct
+    monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy.test:3128")
+    assert http._proxy_mounts(cfg, True, 4) is None  # the environment wins, as in pixi
+    assert http._proxy_mounts(FetchConfig(), True, 4) is None
+
+
+def test_tls_settings_reach_the_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pixi_pack_src.fetch import http
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    no_verify = load_config(_write(tmp_path, "tls-no-verify = true\n"))
+    assert no_verify.tls_no_verify is True
+    client = http.make_client(config=no_verify)
+    try:
+        assert client._transport._pool._ssl_context.verify_mode.name == "CERT_NONE"  # type: ignore[attr-defined]
+    finally:
+        import asyncio
+
+        asyncio.run(client.aclose())

@@ -151,3 +151,20 @@ def test_archive_members(names: list[str]) -> None:
         assert files
         assert all(_inside(dest, p) for p in dest.rglob("*"))
         assert [p.name for p in dest.parent.iterdir()] == ["dest"]
+
+
+@FUZZ
+@given(NAMES)
+def test_package_and_wheel_file_lists(name: str) -> None:
+    """Paths from a package's ``info/paths.json`` and a wheel's members/``RECORD``: what the
+    checks accept joins under the prefix."""
+    from pixi_pack_src.install.conda import _path_problem as conda_problem
+    from pixi_pack_src.install.wheels import _path_problem as wheel_problem
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "prefix"
+        root.mkdir()
+        for problem in (conda_problem(name), wheel_problem(name)):
+            if problem is None:
+                assert _inside(root, root / name)
+                assert _inside(root, under(root, name.removesuffix("/")))

@@ -1,4 +1,4 @@
-"""A faithful stand-in ``pixi`` for tests (pixi-build-contract.md section 11).
+"""A faithful stand-in ``pixi`` for tests (docs/pixi-build.md §11).
 
 The executable itself is :mod:`testworld.pixi_standin.pixi` (self-contained; its docstring
 lists the behaviour and the knobs). This module installs it and reads what it recorded:

@@ -1,4 +1,4 @@
-"""A stand-in for the ``pixi`` executable, faithful to pixi-build-contract.md section 11.
+"""A stand-in for the ``pixi`` executable, faithful to docs/pixi-build.md §11.
 
 Installed as ``<bin>/pixi`` by :func:`testworld.pixi_standin.install` (a ``/bin/sh`` wrapper
 that runs this file with the test interpreter). Self-contained on purpose: it imports only the

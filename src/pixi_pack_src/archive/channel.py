@@ -1,6 +1,6 @@
 """The pack's local conda channel (``channel/<subdir>/repodata.json``) and ``environment.yml``.
 
-Records come from the lock (archive-format.md §3): a locked ``RepoDataRecord`` keeps upstream
+Records come from the lock (docs/archive-format.md, "Layout"): a locked ``RepoDataRecord`` keeps upstream
 repodata patches that the archive's own ``info/index.json`` lacks. They are serialised by
 py-rattler (``to_json``) minus the fields that belong to a record's *location* rather than to
 repodata (``fn``, ``url``, ``channel``). Built and injected packages, which have no locked
@@ -24,12 +24,11 @@ from rattler.exceptions import ValidatePackageRecordsError
 from pixi_pack_src.aio import run_sync
 from pixi_pack_src.errors import ArchiveError, PixiPackSrcError
 from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.layout import CHANNEL_DIR, PYPI_DIR
 
 logger = logging.getLogger(__name__)
 
 REPODATA_JSON = "repodata.json"
-CHANNEL_DIR = "channel"
-PYPI_DIR = "pypi"
 # Fields of RepoDataRecord.to_json() that describe where a file lives, not the package.
 _LOCATION_FIELDS = ("fn", "url", "channel")
 
@@ -149,7 +148,7 @@ def validate_records(records: Sequence[PackageRecord]) -> None:
 
 
 def environment_yml(records: Sequence[RepoDataRecord], wheels: Sequence[tuple[str, str]]) -> bytes:
-    """``environment.yml`` for conda/micromamba (archive-format.md §4).
+    """``environment.yml`` for conda/micromamba (docs/archive-format.md, "Layout").
 
     One ``name=version=build`` per conda record, sorted by name, then a ``pip:`` section
     (``--no-index``, ``--find-links ./pypi``, ``name==version`` sorted) if there are wheels.

@@ -1,12 +1,12 @@
 """``pixi-pack.json`` (format metadata) and ``pixi-pack-src.json`` (our provenance record).
 
 ``pixi-pack.json`` is read and written exactly as Quantco's pixi-pack/pixi-unpack do
-(archive-format.md §2): ``version`` must be the *string* ``"1"``, ``platform`` a valid conda
+(docs/archive-format.md, "Layout"): ``version`` must be the *string* ``"1"``, ``platform`` a valid conda
 subdir, ``pixi-pack-version`` optional. Errors repeat pixi-unpack's messages
 ("Unsupported pixi-pack version: v0", "The pack was created for a different platform") and
 name the archive in the ``help:`` line.
 
-``pixi-pack-src.json`` (archive-format.md §10.1) records, for every file in the archive, where
+``pixi-pack-src.json`` (docs/archive-format.md, "`pixi-pack-src.json`") records, for every file in the archive, where
 its bytes came from and what they hash to. It is deterministic: sorted keys, artifacts and
 generated files sorted by path, no wall-clock times, and archive paths are relative.
 """
@@ -96,6 +96,8 @@ def read_pixi_pack_json(data: bytes, *, source: str) -> PackMetadata:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PackFormatError(f"{where} is not valid JSON: {exc}", hint=hint) from None
+    except RecursionError:
+        raise PackFormatError(f"{where} is nested too deeply", hint=hint) from None
     if not isinstance(doc, dict):
         raise PackFormatError(f"{where} is not a JSON object", hint=hint)
 
@@ -359,6 +361,10 @@ def read_provenance(data: bytes, *, source: str = PROVENANCE_JSON) -> Provenance
         raise PackFormatError(
             f"{PROVENANCE_JSON} in {source} is not valid JSON: {exc}",
             hint=f"{source} is damaged",
+        ) from None
+    except RecursionError:
+        raise PackFormatError(
+            f"{PROVENANCE_JSON} in {source} is nested too deeply", hint=f"{source} is damaged"
         ) from None
     if not isinstance(doc, dict):
         raise PackFormatError(f"{PROVENANCE_JSON} in {source} is not a JSON object")

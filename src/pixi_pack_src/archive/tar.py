@@ -1,6 +1,6 @@
 """The deterministic tar writer, the directory writer, atomic outputs and the safe reader.
 
-Writing (archive-format.md §5): entries sorted by name at each directory level, parents
+Writing (docs/archive-format.md, "Determinism"): entries sorted by name at each directory level, parents
 (synthesised directory entries) before children; PAX headers with mtime =
 ``SOURCE_DATE_EPOCH`` or a fixed non-zero constant, uid/gid 0, empty uname/gname, mode 0644
 (0755 for directories and executables); no per-entry times besides mtime and no global header.
@@ -36,13 +36,14 @@ import tarfile
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol, cast
 
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON
 from pixi_pack_src.errors import ArchiveError, UsageError
 from pixi_pack_src.hashing import FileIdentity, Verified
+from pixi_pack_src.limits import max_metadata_bytes
 from pixi_pack_src.safepath import path_problem
 
 logger = logging.getLogger(__name__)
@@ -833,7 +834,8 @@ class ExtractLimits:
     """
 
     max_members: int = 200_000
-    max_metadata_bytes: int = 64 * 1024 * 1024
+    # PIXI_PACK_SRC_MAX_METADATA_BYTES (pixi_pack_src.limits), 16 MiB by default
+    max_metadata_bytes: int = field(default_factory=max_metadata_bytes)
     max_total_bytes: int | None = None
     max_header_bytes: int = 1024 * 1024
 

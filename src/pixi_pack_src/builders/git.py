@@ -1,4 +1,4 @@
-"""Check out exactly one commit of a git repository (pixi-build-contract.md §9).
+"""Check out exactly one commit of a git repository (docs/pixi-build.md §9).
 
 ``checkout(url, rev, root=...)`` returns ``<root>/git-v1/<url hash>/<rev>``, a work tree at
 ``rev`` (detached), reused when it is already there. It is made in a temporary sibling

@@ -1,4 +1,4 @@
-"""A content hash of a path source (``source-tree-sha256``, archive-format.md §10.1).
+"""A content hash of a path source (``source-tree-sha256``, docs/archive-format.md, "`pixi-pack-src.json`").
 
 Which files count:
 

@@ -5,7 +5,7 @@ the sub-command, as in pixi: :func:`command` copies them onto every sub-command.
 
 ``main()`` is the only place that exits the process. It exits with ``os._exit`` after
 flushing, so that py-rattler's native threads cannot crash the interpreter at shutdown
-(see testing-world.md, "Crash at interpreter exit").
+(py-rattler can crash an interpreter at exit).
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ class CliState:
 STATE = CliState()
 
 
-def result_printer() -> Callable[[str], None]:
-    """Prints a command's result for humans: stdout, colour only on a terminal."""
-    console = make_console(resolve_color(STATE.color), stdout=True)
+def result_printer(*, stderr: bool = False) -> Callable[[str], None]:
+    """Prints a command's result for humans: stdout (``stderr`` when stdout carries data),
+    colour only on a terminal."""
+    console = make_console(resolve_color(STATE.color), stdout=not stderr)
     return lambda message: console.print(message, soft_wrap=True)
 
 
@@ -212,10 +213,17 @@ def command() -> Any:
         p for p in group.params if p.name in _GLOBAL and isinstance(p, typer.core.TyperOption)
     ]
     _tidy_params(group)
+    _attach(group, globals_)
+    return group
+
+
+def _attach(group: Any, globals_: list[typer.core.TyperOption]) -> None:
+    """Every sub-command (nested ones too: ``cache verify``) takes the global options."""
     for sub in getattr(group, "commands", {}).values():
         if sub.help and not sub.short_help:  # a whole sentence in the command list, never "..."
             sub.short_help = _first_sentence(sub.help)
         names = {p.name for p in sub.params}
+        copies = []
         for param in globals_:
             if param.name in names:
                 continue
@@ -226,8 +234,31 @@ def command() -> Any:
             copy.show_envvar = False
             copy.show_default = False
             sub.params.append(copy)
+            copies.append(copy)
+        if copies:
+            setattr(sub, "format_options", _with_global_section(sub.format_options, copies))  # noqa: B010
         _tidy_params(sub)
-    return group
+        _attach(sub, globals_)
+
+
+def _with_global_section(
+    format_options: Callable[[Any, Any], None], copies: list[typer.core.TyperOption]
+) -> Callable[[Any, Any], None]:
+    """A command's help lists the global options apart, under "Global options" (as pixi)."""
+
+    def formatted(ctx: Any, formatter: Any) -> None:
+        for param in copies:
+            param.hidden = True
+        try:
+            format_options(ctx, formatter)
+        finally:
+            for param in copies:
+                param.hidden = False
+        records = [r for r in (p.get_help_record(ctx) for p in copies) if r is not None]
+        with formatter.section("Global options"):
+            formatter.write_dl(records)
+
+    return formatted
 
 
 def _print_error(exc: BaseException) -> None:

@@ -1,7 +1,7 @@
 """`pixi-pack-src cache verify`: re-hash every entry of the download cache.
 
 Only parses options, calls :func:`pixi_pack_src.fetch.cache.verify_cache` and prints: a
-summary on stderr, or with ``--json`` one document on stdout.
+summary on stdout, or with ``--json`` one document there.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from pixi_pack_src.cli import STATE, app
+from pixi_pack_src.cli import STATE, app, result_printer
 from pixi_pack_src.errors import UsageError
 from pixi_pack_src.fetch.cache import verify_cache
 
@@ -54,14 +54,16 @@ def verify_command(
             f"{cache_dir} is not a directory",
             hint="pass the directory given to `pack --use-cache`",
         )
-    reporter = STATE.reporter(json_output=json_output)
     check = verify_cache(cache_dir)
     if json_output:
         sys.stdout.write(json.dumps(check.to_json(), indent=2, sort_keys=True) + "\n")
         return
-    reporter.status(
+    if STATE.verbosity < 0:  # -q
+        return
+    say = result_printer()  # the result: stdout
+    say(
         f"✅ re-hashed {check.checked} cache entries ({check.size / (1024 * 1024):.1f} MiB) "
         f"in {check.root}"
     )
     for sha256 in check.removed:
-        reporter.status(f"❌ removed {sha256}: its bytes no longer match its sha256")
+        say(f"❌ removed {sha256}: its bytes no longer match its sha256")

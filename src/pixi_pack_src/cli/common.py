@@ -100,6 +100,16 @@ PixiOption = Annotated[
         help="The pixi executable for conda source builds [default: pixi on PATH].",
     ),
 ]
+FrozenOption = Annotated[
+    bool,
+    typer.Option(
+        "--frozen",
+        envvar="PIXI_FROZEN",
+        show_envvar=True,
+        help="Pack the lock as it is, even when the manifest asks for dependencies it lacks "
+        "(pixi's --frozen).",
+    ),
+]
 AllowUnpinnedBackendsOption = Annotated[
     bool,
     typer.Option(

@@ -174,7 +174,9 @@ def totals_line(plan: PackPlan) -> str:
         if not count:
             continue
         text = f"{count} {_ACTION_LABEL[action]}"
-        if action == "download":
+        if action == "download" and not t.download_bytes and t.unknown_size:
+            text += " (size unknown)"
+        elif action == "download":
             text += f" ({human_bytes(t.download_bytes)})"
         elif action == "copy":
             text += f" ({human_bytes(t.copy_bytes)})"
@@ -226,7 +228,7 @@ def _render_group(console: Console, group: Group, root: Path, name_w: int, versi
     count = f"{len(group.items)} item" + ("s" if len(group.items) != 1 else "")
     with_size = group.action in ("download", "copy")
     if with_size:
-        count += f", {human_bytes(group.size)}"
+        count += f", {human_bytes(group.size)}" if group.size is not None else ", size unknown"
     if group.origin:
         room = console.width - len(label) - len(count) - 12
         heading = f"{label} from {shorten(group.origin, room)} ({count})"
@@ -240,6 +242,18 @@ def _render_group(console: Console, group: Group, root: Path, name_w: int, versi
     if with_note:  # the note gets the room: columns as wide as this group needs
         name_w = min(NAME_WIDTH, max(len(i.name) for i in group.items))
         version_w = min(VERSION_WIDTH, max(len(i.version or "") for i in group.items))
+    # a narrow terminal: names and versions give way (visibly, "…") before the note does,
+    # so that the columns always fit and rich never crops a line's end
+    fixed = 4 + (SIZE_WIDTH + 1 if with_size else 0) + (NOTE_MIN if with_note else 0)
+    while fixed + name_w + 1 + (version_w + 1 if with_version else 0) > console.width:
+        if name_w <= 6 and version_w <= 6:
+            break
+        if name_w >= version_w and name_w > 6:
+            name_w -= 1
+        elif version_w > 6:
+            version_w -= 1
+    note_w = console.width - 4 - name_w - 1 - (version_w + 1 if with_version else 0)
+    note_w -= SIZE_WIDTH + 1 if with_size else 0
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1), expand=False)
     table.add_column(width=3, no_wrap=True)  # the indent
     table.add_column(width=name_w, no_wrap=True, overflow="ellipsis")
@@ -248,7 +262,7 @@ def _render_group(console: Console, group: Group, root: Path, name_w: int, versi
     if with_size:
         table.add_column(width=SIZE_WIDTH, justify="right", no_wrap=True)
     if with_note:
-        table.add_column(min_width=NOTE_MIN, overflow="fold")
+        table.add_column(max_width=max(8, note_w), overflow="fold")
     for item, note in zip(group.items, notes, strict=True):
         row = ["", item.name]
         if with_version:

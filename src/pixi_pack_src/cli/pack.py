@@ -24,6 +24,7 @@ from pixi_pack_src.cli.common import (
     BuildSdistOption,
     CacheOption,
     EnvironmentOption,
+    FrozenOption,
     IgnorePypiNonWheelOption,
     InjectOption,
     ManifestOption,
@@ -35,6 +36,7 @@ from pixi_pack_src.cli.common import (
     resolve_manifest,
     write_report,
 )
+from pixi_pack_src.errors import UsageError
 from pixi_pack_src.pack import PackOptions, PackResult, pack
 from pixi_pack_src.units import human_bytes
 
@@ -53,7 +55,8 @@ def pack_command(
             "--output-file",
             metavar="FILE",
             help="Output path ('-' = stdout); may contain {platform}. Default: environment.tar "
-            "(environment-{platform}.tar for several platforms).",
+            "(environment-{platform}.tar for several platforms); an existing directory gets "
+            "that name inside it. Its parent directory must exist.",
         ),
     ] = None,
     directory_only: Annotated[
@@ -137,6 +140,7 @@ def pack_command(
     build_sdist: BuildSdistOption = True,
     pixi: PixiOption = None,
     allow_unpinned_backends: AllowUnpinnedBackendsOption = False,
+    frozen: FrozenOption = False,
     backend_override: BackendOverrideOption = None,
     allow_drift: Annotated[
         bool,
@@ -235,6 +239,7 @@ def pack_command(
         build_pypi=build_sdist,
         pixi=pixi,
         allow_unpinned_backends=allow_unpinned_backends,
+        frozen=frozen,
         backend_overrides=parse_overrides(backend_override or ()),
         allow_drift=allow_drift,
         build_jobs=build_jobs,
@@ -250,6 +255,11 @@ def pack_command(
         sbom_output=sbom,
         base=base,
     )
+    if report is not None and not report.absolute().parent.is_dir():  # before the work
+        raise UsageError(
+            f"--report {report}: the directory {report.absolute().parent} does not exist",
+            hint="create it first, or choose another --report FILE",
+        )
     reporter = STATE.reporter(json_output=json_output or output_file == "-")
     result = pack(options, reporter=reporter, stdout=sys.stdout.buffer)
     document = result.to_json()
@@ -261,10 +271,8 @@ def pack_command(
         else:
             sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
         return
-    if output_file == "-":  # stdout carries the archive: the summary goes to stderr
-        _summary(result, reporter.status)
-    elif STATE.verbosity >= 0:  # the result, on stdout (-q: none)
-        _summary(result, result_printer())
+    if STATE.verbosity >= 0:  # the result, on stdout (-q: none); with -o - stdout is the
+        _summary(result, result_printer(stderr=output_file == "-"))  # archive: stderr
 
 
 def _summary(result: PackResult, status: Callable[[str], None]) -> None:

@@ -183,6 +183,9 @@ class RichReporter:
         with self._lock:
             if self._stage == stage:
                 self._stage = ""
+            if stage == "download":  # transfers left unfinished (cancelled) wait no more
+                for task in self._tasks.values():
+                    task.network = False
             if self._progress is not None:
                 if self._stage_id is not None:
                     self._progress.remove_task(self._stage_id)
@@ -270,15 +273,22 @@ class RichReporter:
                 if not any(t.network for t in self._tasks.values()):
                     self._ticker = None
                     return
-                now = time.monotonic()
-                for task in self._tasks.values():
-                    if task.retry_at is not None and now < task.retry_at:
-                        continue  # the pause before a retry: its line is out already
-                    if task.wait_shown or not task.network:
-                        continue
-                    if now - task.last >= WAIT_NOTICE:
-                        task.wait_shown = True
-                        self._say(
-                            f"⏳ waiting for {task.label}: nothing received for "
-                            f"{now - task.last:.0f} s"
-                        )
+                try:
+                    self._tick_once()
+                except (OSError, ValueError):  # the stream went away (the process ends)
+                    self._ticker = None
+                    return
+
+    def _tick_once(self) -> None:
+        """The caller holds the lock."""
+        now = time.monotonic()
+        for task in self._tasks.values():
+            if task.retry_at is not None and now < task.retry_at:
+                continue  # the pause before a retry: its line is out already
+            if task.wait_shown or not task.network:
+                continue
+            if now - task.last >= WAIT_NOTICE:
+                task.wait_shown = True
+                self._say(
+                    f"⏳ waiting for {task.label}: nothing received for {now - task.last:.0f} s"
+                )

@@ -33,6 +33,7 @@ from typing import Any
 from pixi_pack_src.archive.metadata import PROVENANCE_JSON, ArtifactProvenance, JsonValue
 from pixi_pack_src.delta.manifest import DELTA_JSON, BaseKind, BaseManifest, PackFile, short
 from pixi_pack_src.errors import PackFormatError
+from pixi_pack_src.layout import TAMPERED
 from pixi_pack_src.safepath import path_problem
 
 DELTA_VERSION = 1
@@ -114,7 +115,7 @@ def read_delta(data: bytes, *, source: str, provenance: bytes | None) -> DeltaIn
         raise PackFormatError(
             f"{source}: {DELTA_JSON} names target {short(str(doc['target']))}, but the pack's "
             f"{PROVENANCE_JSON} is {short(hashlib.sha256(provenance).hexdigest())}",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         )
     return DeltaInfo(
         base_identity=str(base["identity"]),

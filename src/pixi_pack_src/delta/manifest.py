@@ -47,6 +47,7 @@ from pixi_pack_src.archive.metadata import (
 from pixi_pack_src.archive.tar import read_stream
 from pixi_pack_src.errors import ArchiveError, PackFormatError, UsageError
 from pixi_pack_src.hashing import hash_file, hash_stream
+from pixi_pack_src.layout import CHANNEL_DIR
 from pixi_pack_src.safepath import RelPath, path_problem
 from pixi_pack_src.verify.model import WheelDetails
 from pixi_pack_src.verify.scan import wheel_info
@@ -58,7 +59,6 @@ ENV_MANIFEST = "manifest.json"  # <env>/.pixi-pack-src/manifest.json
 ENV_PACKAGES = "pack"  # <env>/.pixi-pack-src/pack/: the pack's files (unpack --keep-packages)
 _MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 # archive/channel.py's names; not imported: the self-extracting unpacker has no yaml
-CHANNEL_DIR = "channel"
 REPODATA_JSON = "repodata.json"
 BaseKind = Literal["pixi-pack-src", "pixi-pack"]
 

@@ -42,7 +42,6 @@ import logging
 import os
 import secrets
 import stat
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -104,20 +103,6 @@ class _Record:
             and self.identity == FileIdentity.of(st)
             and not self.identity.racy(self.recorded_ns)
         )
-
-
-def default_cache_dir() -> Path:
-    """``$PIXI_PACK_SRC_CACHE_DIR``, else the platform's user cache dir + ``pixi-pack-src``."""
-    override = os.environ.get("PIXI_PACK_SRC_CACHE_DIR")
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-        return (Path(base) if base else Path.home() / "AppData" / "Local") / "pixi-pack-src"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "pixi-pack-src"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "pixi-pack-src"
 
 
 class ContentCache:

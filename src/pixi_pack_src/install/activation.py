@@ -1,4 +1,4 @@
-"""The activation script ``<output-dir>/activate.<ext>`` (archive-format.md §8 step 5).
+"""The activation script ``<output-dir>/activate.<ext>`` (docs/archive-format.md, "Checking a pack").
 
 The script for bash, zsh, fish, xonsh, cmd, PowerShell or nushell prepends the prefix's bin
 directories (py-rattler's list) to ``PATH``, sets ``CONDA_PREFIX``/``CONDA_SHLVL``, exports
@@ -74,11 +74,6 @@ ALIASES = {
     "pwsh.exe": "powershell",
     "nu": "nushell",
 }
-
-
-def shell_names() -> list[str]:
-    """Every accepted ``-s`` value (canonical names and aliases), sorted."""
-    return sorted({*SHELLS, *ALIASES})
 
 
 def lookup_shell(name: str) -> ShellKind:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,12 +31,13 @@ from rattler.package_streaming import PackageArchive, extract
 from pixi_pack_src.aio import run_sync
 from pixi_pack_src.errors import ArchiveError, InstallError
 from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.layout import CHANNEL_DIR, TAMPERED
+from pixi_pack_src.limits import max_compression_ratio, max_metadata_bytes, max_unpacked_bytes
 from pixi_pack_src.safepath import RelPath, UnsafePathError, path_problem
 from pixi_pack_src.verify.checks import load_channel
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_DIR = "channel"
 REPODATA_JSON = "repodata.json"
 HISTORY_LINE = "// written by pixi-pack-src unpack: lets `conda run -p` recognise this prefix\n"
 _CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -91,7 +93,6 @@ def channel_packages(root: Path, records: Mapping[str, RepoDataRecord]) -> list[
 
 
 _LINK_INFO = ("info/paths.json", "info/files", "info/link.json")
-MAX_METADATA_BYTES = 64 * 1024 * 1024
 CACHE_REVISION = 1  # py-rattler's package-cache lock file: revision (u64, big-endian) + sha256
 
 
@@ -121,10 +122,11 @@ def _read_extracted(directory: Path, name: str, what: str) -> bytes | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         raise _unsafe(what, name, "is not a regular file")
-    if st.st_size > MAX_METADATA_BYTES:
-        raise _unsafe(what, name, f"is larger than {MAX_METADATA_BYTES} bytes")
+    cap = max_metadata_bytes()
+    if st.st_size > cap:
+        raise _unsafe(what, name, f"is larger than {cap} bytes (PIXI_PACK_SRC_MAX_METADATA_BYTES)")
     with path.open("rb") as fh:
-        return fh.read(MAX_METADATA_BYTES + 1)
+        return fh.read(cap + 1)
 
 
 def _cache_name(record: RepoDataRecord, what: str) -> RelPath:
@@ -146,7 +148,7 @@ def _extract_one(package: ChannelPackage, cache_dir: Path, label: str) -> Path:
     except Exception as exc:  # py-rattler raises many unrelated types
         raise ArchiveError(
             f"cannot extract {what}: {exc}",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         ) from exc
     digest = record.sha256
     sha = bytes(digest) if digest else bytes.fromhex(hash_file(package.path, md5=False)[0])
@@ -174,24 +176,41 @@ def extract_and_check(
     ``python_site_packages_path`` of a record relative and inside the prefix.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
+    max_total, max_ratio = max_unpacked_bytes(), max_compression_ratio()
+    archived: list[dict[str, bytes | None]] = []
+    declared_total = 0
     for package in packages:
-        check_record_paths(package.record, f"{package.arcname} in {label}")
-    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
-        extracted = list(pool.map(lambda p: _extract_one(p, cache_dir, label), packages))
-    links: dict[str, str] = {}  # path installed as a symbolic link -> its package
-    declared: list[tuple[str, str]] = []  # (path, package arcname)
-    for package, directory in zip(packages, extracted, strict=True):
         what = f"{package.arcname} in {label}"
-        info = {name: _read_extracted(directory, name, what) for name in _LINK_INFO}
+        check_record_paths(package.record, what)
         try:
-            archived = run_sync(_read_link_info(package.path))
+            info = run_sync(_read_link_info(package.path))
         except Exception as exc:  # py-rattler raises many unrelated types
             raise ArchiveError(
                 f"cannot read the file list of {what}: {exc}",
-                hint="the archive is damaged or was tampered with; do not install it",
+                hint=TAMPERED,
             ) from exc
+        for name, data in info.items():
+            if data is not None and len(data) > max_metadata_bytes():
+                raise _unsafe(what, name, f"is larger than {max_metadata_bytes()} bytes")
+        # bounds from the package's own file list, before anything is extracted
+        declared = _declared_size(info, what)
+        declared_total += declared
+        _check_size(what, package.path, declared, declared_total, max_total, max_ratio)
+        archived.append(info)
+    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+        extracted = list(pool.map(lambda p: _extract_one(p, cache_dir, label), packages))
+    links: dict[str, str] = {}  # path installed as a symbolic link -> its package
+    declared_paths: list[tuple[str, str]] = []  # (path, package arcname)
+    total = 0
+    for package, directory, first in zip(packages, extracted, archived, strict=True):
+        what = f"{package.arcname} in {label}"
+        # the same bounds on what was really extracted (a file list may understate it)
+        size = _tree_size(directory)
+        total += size
+        _check_size(what, package.path, size, total, max_total, max_ratio)
+        info = {name: _read_extracted(directory, name, what) for name in _LINK_INFO}
         for name in _LINK_INFO:
-            if archived.get(name) != info.get(name):
+            if first.get(name) != info.get(name):
                 raise _unsafe(
                     what,
                     name,
@@ -202,13 +221,13 @@ def extract_and_check(
             problem = _path_problem(path)
             if problem:
                 raise _unsafe(what, repr(path), problem)
-            declared.append((path, package.arcname))
+            declared_paths.append((path, package.arcname))
             if softlink:
                 links[path] = package.arcname
         for name in _entry_point_names(info, what):
             if not name or "/" in name or "\\" in name or name in (".", ".."):
                 raise _unsafe(what, f"entry point {name!r}", "is not a plain file name")
-    for path, arcname in declared:
+    for path, arcname in declared_paths:
         parts = path.split("/")
         for i in range(1, len(parts)):
             parent = "/".join(parts[:i])
@@ -218,6 +237,53 @@ def extract_and_check(
                     repr(path),
                     f"is inside {parent!r}, which {links[parent]} installs as a symbolic link",
                 )
+
+
+def _declared_size(info: Mapping[str, bytes | None], what: str) -> int:
+    raw = info.get("info/paths.json")
+    if raw is None:
+        return 0
+    try:
+        doc = json.loads(raw)
+        sizes = [entry.get("size_in_bytes") or 0 for entry in doc["paths"]]
+        return sum(int(n) for n in sizes if isinstance(n, int) and n > 0)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise ArchiveError(
+            f"{what} has an unreadable info/paths.json ({type(exc).__name__}: {exc})",
+            hint=TAMPERED,
+        ) from exc
+
+
+def _tree_size(directory: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            try:
+                st = (Path(root) / name).lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def _check_size(
+    what: str, archive: Path, size: int, total: int, max_total: int, max_ratio: int
+) -> None:
+    packed = max(archive.stat().st_size, 1)
+    if size > packed * max_ratio:
+        raise ArchiveError(
+            f"refusing {what}: it unpacks to {size} bytes, {size // packed} times its "
+            f"{packed} bytes (the limit is {max_ratio}: PIXI_PACK_SRC_MAX_COMPRESSION_RATIO)",
+            hint="the package is a decompression bomb or damaged; raise the limit only for a "
+            "package you trust",
+        )
+    if total > max_total:
+        raise ArchiveError(
+            f"refusing {what}: the packages unpack to more than {max_total} bytes "
+            "(PIXI_PACK_SRC_MAX_UNPACKED_BYTES)",
+            hint="raise the limit if the environment is really that large",
+        )
 
 
 def check_record_paths(record: PackageRecord | RepoDataRecord, what: str) -> None:
@@ -234,7 +300,7 @@ def check_record_paths(record: PackageRecord | RepoDataRecord, what: str) -> Non
 def _unsafe(what: str, member: str, problem: str) -> ArchiveError:
     return ArchiveError(
         f"refusing {what}: {member} {problem}",
-        hint="the archive is damaged or was tampered with; do not install it",
+        hint=TAMPERED,
     )
 
 
@@ -251,13 +317,13 @@ def _paths_of(info: Mapping[str, bytes | None], what: str) -> list[tuple[str, bo
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ArchiveError(
                 f"{what} has an unreadable info/paths.json ({type(exc).__name__}: {exc})",
-                hint="the archive is damaged or was tampered with; do not install it",
+                hint=TAMPERED,
             ) from exc
     files = info.get("info/files")
     if files is None:
         raise ArchiveError(
             f"{what} has neither info/paths.json nor info/files",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         )
     return [(line, False) for line in files.decode("utf-8", "replace").splitlines() if line]
 
@@ -274,7 +340,7 @@ def _entry_point_names(info: Mapping[str, bytes | None], what: str) -> list[str]
     except (ValueError, AttributeError, TypeError, RecursionError) as exc:
         raise ArchiveError(
             f"{what} has an unreadable info/link.json ({type(exc).__name__}: {exc})",
-            hint="the archive is damaged or was tampered with; do not install it",
+            hint=TAMPERED,
         ) from exc
 
 

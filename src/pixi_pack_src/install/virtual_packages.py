@@ -1,7 +1,7 @@
 """Virtual packages: what this machine has versus what the pack's lock and packages assume.
 
 A lock records, per platform, the virtual packages its solve assumed (``__glibc=2.28``,
-``__osx=13.0``; lockfile-v7.md §1.1), and ``pack`` copies them into ``pixi-pack-src.json``.
+``__osx=13.0``; docs/lockfile.md §1.1), and ``pack`` copies them into ``pixi-pack-src.json``.
 Packages also depend on virtual packages directly (``__glibc >=2.17,<3.0.a0``). ``unpack``
 checks both against the host, detected by py-rattler, which honours conda's overrides
 (``CONDA_OVERRIDE_GLIBC``, ``_OSX``, ``_CUDA``, ``_ARCHSPEC``; an empty value means "absent").

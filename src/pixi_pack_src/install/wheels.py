@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 from rattler import PackageRecord
 
 from pixi_pack_src.errors import InstallError
-from pixi_pack_src.safepath import RelPath
+from pixi_pack_src.safepath import RelPath, path_problem
 from pixi_pack_src.wheels import WheelCompatibilityError, requires_python, target_tags
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def _path_problem(name: str) -> str | None:
         return "has a drive letter"
     if ".." in name.split("/"):
         return "leaves its directory ('..')"
-    return None
+    return path_problem(name.removesuffix("/"))  # the one path check (a zip directory ends in /)
 
 
 def _refuse(wheel: Path, what: str, why: str) -> WheelCompatibilityError:

@@ -134,6 +134,41 @@ def load_lock(path: Path) -> Lock:
     return Lock(path=path, version=version, sha256=digest, raw=raw, lock_file=lock_file)
 
 
+class Shape:
+    """Typed access to the raw YAML of one lock file: every wrong shape is a
+    :class:`LockfileError` naming the file and the field (the raw readers' own helpers)."""
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+
+    def malformed(self, what: str) -> LockfileError:
+        return LockfileError(
+            f"malformed lock file {self.shown}: {what}", hint="regenerate it with `pixi lock`"
+        )
+
+    def mapping(self, value: object, what: str) -> dict[str, object]:
+        if value is None or value == "":
+            return {}
+        if not isinstance(value, dict):
+            raise self.malformed(f"{what} is not a mapping")
+        return value
+
+    def sequence(self, value: object, what: str) -> list[object]:
+        if value is None or value == "":
+            return []
+        if not isinstance(value, list):
+            raise self.malformed(f"{what} is not a list")
+        return value
+
+    def string(self, value: object, what: str) -> str:
+        if not isinstance(value, str):
+            raise self.malformed(f"{what} is not a string")
+        return value
+
+    def string_map(self, value: object, what: str) -> dict[str, str]:
+        return {k: self.string(v, f"{what}.{k}") for k, v in self.mapping(value, what).items()}
+
+
 class Lock:
     """A parsed ``pixi.lock``: list environments and platforms, select one of each."""
 
@@ -152,6 +187,7 @@ class Lock:
         self._raw = raw
         self._lf = lock_file
         self._shown = display_path(path)
+        self.shape = Shape(self._shown)
         self._platforms: list[Platform] | None = None
         self._index: _RawIndex | None = None
 
@@ -185,7 +221,9 @@ class Lock:
     def platforms(self, environment: str) -> list[Platform]:
         """The platforms locked for ``environment``, in the lock's platform order."""
         raw_env = self._raw_environment(environment)
-        packages = self._map(raw_env.get("packages", {}), f"environments.{environment}.packages")
+        packages = self.shape.mapping(
+            raw_env.get("packages", {}), f"environments.{environment}.packages"
+        )
         locked = set(packages)
         return [p for p in self.all_platforms() if p.name in locked]
 
@@ -228,7 +266,9 @@ class Lock:
                 f"{self._shown}: environment '{environment}' is in the YAML but not in py-rattler"
             )
         py_packages = _packages_for(py_env, platform.name)
-        packages = self._map(raw_env.get("packages", {}), f"environments.{environment}.packages")
+        packages = self.shape.mapping(
+            raw_env.get("packages", {}), f"environments.{environment}.packages"
+        )
         selectors = self._selectors(packages.get(platform.name), where)
 
         reader = _EnvReader(self, environment, platform, py_packages)
@@ -242,8 +282,10 @@ class Lock:
             platform=platform,
             channels=self._channels(raw_env, environment),
             indexes=tuple(
-                self._str(v, f"environments.{environment}.indexes")
-                for v in self._list(raw_env.get("indexes", []), f"environments.{environment}")
+                self.shape.string(v, f"environments.{environment}.indexes")
+                for v in self.shape.sequence(
+                    raw_env.get("indexes", []), f"environments.{environment}"
+                )
             ),
             find_links=self._find_links(raw_env, environment),
             conda=conda,
@@ -253,35 +295,8 @@ class Lock:
 
     # -- raw YAML access (every failure is a LockfileError naming the file) --------------------
 
-    def _malformed(self, what: str) -> LockfileError:
-        return LockfileError(
-            f"malformed lock file {self._shown}: {what}", hint="regenerate it with `pixi lock`"
-        )
-
-    def _map(self, value: object, what: str) -> dict[str, object]:
-        if value is None or value == "":
-            return {}
-        if not isinstance(value, dict):
-            raise self._malformed(f"{what} is not a mapping")
-        return value
-
-    def _list(self, value: object, what: str) -> list[object]:
-        if value is None or value == "":
-            return []
-        if not isinstance(value, list):
-            raise self._malformed(f"{what} is not a list")
-        return value
-
-    def _str(self, value: object, what: str) -> str:
-        if not isinstance(value, str):
-            raise self._malformed(f"{what} is not a string")
-        return value
-
-    def _str_map(self, value: object, what: str) -> dict[str, str]:
-        return {k: self._str(v, f"{what}.{k}") for k, v in self._map(value, what).items()}
-
     def _raw_environments(self) -> dict[str, object]:
-        return self._map(self._raw.get("environments", {}), "environments")
+        return self.shape.mapping(self._raw.get("environments", {}), "environments")
 
     def _raw_environment(self, environment: str) -> dict[str, object]:
         envs = self._raw_environments()
@@ -291,40 +306,49 @@ class Lock:
                 f"environment '{environment}' not found in {self._shown}; available: {names}",
                 hint=f"pass -e with one of: {names}" if envs else "run `pixi lock`",
             )
-        return self._map(envs[environment], f"environments.{environment}")
+        return self.shape.mapping(envs[environment], f"environments.{environment}")
 
     def _channels(self, raw_env: dict[str, object], environment: str) -> tuple[str, ...]:
         what = f"environments.{environment}.channels"
         out = []
-        for item in self._list(raw_env.get("channels", []), what):
+        for item in self.shape.sequence(raw_env.get("channels", []), what):
             if isinstance(item, str):
                 out.append(item)
             else:
-                out.append(self._str(self._map(item, what).get("url"), f"{what}[].url"))
+                out.append(
+                    self.shape.string(self.shape.mapping(item, what).get("url"), f"{what}[].url")
+                )
         return tuple(out)
 
     def _find_links(self, raw_env: dict[str, object], environment: str) -> tuple[str, ...]:
         what = f"environments.{environment}.find-links"
         out = []
-        for item in self._list(raw_env.get("find-links", []), what):
-            entry = self._map(item, what)
+        for item in self.shape.sequence(raw_env.get("find-links", []), what):
+            entry = self.shape.mapping(item, what)
             value = entry.get("url", entry.get("path"))
-            out.append(self._str(value, f"{what}[]"))
+            out.append(self.shape.string(value, f"{what}[]"))
         return tuple(out)
 
     def _selectors(self, value: object, where: str) -> list[_RawSelector]:
         out: list[_RawSelector] = []
-        for item in self._list(value, where):
-            entry = self._map(item, f"{where}[]")
+        for item in self.shape.sequence(value, where):
+            entry = self.shape.mapping(item, f"{where}[]")
             kinds = [k for k in ("conda", "conda_source", "pypi") if k in entry]
             if len(kinds) != 1:
-                raise self._malformed(f"{where} has a selector without exactly one kind key")
+                raise self.shape.malformed(f"{where} has a selector without exactly one kind key")
             kind = kinds[0]
             fields = {k: v for k, v in entry.items() if k != kind}
-            out.append(_RawSelector(kind, self._str(entry[kind], f"{where}[].{kind}"), fields))
+            out.append(
+                _RawSelector(kind, self.shape.string(entry[kind], f"{where}[].{kind}"), fields)
+            )
         return out
 
-    def _raw_index(self) -> _RawIndex:
+    def raw_packages(self) -> object:
+        """The raw ``packages`` list of the lock file (shape unchecked)."""
+        return self._raw.get("packages", [])
+
+    def raw_index(self) -> _RawIndex:
+        """Every raw package entry by its key (built once, for the raw readers)."""
         if self._index is None:
             self._index = _RawIndex.build(self)
         return self._index
@@ -394,7 +418,7 @@ def parse_git_location(location: str) -> GitLocation:
 
 
 def classify_pypi_location(location: str, base: Path) -> PypiLocation:
-    """Classify a ``pypi:`` location (lockfile-v7.md §4) and resolve it."""
+    """Classify a ``pypi:`` location (docs/lockfile.md §4) and resolve it."""
     if location.startswith("git+"):
         return PypiLocation("git", None, None, parse_git_location(location), None)
     loc = location.removeprefix("direct+")
@@ -561,19 +585,19 @@ class _RawIndex:
     @classmethod
     def build(cls, lock: Lock) -> _RawIndex:
         index = cls()
-        for item in lock._list(lock._raw.get("packages", []), "packages"):
-            entry = lock._map(item, "packages[]")
+        for item in lock.shape.sequence(lock.raw_packages(), "packages"):
+            entry = lock.shape.mapping(item, "packages[]")
             if "conda_source" in entry:
-                index.conda_source[lock._str(entry["conda_source"], "packages[].conda_source")] = (
-                    entry
-                )
+                index.conda_source[
+                    lock.shape.string(entry["conda_source"], "packages[].conda_source")
+                ] = entry
             elif "conda" in entry:
-                loc = lock._str(entry["conda"], "packages[].conda")
+                loc = lock.shape.string(entry["conda"], "packages[].conda")
                 index.conda.setdefault(loc, []).append(entry)
             elif "pypi" in entry:
-                index.pypi[lock._str(entry["pypi"], "packages[].pypi")] = entry
+                index.pypi[lock.shape.string(entry["pypi"], "packages[].pypi")] = entry
             else:
-                raise lock._malformed(
+                raise lock.shape.malformed(
                     "a package entry has no `conda`, `conda_source` or `pypi` key"
                 )
         return index
@@ -602,7 +626,7 @@ class _EnvReader:
         self, selectors: list[_RawSelector]
     ) -> tuple[tuple[CondaBinary, ...], tuple[CondaSource, ...], tuple[PypiPackage, ...]]:
         lock = self.lock
-        index = lock._raw_index()
+        index = lock.raw_index()
         seen: set[int] = set()
         binaries: set[str] = set()
         sources_raw: list[tuple[dict[str, object], str, str, str]] = []  # entry, id, name, hash
@@ -611,13 +635,13 @@ class _EnvReader:
             if sel.kind == "conda_source":
                 entry = index.conda_source.get(sel.value)
                 if entry is None:
-                    raise lock._malformed(f"{self.where} names a missing package {sel.value}")
+                    raise lock.shape.malformed(f"{self.where} names a missing package {sel.value}")
                 if id(entry) in seen:
                     continue
                 seen.add(id(entry))
                 match = IDENT_RE.match(sel.value)
                 if match is None:
-                    raise lock._malformed(f"invalid source package identifier {sel.value!r}")
+                    raise lock.shape.malformed(f"invalid source package identifier {sel.value!r}")
                 sources_raw.append((entry, sel.value, match["name"], match["hash"]))
             elif sel.kind == "conda":
                 if lock.version >= 7 or _is_archive(sel.value):
@@ -625,16 +649,16 @@ class _EnvReader:
                     continue
                 entry = self._pick_v6(index.conda.get(sel.value, []), sel)
                 if entry is None:
-                    raise lock._malformed(f"{self.where} names a missing package {sel.value}")
+                    raise lock.shape.malformed(f"{self.where} names a missing package {sel.value}")
                 if id(entry) in seen:
                     continue
                 seen.add(id(entry))
-                name = lock._str(entry.get("name"), f"packages[{sel.value}].name")
+                name = lock.shape.string(entry.get("name"), f"packages[{sel.value}].name")
                 sources_raw.append((entry, f"{name} @ {sel.value}", name, ""))
             else:  # pypi
                 pentry = index.pypi.get(sel.value)
                 if pentry is None:
-                    raise lock._malformed(f"{self.where} names a missing package {sel.value}")
+                    raise lock.shape.malformed(f"{self.where} names a missing package {sel.value}")
                 if id(pentry) in seen:
                     continue
                 seen.add(id(pentry))
@@ -685,7 +709,7 @@ class _EnvReader:
             location = self._source_location(entry, _id)
             raw[("conda_source", name.lower(), _norm_location(location))] += 1
         for entry in pypi_raw:
-            name = self.lock._str(entry.get("name"), f"packages[{entry.get('pypi')}].name")
+            name = self.lock.shape.string(entry.get("name"), f"packages[{entry.get('pypi')}].name")
             raw[("pypi", canonicalize_name(name))] += 1
         py: Counter[tuple[str, ...]] = Counter()
         py[("conda", "*")] += len(self.py_binaries)
@@ -697,7 +721,7 @@ class _EnvReader:
             only_raw = sorted(map(str, (raw - py).elements()))
             only_py = sorted(map(str, (py - raw).elements()))
             raise LockConsistencyError(
-                f"{self.lock._shown} {self.where}: the YAML and py-rattler disagree "
+                f"{self.lock.shape.shown} {self.where}: the YAML and py-rattler disagree "
                 f"(only in YAML: {only_raw}; only in py-rattler: {only_py})"
             )
 
@@ -717,7 +741,7 @@ class _EnvReader:
                     str(record.python_site_packages_path), what="its python_site_packages_path"
                 )
         except UnsafePathError as exc:
-            raise self.lock._malformed(f"{what}: {exc}") from None
+            raise self.lock.shape.malformed(f"{what}: {exc}") from None
         return CondaBinary(
             location=pkg.location,
             url=str(record.url),
@@ -741,7 +765,7 @@ class _EnvReader:
             match = IDENT_RE.match(lock_id)
             assert match is not None  # checked by the caller
             return match["location"]
-        return self.lock._str(entry.get("conda"), "packages[].conda")
+        return self.lock.shape.string(entry.get("conda"), "packages[].conda")
 
     def _source(
         self, entry: dict[str, object], lock_id: str, name: str, id_hash: str
@@ -758,24 +782,24 @@ class _EnvReader:
             try:
                 git = parse_git_location(location)
             except ValueError as exc:
-                raise lock._malformed(f"{what}: {exc}") from None
+                raise lock.shape.malformed(f"{what}: {exc}") from None
         elif is_url(location):
             kind = "url"
         else:
             kind = "path"
             path = resolve_location_path(self.base, location)
 
-        variants = lock._str_map(entry.get("variants"), f"{what}.variants")
+        variants = lock.shape.string_map(entry.get("variants"), f"{what}.variants")
         source_key = "source" if v7 else "package_build_source"
         source = (
-            lock._str_map(entry[source_key], f"{what}.{source_key}")
+            lock.shape.string_map(entry[source_key], f"{what}.{source_key}")
             if entry.get(source_key) not in (None, "")
             else None
         )
         deps_key = "source_depends" if v7 else "sources"
         source_depends = {
-            k: lock._str_map(v, f"{what}.{deps_key}.{k}")
-            for k, v in lock._map(entry.get(deps_key), f"{what}.{deps_key}").items()
+            k: lock.shape.string_map(v, f"{what}.{deps_key}.{k}")
+            for k, v in lock.shape.mapping(entry.get(deps_key), f"{what}.{deps_key}").items()
         }
         full = "version" in entry and "subdir" in entry
         record = self._py_source_record(name, location, entry) if full else None
@@ -784,9 +808,9 @@ class _EnvReader:
             raw_number = entry.get("build_number")
             if raw_number is not None:
                 try:
-                    build_number = int(lock._str(raw_number, f"{what}.build_number"))
+                    build_number = int(lock.shape.string(raw_number, f"{what}.build_number"))
                 except ValueError:
-                    raise lock._malformed(f"{what}.build_number is not an integer") from None
+                    raise lock.shape.malformed(f"{what}.build_number is not an integer") from None
             elif record is not None:
                 build_number = int(record.build_number)
             else:
@@ -806,10 +830,10 @@ class _EnvReader:
             source_depends=source_depends,
             build_packages=self._selector_strs(entry.get("build_packages"), f"{what}.build"),
             host_packages=self._selector_strs(entry.get("host_packages"), f"{what}.host"),
-            version=lock._str(entry["version"], f"{what}.version") if full else None,
+            version=lock.shape.string(entry["version"], f"{what}.version") if full else None,
             build=self._opt_str(entry.get("build"), f"{what}.build") if full else None,
             build_number=build_number,
-            subdir=lock._str(entry["subdir"], f"{what}.subdir") if full else None,
+            subdir=lock.shape.string(entry["subdir"], f"{what}.subdir") if full else None,
             noarch=self._opt_str(entry.get("noarch"), f"{what}.noarch") if full else None,
             record=record,
         )
@@ -835,33 +859,33 @@ class _EnvReader:
         return fallback
 
     def _strs(self, value: object, what: str) -> tuple[str, ...]:
-        return tuple(self.lock._str(v, what) for v in self.lock._list(value, what))
+        return tuple(self.lock.shape.string(v, what) for v in self.lock.shape.sequence(value, what))
 
     def _opt_str(self, value: object, what: str) -> str | None:
-        return None if value is None else self.lock._str(value, what)
+        return None if value is None else self.lock.shape.string(value, what)
 
     def _selector_strs(self, value: object, what: str) -> tuple[str, ...]:
         out = []
-        for item in self.lock._list(value, what):
-            entry = self.lock._map(item, what)
+        for item in self.lock.shape.sequence(value, what):
+            entry = self.lock.shape.mapping(item, what)
             if len(entry) != 1:
-                raise self.lock._malformed(f"{what} has a selector without exactly one key")
+                raise self.lock.shape.malformed(f"{what} has a selector without exactly one key")
             ((kind, target),) = entry.items()
-            out.append(f"{kind}:{self.lock._str(target, what)}")
+            out.append(f"{kind}:{self.lock.shape.string(target, what)}")
         return tuple(out)
 
     # -- PyPI ----------------------------------------------------------------------------------
 
     def _pypi(self, entry: dict[str, object]) -> PypiPackage:
         lock = self.lock
-        location = lock._str(entry.get("pypi"), "packages[].pypi")
+        location = lock.shape.string(entry.get("pypi"), "packages[].pypi")
         what = f"packages[{location}]"
-        name = lock._str(entry.get("name"), f"{what}.name")
+        name = lock.shape.string(entry.get("name"), f"{what}.name")
         py_pkg = self._py_pypi_for(location, name)
         try:
             where = classify_pypi_location(location, self.base)
         except ValueError as exc:
-            raise lock._malformed(f"{what}: {exc}") from None
+            raise lock.shape.malformed(f"{what}: {exc}") from None
         return PypiPackage(
             name=name,
             version=self._opt_str(entry.get("version"), f"{what}.version"),
@@ -886,5 +910,5 @@ class _EnvReader:
         if len(same_name) == 1:
             return same_name[0]
         raise LockConsistencyError(  # pragma: no cover - guarded by the cross-check
-            f"{self.lock._shown} {self.where}: py-rattler has no PyPI entry at {location}"
+            f"{self.lock.shape.shown} {self.where}: py-rattler has no PyPI entry at {location}"
         )

@@ -2,7 +2,7 @@
 
 Produced by :mod:`pixi_pack_src.lock.lockfile` (the only module that touches py-rattler's lock
 objects); consumed by planning, downloads, builds, the channel writer and ``inspect``.
-See ``lockfile-v7.md`` for what each field means.
+See docs/lockfile.md for what each field means.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Literal
 
 from rattler import PackageRecord, RepoDataRecord
+
+from pixi_pack_src.layout import conda_path
 
 PypiKind = Literal["wheel", "sdist", "local-wheel", "local-sdist", "git", "source-tree"]
 SourceLocationKind = Literal["path", "git", "url"]
@@ -62,7 +64,7 @@ class CondaBinary:
     @property
     def archive_path(self) -> str:
         """Where the file goes in a pack: ``channel/<subdir>/<file_name>``."""
-        return f"channel/{self.subdir}/{self.file_name}"
+        return conda_path(self.subdir, self.file_name)
 
 
 @dataclass(frozen=True)

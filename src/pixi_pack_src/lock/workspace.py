@@ -51,7 +51,7 @@ class BackendSpec:
 
     @property
     def is_pinned(self) -> bool:
-        """An exact ``==x.y.z`` pin (what pixi-build-contract.md §6 requires)."""
+        """An exact ``==x.y.z`` pin (what docs/pixi-build.md §6 requires)."""
         if self.version is None:
             return False
         spec = self.version.strip()

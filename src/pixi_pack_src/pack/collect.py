@@ -15,7 +15,7 @@ from typing import cast
 from packaging.utils import parse_wheel_filename
 from rattler import RepoDataRecord
 
-from pixi_pack_src.archive.channel import CHANNEL_DIR, PYPI_DIR, record_from_archive
+from pixi_pack_src.archive.channel import record_from_archive
 from pixi_pack_src.archive.metadata import ArtifactProvenance, JsonValue
 from pixi_pack_src.builders import BuiltArtifact, SourceBuildOptions, build_sources
 from pixi_pack_src.builders.wheel import (
@@ -31,6 +31,7 @@ from pixi_pack_src.delta.manifest import BaseManifest
 from pixi_pack_src.fetch.config import FetchConfig
 from pixi_pack_src.fetch.download import Artifact, Fetched
 from pixi_pack_src.hashing import Verified, hash_file
+from pixi_pack_src.layout import CHANNEL_DIR, PYPI_DIR
 from pixi_pack_src.lock.model import CondaBinary, CondaSource, PypiPackage
 from pixi_pack_src.pack.options import PackOptions
 from pixi_pack_src.pack.result import PackedItem, PackStats

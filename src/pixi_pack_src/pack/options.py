@@ -32,6 +32,7 @@ class PackOptions:
     # conda source packages (`pixi build`)
     pixi: str | None = None
     allow_unpinned_backends: bool = False
+    frozen: bool = False  # pack the lock even when the manifest asks for more (pixi's --frozen)
     backend_overrides: Mapping[str, Path] = field(default_factory=dict)
     allow_drift: bool = False
     build_jobs: int = 1

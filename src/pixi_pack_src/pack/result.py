@@ -137,7 +137,11 @@ class PackResult:
 
 
 def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Platform) -> str:
-    """The output path for ``platform`` (``{platform}`` expands to the subdir)."""
+    """The output path for ``platform`` (``{platform}`` expands to the subdir).
+
+    ``-o DIR`` naming an existing directory writes ``DIR/environment.tar`` in it (with several
+    platforms ``DIR/environment-{platform}.tar``; ``.sh`` for ``--create-executable``): a
+    directory is never replaced by an archive. ``-o DIR/`` (a trailing slash) must exist."""
     several = len(platforms) > 1
     default = DEFAULT_DIRECTORY if options.directory_only else DEFAULT_OUTPUT
     if options.create_executable:
@@ -147,6 +151,20 @@ def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Pl
             raise UsageError("--create-executable cannot write to stdout (-o -)")
         default = "environment.sh"
     template = options.output
+    if template is not None and template != "-" and not options.directory_only:
+        if Path(template).is_dir() and not template.endswith(("/", os.sep)):
+            template += os.sep  # "out" -> "out/": the default name in it
+        if template.endswith(("/", os.sep)):
+            if not Path(template).is_dir():
+                raise UsageError(
+                    f"-o {template}: the directory {template.rstrip('/' + os.sep)} does not exist",
+                    hint="create it first, or name the output file",
+                )
+            name = default
+            if several:
+                stem, dot, ext = default.partition(".")
+                name = f"{stem}-{PLATFORM_PLACEHOLDER}{dot}{ext}"
+            template = template + name
     if template is None:
         if several:
             stem, dot, ext = default.partition(".")
@@ -181,7 +199,8 @@ def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Pl
 def output_refusals(output: str) -> list[Refusal]:
     """Why ``output`` cannot be written, known before anything is fetched: a non-empty
     directory that is not a pack (the rule of :func:`pixi_pack_src.archive.tar.atomic_file`),
-    or a first existing ancestor that is a file or not writable (missing parents are made)."""
+    a parent directory that does not exist (never made silently: a typo would scatter
+    archives; a usage error), is a file or is not writable."""
     if output == "-":
         return []
     path = Path(output).absolute()
@@ -193,8 +212,14 @@ def output_refusals(output: str) -> list[Refusal]:
             )
         ]
     parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    if not parent.exists():
+        return [
+            Refusal(
+                f"cannot write {path}: the directory {parent} does not exist",
+                hint=f"create it first (mkdir -p {parent}), or choose another -o/--output-file",
+                exit_code=EXIT_USAGE,
+            )
+        ]
     why = None
     if not parent.is_dir():
         why = f"{parent} is not a directory"

@@ -78,6 +78,7 @@ def make_pack_plans(
     *,
     overrides: Overrides,
     outputs: Sequence[str],
+    manifest: Path | None = None,
     base: BaseManifest | None = None,
 ) -> PackPlans:
     """The plans ``inspect`` shows for these options, plus the outputs' own checks; raises
@@ -96,6 +97,8 @@ def make_pack_plans(
             build_isolation=options.build_isolation,
             overrides=overrides,
         ),
+        manifest=manifest,
+        frozen=options.frozen,
         base=base,
         exclude=_excluded(options, outputs),
     )
@@ -124,7 +127,13 @@ async def pack_async(
     )
     base = read_base(options.base) if options.base is not None else None
     plans = make_pack_plans(
-        lock, options, platforms, overrides=overrides, outputs=outputs, base=base
+        lock,
+        options,
+        platforms,
+        overrides=overrides,
+        outputs=outputs,
+        manifest=manifest,
+        base=base,
     )
     warn.extend(plans.warnings)
     works = [
@@ -256,10 +265,14 @@ def _work_dir(given: Path | None) -> Iterator[Path]:
     workdirs.sweep(path.parent, WORK_PREFIX)  # what killed runs left behind
     try:
         yield path
-    except BuildError:
-        # the build logs the error points at live here: keep them
-        log.info("kept the work directory %s (build logs)", path)
-        held.release(keep=True)
+    except BuildError as exc:
+        if exc.log_file is not None and exc.log_file.is_relative_to(path):
+            # the build log the error points at lives here: keep it
+            log.info("kept the work directory %s (build logs)", path)
+            held.release(keep=True)
+        else:  # a refusal before any build (an unpinned backend...): nothing to keep
+            shutil.rmtree(path, ignore_errors=True)
+            held.release()
         raise
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)

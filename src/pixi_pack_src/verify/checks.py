@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from packaging.utils import (
@@ -51,13 +51,12 @@ from pixi_pack_src.archive.metadata import (
     read_provenance,
 )
 from pixi_pack_src.errors import ArchiveError, PackFormatError
-from pixi_pack_src.verify.model import TAMPERED, Finding, MemberDigest, PackContents
+from pixi_pack_src.layout import CHANNEL_DIR, PYPI_DIR, TAMPERED
+from pixi_pack_src.verify.model import Finding, MemberDigest, PackContents
 from pixi_pack_src.verify.scan import ENVIRONMENT_YML
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_DIR = "channel"
-PYPI_DIR = "pypi"
 REPODATA_JSON = "repodata.json"
 VerifiedAgainst = Literal["pixi-pack-src.json", "repodata.json"]
 
@@ -643,7 +642,3 @@ def dependency_findings(records: Mapping[str, RepoDataRecord], label: str) -> li
                 )
             )
     return findings
-
-
-def to_json_findings(findings: Sequence[Finding]) -> list[dict[str, Any]]:
-    return [f.to_json() for f in findings]

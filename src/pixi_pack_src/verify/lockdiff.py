@@ -21,6 +21,7 @@ from packaging.utils import (
 from rattler import RepoDataRecord
 
 from pixi_pack_src.archive.metadata import Provenance
+from pixi_pack_src.layout import wheel_path
 from pixi_pack_src.lock.model import Hashes, LockedEnvironment
 from pixi_pack_src.verify.model import Finding, MemberDigest
 
@@ -153,7 +154,7 @@ def lock_findings(
     for pkg in sorted(env.pypi, key=lambda p: p.name):
         name = str(canonicalize_name(pkg.name))
         if pkg.is_wheel and pkg.file_name:
-            arcname = f"pypi/{pkg.file_name}"
+            arcname = wheel_path(pkg.file_name)
             if arcname in wheels_left:
                 wheels_left.pop(arcname)
                 why = _differs(pkg.hashes, files[arcname])
@@ -172,7 +173,7 @@ def lock_findings(
             findings.append(
                 Finding(
                     "lock-missing",
-                    f"pypi/{pkg.file_name}" if pkg.is_wheel and pkg.file_name else f"pypi:{name}",
+                    wheel_path(pkg.file_name) if pkg.is_wheel and pkg.file_name else f"pypi:{name}",
                     f"{where} names the PyPI package {pkg.name} {pkg.version or ''}".rstrip()
                     + f", which {label} does not hold",
                     _HINT,

@@ -7,7 +7,6 @@ script, a directory, or the files ``unpack`` extracted -- and the checks in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -39,7 +38,6 @@ FINDING_CODES: tuple[FindingCode, ...] = (
     "lock-extra",
     "lock-different",
 )
-TAMPERED = "the archive is damaged or was tampered with; do not install it"
 
 
 @dataclass(frozen=True)
@@ -90,6 +88,3 @@ class PackContents:
     wheels: dict[str, WheelDetails] = field(default_factory=dict)
     refused: list[Finding] = field(default_factory=list)
     mtime: int | None = None
-
-    def digests(self) -> Mapping[str, MemberDigest]:
-        return self.files

@@ -1,4 +1,4 @@
-"""Match built artifacts to ``conda_source`` lock entries (pixi-build-contract.md §8).
+"""Match built artifacts to ``conda_source`` lock entries (docs/pixi-build.md §8).
 
 For one lock entry (on one platform) and the artifacts one ``pixi build`` produced:
 
@@ -15,7 +15,7 @@ For one lock entry (on one platform) and the artifacts one ``pixi build`` produc
 
 The result names the checks that passed (``name``, ``subdir``, ``version``, ``build``,
 ``variants``), for the archive's provenance. Locked dependency *names* missing from the
-artifact's ``depends`` give a warning (§8.7).
+artifact's ``depends`` give a warning (docs/pixi-build.md §8, step 7).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ``pixi`` executable: find it, check its version, pick ``build`` or ``publish``, run it.
 
-Policy (pixi-build-contract.md §1, §2, §4):
+Policy (docs/pixi-build.md §1, §2, §4):
 
 - The executable comes from ``--pixi PATH``, then ``PIXI_PACK_SRC_PIXI``, then ``PATH``.
 - ``pixi --version`` must print ``pixi X.Y.Z``; below 0.68 it is refused (such a pixi cannot

@@ -29,6 +29,7 @@ from pixi_pack_src.builders.wheel.wheelcache import WheelCache
 from pixi_pack_src.errors import BuildError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.hashing import file_sha256
+from pixi_pack_src.layout import wheel_path
 from pixi_pack_src.lock.model import GitLocation, PypiPackage
 from pixi_pack_src.redact import redact_url
 
@@ -73,7 +74,9 @@ class WheelBuildJob:
     kind: SourceKind
     source: Path | None  # the sdist file or the tree; None for git (checked out on a miss)
     source_hash: str  # sdist sha256, tree sha256, or the git commit
-    origin: Mapping[str, object]  # provenance "origin" (archive-format.md §10.1)
+    origin: Mapping[
+        str, object
+    ]  # provenance "origin" (docs/archive-format.md, "`pixi-pack-src.json`")
     exclude: tuple[Path, ...] = ()  # left out of a source tree's hash and copy
 
     @property
@@ -98,7 +101,7 @@ class BuiltWheel:
 
     @property
     def archive_path(self) -> str:
-        return f"pypi/{self.file_name}"
+        return wheel_path(self.file_name)
 
 
 def _relative(path: Path, root: Path) -> str:

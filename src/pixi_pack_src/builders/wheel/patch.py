@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -332,8 +331,3 @@ def apply_patch_bytes(data: bytes, tree: Path, *, strip: int = 1, what: str) -> 
         deleted=tuple(deleted),
         offsets=tuple(offsets),
     )
-
-
-def apply_patches(patches: Sequence[tuple[Path, str]], tree: Path) -> list[AppliedPatch]:
-    """Apply ``(file, label)`` patches in order; the first that fails raises."""
-    return [apply_patch(path, tree, label=label) for path, label in patches]

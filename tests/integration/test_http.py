@@ -28,6 +28,8 @@ from pixi_pack_src.fetch.http import (
 from pixi_pack_src.lock.model import Hashes
 from pixi_pack_src.redact import redact_url
 
+pytestmark = pytest.mark.integration  # starts a server
+
 PATH = "/files/a.bin"
 SIZE = 300 * 1024 + 17  # several 64 KiB server chunks
 

@@ -31,6 +31,8 @@ from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.lock.model import Hashes
 from pixi_pack_src.reporter import Outcome
 
+pytestmark = pytest.mark.integration  # starts a server
+
 LOCKS = Path(__file__).resolve().parent.parent / "data" / "locks"
 N_FILES = 30
 
