@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from testworld.bulk import GIB, KIB, MIB, bulk_world
+from testworld.bulk import GIB, KIB, MIB, bulk_specs, bulk_world
+from testworld.catalog import build_world
 from testworld.layout import World
 from testworld.locks import Env
+from testworld.packages import PackageSpec
 from testworld.workspace import Workspace, write_workspace
 
 BULK_SPECS = ("bulk-all",)
@@ -78,6 +80,26 @@ QUICK = Scale(
 
 def bulk(scale: Scale) -> World:
     return bulk_world(scale.bulk_count, scale.bulk_bytes, min_size=KIB, max_size=scale.bulk_max)
+
+
+def delta_world(scale: Scale) -> tuple[World, str]:
+    """The bulk world plus a version 2.0.0 of one mid-sized package (case 9): locking
+    ``bulk-all`` with ``NAME <2`` and then ``NAME >=2`` changes exactly that package."""
+    specs = bulk_specs(scale.bulk_count, scale.bulk_bytes, min_size=KIB, max_size=scale.bulk_max)
+    packages = [s for s in specs if s.name != "bulk-all"]
+    chosen = min(packages, key=lambda s: abs(_payload(s) - 4 * MIB))  # a typical package
+    size = _payload(chosen)
+    upgraded = replace(
+        chosen,
+        version="2.0.0",
+        random_files={f"share/{chosen.name}/payload.bin": (size, f"v2/{chosen.name}")},
+    )
+    name = f"bulk-delta-{scale.bulk_count}-{scale.bulk_bytes}"
+    return build_world(name, [*specs, upgraded]), chosen.name
+
+
+def _payload(spec: PackageSpec) -> int:
+    return sum(size for size, _ in spec.random_files.values())
 
 
 def big_one(scale: Scale) -> World:

@@ -12,7 +12,9 @@ packages' manifests; with them, ``pixi --version`` may run and the caches are lo
 
 Actions: ``download`` (conda package or wheel from a URL), ``copy`` (a local ``.conda`` or
 wheel), ``build-conda`` (a ``conda_source`` entry, built by ``pixi build``), ``build-wheel`` (an
-sdist, git checkout or source tree, built into a wheel), ``skip`` (with a reason).
+sdist, git checkout or source tree, built into a wheel), ``skip`` (with a reason), and with
+``--base`` ``from-base`` (the base of a delta pack has the file: neither fetched nor built;
+``base-path`` in the JSON; :mod:`pixi_pack_src.delta.plan`).
 
 **JSON (``to_json``), version 1.** Keys are kebab-case; absent values are ``null``.
 

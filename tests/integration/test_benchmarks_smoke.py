@@ -40,19 +40,23 @@ def test_every_case_runs_once_on_tiny_data(tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=360,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     rows = json.loads(out.read_text())
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_case.setdefault(str(row["case"]), []).append(row)
-    assert sorted(by_case) == ["1", "2", "3", "4", "5", "6", "7", "8"]
+    assert sorted(by_case) == ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
     assert not [r for r in rows if str(r["status"]).startswith("ERROR")]
     # every timed row has its measurements
     assert [r["what"] for r in by_case["1"]] == ["cold pack vs httpx+tar", "cold pack vs curl+tar"]
     assert len(by_case["2"][0]["data"]["subject_s"]) == 1
     assert by_case["3"][0]["what"] == "unpack vs rattler.install"
+    assert [str(r["what"]).split(" vs ")[0] for r in by_case["9"]] == [
+        "delta pack (one changed package)",
+        "unpack --update (delta)",
+    ]
     assert [str(r["what"]).split(",")[1].strip() for r in by_case["5"]] == [
         "cold pack",
         "warm-cache pack",

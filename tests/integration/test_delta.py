@@ -42,9 +42,11 @@ WORKDIR = re.compile(rb"\.pixi-pack-src-unpack-[A-Za-z0-9_]+")
 
 
 def _env(world: World, server: WorldServer, conda: tuple[str, ...], wheels: tuple[str, ...]) -> Env:
+    # worldpkg-b is an sdist: its wheel is built, once, and then taken from the base
+    sdist = pypi.index_entry(world, "worldpkg-b", server.url, kind="sdist")
     return Env(
         conda=conda,
-        pypi=tuple(pypi.index_entry(world, n, server.url) for n in wheels),
+        pypi=(*(pypi.index_entry(world, n, server.url) for n in wheels), sdist),
         sources=(SOURCE,),
     )
 
@@ -225,6 +227,7 @@ def test_the_plan_decides_what_comes_from_the_base(story: Story) -> None:
     actions = {i["name"]: i["action"] for i in plan["items"]}
     assert actions["python"] == "from-base"
     assert actions["worldpkg-a"] == "from-base"
+    assert actions["worldpkg-b"] == "from-base"  # built from an sdist: not built again
     assert actions["libzed"] == "download"
     assert actions["worldpkg-c"] == "download"
     assert actions["pkg2"] == "build-conda"  # its source changed
@@ -285,6 +288,7 @@ def test_unpack_base_and_update_equal_a_fresh_unpack_of_the_full_pack(story: Sto
     # the environment works: entry points, prefix replacement, the rebuilt source package
     assert (env / "share" / "pkg2" / "hello.txt").read_text() == "hello again\n"
     assert run_in(env, ["worldcli"]).returncode == 0
+    assert run_in(env, ["python", "-c", "import worldpkg_b"]).returncode == 0
     assert (
         "hello"
         in run_in(
@@ -412,3 +416,56 @@ def test_a_manifest_file_stands_in_for_the_base_archive(
     capsys.readouterr()
     assert run(["manifest", "--identity", str(story.base_tar)]) == 0
     assert capsys.readouterr().out.strip() == json.loads(manifest.read_text())["identity"]
+
+
+HOST_TOOLS = ("bash", "env", "tail", "head", "tar", "gzip", "mktemp", "uname", "rm", "mkdir", "cat")
+
+
+def _host_only(tmp: Path) -> dict[str, str]:
+    """The host tools a script documents, and no python on PATH."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    bin_dir = tmp / "host-bin"
+    bin_dir.mkdir()
+    for tool in HOST_TOOLS:
+        found = shutil.which(tool)
+        assert found is not None, tool
+        (bin_dir / tool).symlink_to(found)
+    (tmp / "scratch").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    return {**env, "TMPDIR": str(tmp / "scratch"), "PATH": str(bin_dir)}
+
+
+def test_a_delta_script_updates_an_environment_with_its_own_python(
+    story: Story, tmp_path: Path
+) -> None:
+    script = tmp_path / "delta.sh"
+    cache = str(story.tmp / "cache")
+    argv = ["-q", "pack", str(story.tmp / "ws"), "--base", str(story.base_tar)]
+    assert run([*argv, "--create-executable", "-o", str(script), "--use-cache", cache]) == 0
+    site = tmp_path / "site"
+    env = site / "env"
+    assert _unpack(str(story.new_tar), "-o", str(site)) == 0
+    want = _tree(env)
+    shutil.rmtree(site)
+    assert _unpack(str(story.base_tar), "-o", str(site), "--keep-packages") == 0
+    host = _host_only(tmp_path / "host")
+    proc = subprocess.run(
+        ["bash", str(script), "--update", str(env), "-s", "bash"],
+        env=host,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _tree(env) == want
+    assert list((tmp_path / "host" / "scratch").iterdir()) == []
+    # without --update or --base the script refuses (here with a python on PATH): a delta
+    proc = subprocess.run(
+        ["bash", str(script), "-o", str(tmp_path / "other")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "is a delta pack" in proc.stderr
+    assert not (tmp_path / "other").exists()

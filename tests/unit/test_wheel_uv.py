@@ -107,3 +107,22 @@ def test_build_requirements_are_checked_before_uv_runs() -> None:
     assert "pw" not in err.value.message
     with pytest.raises(BuildError, match="invalid build requirement '--index-url=x'"):
         checked_requirements(["--index-url=x"], package="p")
+
+
+def test_the_netrc_is_private_and_removed_after_the_builds(tmp_path: Path) -> None:
+    from pixi_pack_src.builders.wheel.uv import Uv
+
+    auth = AuthStore({"idx.test": Credential("basic", username="u", password="pw")})
+    uv = Uv(
+        home=tmp_path / "home",
+        cache_dir=tmp_path / "cache",
+        auth=auth,
+        sources=[PackageSources(indexes=("https://idx.test/simple",))],
+    )
+    env = uv.environment()
+    netrc = Path(env["NETRC"])
+    assert netrc.read_text() == "machine idx.test login u password pw\n"
+    assert netrc.stat().st_mode & 0o777 == 0o600
+    assert env["UV_PYTHON_DOWNLOADS"] == "never"
+    uv.close()
+    assert not netrc.exists()

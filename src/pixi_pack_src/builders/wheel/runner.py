@@ -581,6 +581,7 @@ async def build_wheels(
                 log.info("build backend warning: %s", w.message)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        ctx.uv.close()
         reporter.stage_finished("build-wheels")
 
 

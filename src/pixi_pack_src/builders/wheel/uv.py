@@ -203,6 +203,12 @@ class Uv:
                 self._env = env
             return self._env
 
+    def close(self) -> None:
+        """Remove the netrc file (a failed pack keeps its work directory for the logs)."""
+        with self._lock:
+            (self.home / "netrc").unlink(missing_ok=True)
+            self._env = None
+
     def _common(self) -> list[str]:
         return [
             "--no-config",
