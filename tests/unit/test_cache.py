@@ -337,3 +337,30 @@ def test_6_a_directory_that_is_not_a_cache_is_neither_cleaned_nor_used(tmp_path:
     assert old.read_text() == "keep me"
     ContentCache(tmp_path / "new").ensure()  # an absent or empty directory becomes a cache
     assert (tmp_path / "new" / "CACHEDIR.TAG").is_file()
+
+
+def test_a_second_store_of_the_same_bytes_keeps_the_first_file(tmp_path: Path) -> None:
+    """Two packs sharing a cache download the same file: the second keeps the first's entry
+    (which the first may be archiving right now) instead of replacing it under it."""
+    cache = ContentCache(tmp_path)
+    first = _put(cache)
+    inode = first.stat().st_ino
+    tmp = cache.new_tmp_path("x.conda")
+    tmp.write_bytes(DATA)
+    entry = cache.store_entry(tmp, hashlib.sha256(DATA).hexdigest(), size=len(DATA))
+    assert entry.path == first
+    assert first.stat().st_ino == inode
+    assert not tmp.exists()
+    assert entry.size == len(DATA)
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_store_over_an_entry_without_a_matching_record_replaces_it(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path)
+    first = _put(cache)
+    first.with_name(first.name + ".json").unlink()
+    inode = first.stat().st_ino
+    second = _put(cache)
+    assert second == first
+    assert first.stat().st_ino != inode
+    assert first.read_bytes() == DATA

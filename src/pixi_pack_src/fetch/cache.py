@@ -403,24 +403,50 @@ class ContentCache:
         final = self.path_for(sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
         with self._entry_lock(final):
-            recorded_ns = time.time_ns()
-            tmp.replace(final)
-            identity = FileIdentity.of_path(final)
-            # Under the entry's lock, so that a record never describes another process's file.
-            _atomic_write(
-                final.with_name(final.name + ".json"),
-                _record_json(
-                    md5, size if size is not None else identity.size, identity, recorded_ns
-                ),
-                self.tmp_dir,
-            )
+            kept = None if self.verify else self._recorded_stat(final)
+            if kept is not None:
+                # Another run stored these bytes first and may be archiving that very file:
+                # keep it (same digest, so same content) rather than replace it under that run.
+                tmp.unlink(missing_ok=True)
+                record, stat = kept
+                identity = FileIdentity.of(stat)
+                trusted = Verified(sha256, identity) if record.vouches_for(stat) else None
+                kept_entry = CacheEntry(final, sha256, md5 or "", identity.size, trusted, False)
+            else:
+                kept_entry = None
+                recorded_ns = time.time_ns()
+                tmp.replace(final)
+                identity = FileIdentity.of_path(final)
+                # Under the entry's lock, so that a record never describes another process's
+                # file.
+                _atomic_write(
+                    final.with_name(final.name + ".json"),
+                    _record_json(
+                        md5, size if size is not None else identity.size, identity, recorded_ns
+                    ),
+                    self.tmp_dir,
+                )
         if md5 is not None:
             self._write_pointer(self._index_path("md5", md5.lower()), sha256)
         if url is not None:
             self._write_pointer(self._index_path("url", self._url_key(url)), sha256)
+        if kept_entry is not None:
+            return kept_entry
         return CacheEntry(
             final, sha256, md5 or "", identity.size, Verified(sha256, identity), rehashed=False
         )
+
+    def _recorded_stat(self, path: Path) -> tuple[_Record, os.stat_result] | None:
+        """The entry at ``path`` with its record, when the record describes that very file
+        (its identity; the racy-clean rule decides later whether it is trusted unhashed)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        record = self._read_record(path)
+        if record is None or record.identity != FileIdentity.of(stat):
+            return None
+        return record, stat
 
     def _write_pointer(self, path: Path, sha256: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
