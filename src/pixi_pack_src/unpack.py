@@ -3,7 +3,7 @@
 The steps of pixi-unpack (docs/archive-format.md, "Checking a pack"), plus the checks it leaves out:
 
 1. **Read the pack.** A tar is checked member by member before anything is written
-   (:func:`pixi_pack_src.archive.tar.safe_extract`) and extracted into a private work directory
+   (:func:`pixi_pack_src.archive.reader.safe_extract`) and extracted into a private work directory
    next to the target; a directory pack is used in place and never written to (it may hold
    only regular files and directories).
 2-4. **The checks of ``verify``** (:func:`pixi_pack_src.verify.checks.check_pack`, one
@@ -48,7 +48,7 @@ from rattler import PackageRecord
 
 from pixi_pack_src import __version__, workdirs
 from pixi_pack_src.archive.metadata import PackMetadata, Provenance, a_machine, check_platform
-from pixi_pack_src.archive.tar import is_metadata_member, safe_extract
+from pixi_pack_src.archive.reader import is_metadata_member, safe_extract
 from pixi_pack_src.delta.apply import Completed, complete, exchange, kept_pack, record_state
 from pixi_pack_src.delta.compare import DeltaInfo
 from pixi_pack_src.errors import ArchiveError, InstallError, PackFormatError, UsageError

@@ -14,15 +14,15 @@ from typing import ClassVar
 
 import pytest
 
+from pixi_pack_src.archive import reader
 from pixi_pack_src.archive import tar as archive
+from pixi_pack_src.archive.atomic import atomic_output
+from pixi_pack_src.archive.reader import ExtractLimits, safe_extract
 from pixi_pack_src.archive.tar import (
     DEFAULT_MTIME,
     Entry,
-    ExtractLimits,
     WrittenEntry,
-    atomic_output,
     fixed_mtime,
-    safe_extract,
     write_directory,
     write_tar,
 )
@@ -546,7 +546,7 @@ def test_refuses_a_non_empty_destination(tmp_path: Path) -> None:
 def test_extraction_without_the_data_filter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(archive, "_HAS_DATA_FILTER", False)
+    monkeypatch.setattr(reader, "_HAS_DATA_FILTER", False)
     path = tmp_path / "environment.tar"
     path.write_bytes(_tar_bytes(_entries(tmp_path)))
     dest = tmp_path / "out"
@@ -570,7 +570,7 @@ def test_a_failure_during_extraction_leaves_nothing(
             raise OSError(28, "No space left on device")
         real(fd, data)
 
-    monkeypatch.setattr(archive, "_write_fd", disk_full)
+    monkeypatch.setattr(reader, "_write_fd", disk_full)
     with pytest.raises(ArchiveError, match="No space left"):
         safe_extract(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()

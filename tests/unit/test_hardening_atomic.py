@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pixi_pack_src.archive import tar as archive
-from pixi_pack_src.archive.tar import atomic_file
+from pixi_pack_src.archive import atomic as archive
+from pixi_pack_src.archive.atomic import atomic_file
 from pixi_pack_src.errors import ArchiveError
 
 

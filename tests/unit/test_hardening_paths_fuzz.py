@@ -19,7 +19,7 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pixi_pack_src.archive.tar import safe_extract
+from pixi_pack_src.archive.reader import safe_extract
 from pixi_pack_src.errors import ArchiveError
 from pixi_pack_src.fetch.cache import ContentCache
 from pixi_pack_src.fetch.download import Artifact

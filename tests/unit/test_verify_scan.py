@@ -11,7 +11,8 @@ import pytest
 from testworld.hostile import TAR_CASES, HostileTar
 
 from pixi_pack_src.archive.metadata import pixi_pack_json
-from pixi_pack_src.archive.tar import Entry, ExtractLimits, write_tar
+from pixi_pack_src.archive.reader import ExtractLimits
+from pixi_pack_src.archive.tar import Entry, write_tar
 from pixi_pack_src.selfextract import header
 from pixi_pack_src.verify.checks import check_pack
 from pixi_pack_src.verify.model import PackContents

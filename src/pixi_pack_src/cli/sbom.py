@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pixi_pack_src.archive.tar import atomic_file
+from pixi_pack_src.archive.atomic import atomic_file
 from pixi_pack_src.cli import STATE, app
 from pixi_pack_src.cli.verify import PackArgument
 from pixi_pack_src.sbom import sbom_of_pack

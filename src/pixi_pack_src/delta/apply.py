@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pixi_pack_src.archive.metadata import PROVENANCE_JSON, Provenance, read_provenance
-from pixi_pack_src.archive.tar import safe_extract
+from pixi_pack_src.archive.reader import safe_extract
 from pixi_pack_src.delta.compare import DeltaInfo, read_delta, refuse_without_base, wrong_base
 from pixi_pack_src.delta.manifest import (
     DELTA_JSON,

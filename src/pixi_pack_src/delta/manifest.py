@@ -44,7 +44,7 @@ from pixi_pack_src.archive.metadata import (
     read_pixi_pack_json,
     read_provenance,
 )
-from pixi_pack_src.archive.tar import read_stream
+from pixi_pack_src.archive.reader import read_stream
 from pixi_pack_src.errors import ArchiveError, PackFormatError, UsageError
 from pixi_pack_src.hashing import hash_file, hash_stream
 from pixi_pack_src.layout import CHANNEL_DIR

@@ -198,7 +198,7 @@ def output_for(options: PackOptions, platforms: Sequence[Platform], platform: Pl
 
 def output_refusals(output: str) -> list[Refusal]:
     """Why ``output`` cannot be written, known before anything is fetched: a non-empty
-    directory that is not a pack (the rule of :func:`pixi_pack_src.archive.tar.atomic_file`),
+    directory that is not a pack (the rule of :func:`pixi_pack_src.archive.atomic.atomic_file`),
     a parent directory that does not exist (never made silently: a typo would scatter
     archives; a usage error), is a file or is not writable."""
     if output == "-":

@@ -19,6 +19,7 @@ from typing import BinaryIO
 from rattler import RepoDataRecord
 
 from pixi_pack_src import __version__, sbom
+from pixi_pack_src.archive.atomic import atomic_file, atomic_output
 from pixi_pack_src.archive.channel import channel_files, environment_yml
 from pixi_pack_src.archive.metadata import (
     PIXI_PACK_JSON,
@@ -36,8 +37,6 @@ from pixi_pack_src.archive.tar import (
     BinaryWriter,
     Entry,
     WrittenEntry,
-    atomic_file,
-    atomic_output,
     fixed_mtime,
     write_directory,
     write_tar,

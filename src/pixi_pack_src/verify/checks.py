@@ -4,7 +4,7 @@
 In order (docs/verify.md lists the findings):
 
 1. what reading found: unsafe members, a damaged tar (:mod:`.scan`, the member checks of
-   :func:`pixi_pack_src.archive.tar.safe_extract`);
+   :func:`pixi_pack_src.archive.reader.safe_extract`);
 2. ``pixi-pack.json`` as strict as pixi-unpack; ``pixi-pack-src.json`` readable and for the
    same platform;
 3. with ``pixi-pack-src.json``: every file listed, every listed file present, every sha256

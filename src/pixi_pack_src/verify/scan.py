@@ -3,7 +3,7 @@
 :func:`scan` takes a tar file, a self-extracting script (the pack is the payload after the
 header and the unpacker bundle), standard input, or a directory pack, and returns a
 :class:`~pixi_pack_src.verify.model.PackContents`. A tar is read with
-:func:`pixi_pack_src.archive.tar.read_stream` -- the member checks of ``unpack`` -- without
+:func:`pixi_pack_src.archive.reader.read_stream` -- the member checks of ``unpack`` -- without
 seeking or spooling, in 1 MiB chunks: memory does not grow with the archive. Only the
 documents (``pixi-pack.json``, ``pixi-pack-src.json``, ``environment.yml``, ``sbom.cdx.json``,
 ``channel/*/repodata.json``, each under the metadata limit) are held in memory; a wheel is
@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON, PROVENANCE_JSON, SBOM_JSON
-from pixi_pack_src.archive.tar import (
-    CHUNK,
-    BinaryReader,
+from pixi_pack_src.archive.reader import (
     ExtractLimits,
     MemberChecker,
     is_metadata_member,
     read_stream,
 )
+from pixi_pack_src.archive.tar import CHUNK, BinaryReader
 from pixi_pack_src.errors import ArchiveError, UsageError
 from pixi_pack_src.verify.model import Finding, MemberDigest, PackContents, WheelDetails
 from pixi_pack_src.wheels import metadata_headers
