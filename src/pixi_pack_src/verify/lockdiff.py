@@ -10,7 +10,7 @@ the lock does not name it -- injected packages show up here, as they should) or
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from packaging.utils import (
     InvalidWheelFilename,
@@ -137,17 +137,7 @@ def lock_findings(
                     _HINT,
                 )
             )
-    for arcname in sorted(conda_left):
-        origin = origins.get(arcname)
-        how = f" (origin: {origin})" if origin else ""
-        findings.append(
-            Finding(
-                "lock-extra",
-                arcname,
-                f"{label} holds {arcname}{how}, which {where} does not name",
-                _HINT,
-            )
-        )
+    findings += _extras(conda_left, origins, label, where)
 
     wheels_left = {a: _wheel_key(a) for a in wheels}
     by_wheel_name = {key[0]: a for a, key in wheels_left.items() if key is not None}
@@ -195,7 +185,16 @@ def lock_findings(
                     _HINT,
                 )
             )
-    for arcname in sorted(wheels_left):
+    findings += _extras(wheels_left, origins, label, where)
+    return findings
+
+
+def _extras(
+    left: Iterable[str], origins: Mapping[str, str], label: str, where: str
+) -> list[Finding]:
+    """A ``lock-extra`` finding for each file of the pack that the lock does not name."""
+    findings = []
+    for arcname in sorted(left):
         origin = origins.get(arcname)
         how = f" (origin: {origin})" if origin else ""
         findings.append(
