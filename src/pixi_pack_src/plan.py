@@ -2,9 +2,9 @@
 
 :func:`make_plans` turns :class:`~pixi_pack_src.lock.model.LockedEnvironment` s (one per platform)
 into :class:`PackPlans`; :func:`make_plan` does it for one. The ``pixi build`` invocations
-come from the build engine itself (:func:`pixi_pack_src.builders.conda.conda_source.plan_source_builds`
+come from the build engine itself (:func:`pixi_pack_src.builders.conda.jobs.plan_source_builds`
 groups the source entries of every platform into :class:`~pixi_pack_src.builders.BuildJob` s, a
-noarch package once for all platforms; :func:`~pixi_pack_src.builders.conda.conda_source.backend_status`
+noarch package once for all platforms; :func:`~pixi_pack_src.builders.conda.backend.backend_status`
 applies the backend pin rule), so ``inspect`` shows what ``pack`` runs. PyPI entries that are
 built are described by :func:`pixi_pack_src.builders.wheel.jobs.describe_build`. Without
 :class:`InspectOptions` nothing runs and nothing is fetched: the only I/O is reading source
@@ -77,13 +77,13 @@ from urllib.request import url2pathname
 from packaging.utils import canonicalize_name
 
 from pixi_pack_src.archive.channel import record_from_archive
-from pixi_pack_src.builders.conda.backend import BackendStatus, backend_status
-from pixi_pack_src.builders.conda.conda_source import (
+from pixi_pack_src.builders.conda import (
     BuildJob,
     SourceBuildOptions,
     inspect_jobs,
     plan_source_builds,
 )
+from pixi_pack_src.builders.conda.backend import BackendStatus, backend_status
 from pixi_pack_src.builders.wheel.interpreter import environment_fingerprint
 from pixi_pack_src.builders.wheel.jobs import describe_build
 from pixi_pack_src.builders.wheel.overrides import Overrides, unused_packages
