@@ -1,8 +1,8 @@
 """The ``pixi build`` invocations of a plan, as the build engine makes them.
 
-:func:`pixi_pack_src.builders.conda.conda_source.plan_source_builds` groups the source entries
-of every platform into :class:`~pixi_pack_src.builders.conda.conda_source.BuildJob` s (a noarch
-package once for all platforms) and
+:func:`pixi_pack_src.builders.conda.jobs.plan_source_builds` groups the source entries of
+every platform into :class:`~pixi_pack_src.builders.conda.jobs.BuildJob` s (a noarch package
+once for all platforms) and
 :func:`~pixi_pack_src.builders.conda.backend.backend_status` applies the backend pin rule, so
 ``inspect`` shows what ``pack`` runs. With :class:`~.model.InspectOptions` (and ``probe_pixi``)
 the pixi that would run is found and the build cache is looked at; nothing is ever built here.
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pixi_pack_src.builders.conda.backend import BackendStatus, backend_status
-from pixi_pack_src.builders.conda.conda_source import (
+from pixi_pack_src.builders.conda import (
     SourceBuildOptions,
     inspect_jobs,
     plan_source_builds,

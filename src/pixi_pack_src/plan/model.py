@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from pixi_pack_src.builders.conda.backend import BackendStatus
-from pixi_pack_src.builders.conda.conda_source import BuildJob
+from pixi_pack_src.builders.conda import BuildJob
 from pixi_pack_src.builders.wheel.overrides import Overrides
 from pixi_pack_src.delta.manifest import BaseManifest
 from pixi_pack_src.errors import EXIT_ERROR, PlanRefusedError
