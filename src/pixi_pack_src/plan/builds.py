@@ -14,12 +14,12 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pixi_pack_src.builders.conda.backend import BackendStatus, backend_status
 from pixi_pack_src.builders.conda import (
     SourceBuildOptions,
     inspect_jobs,
     plan_source_builds,
 )
+from pixi_pack_src.builders.conda.backend import BackendStatus, backend_status
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.model import CondaSource, LockedEnvironment
 from pixi_pack_src.plan.checks import is_unsupported

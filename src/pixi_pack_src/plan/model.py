@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from pixi_pack_src.builders.conda.backend import BackendStatus
 from pixi_pack_src.builders.conda import BuildJob
+from pixi_pack_src.builders.conda.backend import BackendStatus
 from pixi_pack_src.builders.wheel.overrides import Overrides
 from pixi_pack_src.delta.manifest import BaseManifest
 from pixi_pack_src.errors import EXIT_ERROR, PlanRefusedError
