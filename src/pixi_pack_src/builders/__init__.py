@@ -6,10 +6,11 @@ The conda builder's API is re-exported here.
 
 from __future__ import annotations
 
-from pixi_pack_src.builders.conda.conda_source import (
+from pixi_pack_src.builders.conda import (
     BuildJob,
     BuiltArtifact,
     JobEntry,
+    PixiInfo,
     SourceBuildOptions,
     build_sources,
     check_environment,
@@ -17,7 +18,6 @@ from pixi_pack_src.builders.conda.conda_source import (
     inspect_jobs,
     plan_source_builds,
 )
-from pixi_pack_src.builders.conda.pixi_cli import PixiInfo
 
 __all__ = [
     "BuildJob",
