@@ -502,7 +502,8 @@ class _Sink:
     def rewind(self, offset: int) -> None:
         """Cut the output back to ``offset``: what followed is written again. Only for a
         regular file written through our own descriptor. The archive's hash, if asked, is
-        then taken from the finished file (one more read, only on this rare path)."""
+        then taken from the finished file (one more read, only on this rare path: the file
+        must be open for reading too, as :func:`~.atomic.atomic_file` opens it)."""
         if self.fd is None or not stat.S_ISREG(os.fstat(self.fd).st_mode):
             raise ArchiveError("cannot rewind an archive that is not written to a file")
         self.drain()
