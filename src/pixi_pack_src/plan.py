@@ -3,7 +3,7 @@
 :func:`make_plans` turns :class:`~pixi_pack_src.lock.model.LockedEnvironment` s (one per platform)
 into :class:`PackPlans`; :func:`make_plan` does it for one. The ``pixi build`` invocations
 come from the build engine itself (:func:`pixi_pack_src.builders.conda.jobs.plan_source_builds`
-groups the source entries of every platform into :class:`~pixi_pack_src.builders.BuildJob` s, a
+groups the source entries of every platform into :class:`~pixi_pack_src.builders.conda.BuildJob` s, a
 noarch package once for all platforms; :func:`~pixi_pack_src.builders.conda.backend.backend_status`
 applies the backend pin rule), so ``inspect`` shows what ``pack`` runs. PyPI entries that are
 built are described by :func:`pixi_pack_src.builders.wheel.jobs.describe_build`. Without
