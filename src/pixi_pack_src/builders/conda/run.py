@@ -2,7 +2,7 @@
 --target-platform <subdir>`` (``pixi publish --target-dir`` when ``build`` is gone) through
 :func:`pixi_cli.run_build` (the one subprocess wrapper, :mod:`pixi_pack_src.proc`), its output
 in a log file (and streamed at ``-v``); then the package files it wrote, or a
-:class:`BuildError` that says why it failed and what to do.
+:class:`BuildError` that says why it failed and what to do (docs/pixi-build.md §2-§4, §7).
 """
 
 from __future__ import annotations
