@@ -50,20 +50,34 @@ class Got:
 
 
 class _Sink:
-    """Writes and hashes chunks."""
+    """Writes and hashes chunks, bounded by the lock's size, reporting progress."""
 
-    def __init__(self, fh: BinaryIO, *, md5: bool) -> None:
+    def __init__(
+        self,
+        fh: BinaryIO,
+        *,
+        md5: bool,
+        expected_size: int | None,
+        on_bytes: Callable[[int], None] | None,
+    ) -> None:
         self.fh = fh
         self.sha256 = hashlib.sha256()
         self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.size = 0
+        self.expected_size = expected_size
+        self.on_bytes = on_bytes
 
     def write(self, chunk: bytes) -> None:
+        """Take ``chunk``; a body that grows past the lock's size fails at once."""
+        if self.expected_size is not None and self.size + len(chunk) > self.expected_size:
+            raise too_big(self.expected_size)
         self.fh.write(chunk)
         self.sha256.update(chunk)
         if self.md5 is not None:
             self.md5.update(chunk)
         self.size += len(chunk)
+        if self.on_bytes is not None:
+            self.on_bytes(len(chunk))
 
     def result(self) -> Got:
         md5 = self.md5.hexdigest() if self.md5 is not None else None
@@ -141,13 +155,9 @@ async def _attempt_http(
                 ):
                     raise too_big(expected_size)
                 with tmp.open("wb") as fh:
-                    sink = _Sink(fh, md5=md5)
+                    sink = _Sink(fh, md5=md5, expected_size=expected_size, on_bytes=on_bytes)
                     async for chunk in response.aiter_raw():
                         sink.write(chunk)
-                        if expected_size is not None and sink.size > expected_size:
-                            raise too_big(expected_size)
-                        if on_bytes is not None:
-                            on_bytes(len(chunk))
                 if announced is not None and announced.isdigit() and int(announced) != sink.size:
                     raise AttemptError(
                         "transient", f"truncated body ({sink.size} of {announced} bytes)"
@@ -188,17 +198,9 @@ async def _protocol_attempt(
     if protocols is None:
         raise AttemptError("permanent", "unsupported URL (no client for this scheme here)")
     with tmp.open("wb") as fh:
-        sink = _Sink(fh, md5=md5)
-
-        def write(chunk: bytes) -> None:
-            if expected_size is not None and sink.size + len(chunk) > expected_size:
-                raise too_big(expected_size)
-            sink.write(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
-
+        sink = _Sink(fh, md5=md5, expected_size=expected_size, on_bytes=on_bytes)
         try:
-            await protocols.download(url, write)
+            await protocols.download(url, sink.write)
         except AttemptError:
             raise
         except ProtocolError as exc:
@@ -231,13 +233,9 @@ async def _copy_local(
         except OSError as exc:
             raise AttemptError("permanent", f"cannot read {source}: {exc}") from exc
         with src, tmp.open("wb") as fh:
-            sink = _Sink(fh, md5=md5)
+            sink = _Sink(fh, md5=md5, expected_size=expected_size, on_bytes=on_bytes)
             while chunk := src.read(CHUNK_SIZE):
                 sink.write(chunk)
-                if expected_size is not None and sink.size > expected_size:
-                    raise too_big(expected_size)
-                if on_bytes is not None:
-                    on_bytes(len(chunk))
         return sink.result()
 
     return await asyncio.to_thread(copy)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 from packaging.utils import canonicalize_name
 from rattler import PackageRecord, RepoDataRecord
@@ -58,6 +59,16 @@ from pixi_pack_src.lock.raw import LockConsistencyError, RawLock, RawSelector
 from pixi_pack_src.safepath import RelPath, UnsafePathError
 
 IDENT_RE = re.compile(r"^(?P<name>[^\[]+)\[(?P<hash>[0-9a-f]+)\] @ (?P<location>.+)$")
+
+
+class _RawSource(NamedTuple):
+    """A source package entry as a selector found it."""
+
+    entry: dict[str, object]
+    lock_id: str  # v7: "name[hash] @ location"; v6: "name @ location"
+    name: str
+    id_hash: str  # "" in v6
+
 
 Entries = tuple[tuple[CondaBinary, ...], tuple[CondaSource, ...], tuple[PypiPackage, ...]]
 
@@ -102,40 +113,43 @@ class _EnvReader:
         index = lock.index()
         seen: set[int] = set()
         binaries: set[str] = set()
-        sources_raw: list[tuple[dict[str, object], str, str, str]] = []  # entry, id, name, hash
+        sources_raw: list[_RawSource] = []
         pypi_raw: list[dict[str, object]] = []
+
+        def first_time(
+            entry: dict[str, object] | None, sel: RawSelector
+        ) -> dict[str, object] | None:
+            """``entry`` (what ``sel`` names) when it is new, ``None`` when already read; a
+            missing one is malformed."""
+            if entry is None:
+                raise lock.shape.malformed(f"{self.where} names a missing package {sel.value}")
+            if id(entry) in seen:
+                return None
+            seen.add(id(entry))
+            return entry
+
         for sel in selectors:
             if sel.kind == "conda_source":
-                entry = index.conda_source.get(sel.value)
+                entry = first_time(index.conda_source.get(sel.value), sel)
                 if entry is None:
-                    raise lock.shape.malformed(f"{self.where} names a missing package {sel.value}")
-                if id(entry) in seen:
                     continue
-                seen.add(id(entry))
                 match = IDENT_RE.match(sel.value)
                 if match is None:
                     raise lock.shape.malformed(f"invalid source package identifier {sel.value!r}")
-                sources_raw.append((entry, sel.value, match["name"], match["hash"]))
+                sources_raw.append(_RawSource(entry, sel.value, match["name"], match["hash"]))
             elif sel.kind == "conda":
                 if lock.version >= 7 or is_conda_archive(sel.value):
                     binaries.add(sel.value)
                     continue
-                entry = self._pick_v6(index.conda.get(sel.value, []), sel)
+                entry = first_time(self._pick_v6(index.conda.get(sel.value, []), sel), sel)
                 if entry is None:
-                    raise lock.shape.malformed(f"{self.where} names a missing package {sel.value}")
-                if id(entry) in seen:
                     continue
-                seen.add(id(entry))
                 name = lock.shape.string(entry.get("name"), f"packages[{sel.value}].name")
-                sources_raw.append((entry, f"{name} @ {sel.value}", name, ""))
+                sources_raw.append(_RawSource(entry, f"{name} @ {sel.value}", name, ""))
             else:  # pypi
-                pentry = index.pypi.get(sel.value)
-                if pentry is None:
-                    raise lock.shape.malformed(f"{self.where} names a missing package {sel.value}")
-                if id(pentry) in seen:
-                    continue
-                seen.add(id(pentry))
-                pypi_raw.append(pentry)
+                pentry = first_time(index.pypi.get(sel.value), sel)
+                if pentry is not None:
+                    pypi_raw.append(pentry)
 
         self._cross_check(len(binaries), sources_raw, pypi_raw)
         conda = tuple(
@@ -146,7 +160,7 @@ class _EnvReader:
         )
         sources = tuple(
             sorted(
-                (self._source(*item) for item in sources_raw),
+                (self._source(item) for item in sources_raw),
                 key=lambda s: (s.name, s.location, s.lock_id),
             )
         )
@@ -173,14 +187,14 @@ class _EnvReader:
     def _cross_check(
         self,
         binaries: int,
-        sources_raw: list[tuple[dict[str, object], str, str, str]],
+        sources_raw: list[_RawSource],
         pypi_raw: list[dict[str, object]],
     ) -> None:
         raw: Counter[tuple[str, ...]] = Counter()
         raw[("conda", "*")] += binaries
-        for entry, _id, name, _hash in sources_raw:
-            location = self._source_location(entry, _id)
-            raw[("conda_source", name.lower(), norm_location(location))] += 1
+        for item in sources_raw:
+            location = self._source_location(item.entry, item.lock_id)
+            raw[("conda_source", item.name.lower(), norm_location(location))] += 1
         for entry in pypi_raw:
             name = self.lock.shape.string(entry.get("name"), f"packages[{entry.get('pypi')}].name")
             raw[("pypi", canonicalize_name(name))] += 1
@@ -240,9 +254,8 @@ class _EnvReader:
             return match["location"]
         return self.lock.shape.string(entry.get("conda"), "packages[].conda")
 
-    def _source(
-        self, entry: dict[str, object], lock_id: str, name: str, id_hash: str
-    ) -> CondaSource:
+    def _source(self, raw: _RawSource) -> CondaSource:
+        entry, lock_id, name, id_hash = raw
         lock = self.lock
         v7 = lock.version >= 7
         what = f"packages[{lock_id}]"

@@ -20,9 +20,9 @@ from pixi_pack_src.builders.conda import (
     plan_source_builds,
 )
 from pixi_pack_src.builders.conda.backend import BackendStatus, backend_status
+from pixi_pack_src.builders.conda.jobs import unsupported_location
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.lock.model import CondaSource, LockedEnvironment
-from pixi_pack_src.plan.checks import is_unsupported
 from pixi_pack_src.plan.model import InspectOptions, SourceBuild, unique
 
 
@@ -36,7 +36,7 @@ def source_builds(
     """The engine's build jobs for every platform at once (as ``pack`` makes them)."""
     by_subdir: dict[str, list[CondaSource]] = {}
     for env in envs:
-        supported = [s for s in env.sources if not is_unsupported(s)]
+        supported = [s for s in env.sources if unsupported_location(s) is None]
         if supported:
             by_subdir.setdefault(env.platform.subdir, []).extend(supported)
     if not by_subdir:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pixi_pack_src.archive.channel import record_from_archive
 from pixi_pack_src.builders.conda.backend import BackendStatus
+from pixi_pack_src.builders.conda.jobs import unsupported_location
 from pixi_pack_src.errors import EXIT_BUILD, EXIT_USAGE, WorkspaceError
 from pixi_pack_src.lock.lockfile import Lock
 from pixi_pack_src.lock.model import CondaSource, LockedEnvironment, PypiPackage
@@ -23,17 +24,12 @@ from pixi_pack_src.plan.model import PlanItem, Refusal
 # -- refusals ----------------------------------------------------------------------------------
 
 
-def is_unsupported(src: CondaSource) -> bool:
-    """A source package that cannot be built: located by URL (pixi does not write them)."""
-    return src.location_kind == "url" or (src.path is None and src.git is None)
-
-
-def unsupported_source(src: CondaSource) -> Refusal:
-    return Refusal(
-        f"source package {src.name} at {src.location}: URL-located source "
-        "packages are not supported (pixi does not write them)",
-        hint="use a path or git source, or build it yourself and pass the .conda with --inject",
-    )
+def unsupported_source(src: CondaSource) -> Refusal | None:
+    """A source package that cannot be built (the build engine's rule and words)."""
+    error = unsupported_location(src)
+    if error is None:
+        return None
+    return Refusal(error.message, hint=error.hint, exit_code=error.exit_code)
 
 
 def backend_refusal(backend: BackendStatus) -> Refusal | None:

@@ -81,24 +81,11 @@ def pypi_item(
     """A wheel is downloaded or copied; anything else is built into a wheel (described by
     :func:`describe_build`), skipped with ``--ignore-pypi-non-wheel``, or refused."""
     source = pkg.url or (str(pkg.path) if pkg.path is not None else pkg.location)
-    if pkg.kind in ("wheel", "local-wheel"):
-        return PypiDecision(
-            PlanItem(
-                action="download" if pkg.kind == "wheel" else "copy",
-                kind=pkg.kind,
-                name=pkg.name,
-                version=pkg.version,
-                file_name=pkg.file_name,
-                source=source,
-                archive_path=wheel_path(pkg.file_name) if pkg.file_name else None,
-                hashes=pkg.hashes,
-                entry=pkg,
-            )
-        )
     if pkg.kind == "git" and pkg.git is not None:
         source = pkg.git.short
 
     def item(action: Action, reason: str | None = None) -> PlanItem:
+        fetched = action in ("download", "copy")  # a wheel; anything else is known once built
         return PlanItem(
             action=action,
             kind=pkg.kind,
@@ -106,12 +93,14 @@ def pypi_item(
             version=pkg.version,
             file_name=pkg.file_name,
             source=source,
-            archive_path=None,  # known once built
+            archive_path=wheel_path(pkg.file_name) if fetched and pkg.file_name else None,
             hashes=pkg.hashes,
             entry=pkg,
             reason=reason,
         )
 
+    if pkg.kind in ("wheel", "local-wheel"):
+        return PypiDecision(item("download" if pkg.kind == "wheel" else "copy"))
     if pkg.kind == "source-tree" and pkg.path is None:
         return PypiDecision(
             item("skip", "unsupported remote location"), refusals=(checks.remote_tree(pkg),)

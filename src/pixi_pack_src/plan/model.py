@@ -176,6 +176,29 @@ class PlanTotals:
     unknown_size: int  # downloads and copies without a size in the lock
     builds: int  # distinct pixi build invocations
 
+    @classmethod
+    def of(cls, items: Sequence[PlanItem], builds: Sequence[SourceBuild]) -> PlanTotals:
+        """The totals of ``items`` and ``builds`` (the plan's, or what a delta leaves of them)."""
+        by_action: dict[str, int] = {}
+        download_bytes = copy_bytes = unknown = 0
+        for item in items:
+            by_action[item.action] = by_action.get(item.action, 0) + 1
+            if item.action in ("download", "copy"):
+                if item.hashes.size is None:
+                    unknown += 1
+                elif item.action == "download":
+                    download_bytes += item.hashes.size
+                else:
+                    copy_bytes += item.hashes.size
+        return cls(
+            items=len(items),
+            by_action=by_action,
+            download_bytes=download_bytes,
+            copy_bytes=copy_bytes,
+            unknown_size=unknown,
+            builds=len(builds),
+        )
+
     @property
     def counts(self) -> dict[str, int]:
         """Items by action: each of :data:`ACTIONS` (0 when none), ``from-base`` when any."""
@@ -192,20 +215,50 @@ class PlanTotals:
 class PackPlan:
     """Everything a pack of one environment on one platform would do."""
 
-    environment: str
-    platform: Platform
-    lock_path: Path
-    lock_version: int
-    lock_sha256: str
-    workspace_root: Path
-    channels: tuple[str, ...]
-    indexes: tuple[str, ...]
+    env: LockedEnvironment = field(repr=False)  # what it was made from
     items: tuple[PlanItem, ...]
     builds: tuple[SourceBuild, ...]
     totals: PlanTotals
-    env: LockedEnvironment = field(compare=False, repr=False)  # what it was made from
     warnings: tuple[str, ...] = ()
     refusals: tuple[Refusal, ...] = ()
+
+    @property
+    def environment(self) -> str:
+        return self.env.environment
+
+    @property
+    def platform(self) -> Platform:
+        return self.env.platform
+
+    @property
+    def lock_path(self) -> Path:
+        return self.env.lock_path
+
+    @property
+    def lock_version(self) -> int:
+        return self.env.lock_version
+
+    @property
+    def lock_sha256(self) -> str:
+        return self.env.lock_sha256
+
+    @property
+    def workspace_root(self) -> Path:
+        return self.env.workspace_root
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.env.channels
+
+    @property
+    def indexes(self) -> tuple[str, ...]:
+        return self.env.indexes
+
+    def with_items(self, items: Sequence[PlanItem], builds: Sequence[SourceBuild]) -> PackPlan:
+        """This plan with other items and builds (what a delta leaves), its totals recounted."""
+        return replace(
+            self, items=tuple(items), builds=tuple(builds), totals=PlanTotals.of(items, builds)
+        )
 
     @property
     def problems(self) -> tuple[str, ...]:

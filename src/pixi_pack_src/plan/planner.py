@@ -209,7 +209,10 @@ def _plan(
 
     subdir = env.platform.subdir
     build_of = {e.source.lock_id: b for b in builds for e in b.job.entries if e.platform == subdir}
-    problems.extend(checks.unsupported_source(s) for s in env.sources if checks.is_unsupported(s))
+    for src in env.sources:
+        refusal = checks.unsupported_source(src)
+        if refusal is not None:
+            problems.append(refusal)
     warnings.extend(checks.source_warnings(env.sources, env.workspace_root))
     warnings.extend(checks.outside_workspace(env.pypi, env.workspace_root))
     for build in builds:
@@ -250,40 +253,10 @@ def _plan(
     problems.extend(checks.inject_refusals(inject, subdir))
 
     return PackPlan(
-        environment=env.environment,
-        platform=env.platform,
-        lock_path=env.lock_path,
-        lock_version=env.lock_version,
-        lock_sha256=env.lock_sha256,
-        workspace_root=env.workspace_root,
-        channels=env.channels,
-        indexes=env.indexes,
+        env=env,
         items=tuple(items),
         builds=tuple(builds),
-        totals=_totals(items, builds),
-        env=env,
+        totals=PlanTotals.of(items, builds),
         warnings=unique(warnings),
         refusals=tuple({r.message: r for r in problems}.values()),
-    )
-
-
-def _totals(items: Sequence[PlanItem], builds: Sequence[SourceBuild]) -> PlanTotals:
-    by_action: dict[str, int] = {}
-    download_bytes = copy_bytes = unknown = 0
-    for item in items:
-        by_action[item.action] = by_action.get(item.action, 0) + 1
-        if item.action in ("download", "copy"):
-            if item.hashes.size is None:
-                unknown += 1
-            elif item.action == "download":
-                download_bytes += item.hashes.size
-            else:
-                copy_bytes += item.hashes.size
-    return PlanTotals(
-        items=len(items),
-        by_action=by_action,
-        download_bytes=download_bytes,
-        copy_bytes=copy_bytes,
-        unknown_size=unknown,
-        builds=len(builds),
     )

@@ -25,7 +25,9 @@ from pixi_pack_src.verify.model import Finding, PackContents
 from pixi_pack_src.verify.scan import ENVIRONMENT_YML
 
 
-def _wheel_pin(arcname: str) -> tuple[str, str] | None:
+def wheel_pin(arcname: str) -> tuple[str, str] | None:
+    """``(name, version)`` of a wheel's archive path, both canonical; ``None`` for a file name
+    that is not a wheel's."""
     try:
         name, version, _, _ = parse_wheel_filename(arcname.rsplit("/", 1)[-1])
     except InvalidWheelFilename:
@@ -107,7 +109,7 @@ def environment_findings(
                 TAMPERED,
             )
         )
-    present = {pin: arcname for arcname in wheels if (pin := _wheel_pin(arcname)) is not None}
+    present = {pin: arcname for arcname in wheels if (pin := wheel_pin(arcname)) is not None}
     for pin in sorted(set(present) - pins):
         findings.append(
             Finding(

@@ -233,6 +233,19 @@ def _origin_key(src: CondaSource, root: Path) -> str:
     return f"path:{rel}"
 
 
+def unsupported_location(src: CondaSource) -> UnsupportedPackageError | None:
+    """Why ``src`` cannot be built: a source package located by URL (pixi does not write
+    them) or by nothing; ``None`` for a path or git source. The plan refuses these before any
+    request (:mod:`pixi_pack_src.plan.checks`)."""
+    if src.location_kind != "url" and (src.path is not None or src.git is not None):
+        return None
+    return UnsupportedPackageError(
+        f"source package {src.name} at {src.location}: URL-located source packages are not "
+        "supported (pixi does not write them)",
+        hint="use a path or git source, or build it yourself and pass the .conda with --inject",
+    )
+
+
 def plan_source_builds(
     sources_by_platform: Mapping[str, Sequence[CondaSource]],
     *,
@@ -245,13 +258,9 @@ def plan_source_builds(
     for platform in sorted(sources_by_platform):
         by_origin: dict[str, list[CondaSource]] = {}
         for src in sources_by_platform[platform]:
-            if src.location_kind == "url" or (src.path is None and src.git is None):
-                raise UnsupportedPackageError(
-                    f"conda source package {src.lock_id}: URL-located source packages are not "
-                    "supported (pixi does not write them yet)",
-                    hint="use a path or git source, or build it yourself and pass the .conda "
-                    "with --inject",
-                )
+            unsupported = unsupported_location(src)
+            if unsupported is not None:
+                raise unsupported
             by_origin.setdefault(_origin_key(src, workspace_root), []).append(src)
         for origin, sources in by_origin.items():
             native = [e for e in sources if not e.is_noarch]
