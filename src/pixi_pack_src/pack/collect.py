@@ -17,7 +17,7 @@ from rattler import RepoDataRecord
 
 from pixi_pack_src.archive.channel import record_from_archive
 from pixi_pack_src.archive.metadata import ArtifactProvenance, JsonValue
-from pixi_pack_src.builders import BuiltArtifact, SourceBuildOptions, build_sources
+from pixi_pack_src.builders.conda import BuiltArtifact, SourceBuildOptions, build_sources
 from pixi_pack_src.builders.wheel import (
     BuiltWheel,
     WheelBuildOptions,
