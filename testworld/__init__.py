@@ -59,6 +59,8 @@ Library (for the demo, benchmarks and special tests):
   ``install_records(records, prefix)``, ``install_wheels(prefix, wheels)``,
   ``run_in(prefix, argv)``.
 - :mod:`testworld.server` - ``WorldServer(root)`` with fault knobs.
+- :mod:`testworld.service` - ``Service`` and ``ThreadedHTTPService``: the start/stop/``with``
+  lifecycle every server of the world shares.
 - :mod:`testworld.cli` - ``run_json(capsys, *argv)``, ``inspect_json(capsys, *argv)``: the
   CLI in-process with ``--json``.
 """

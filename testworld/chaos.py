@@ -46,12 +46,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any
 
 from hypothesis import strategies as st
 
 from testworld.server import WorldServer
+from testworld.service import ThreadedHTTPService
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI: tuple[str, ...] = (sys.executable, "-m", "pixi_pack_src")
@@ -391,35 +392,16 @@ class _RedirectHTTPServer(ThreadingHTTPServer):
         self.state = state
 
 
-class RedirectServer:
+class RedirectServer(ThreadedHTTPService):
     """``with RedirectServer(target_url) as r:`` every ``GET r.url + path`` is answered with
     ``status`` (302) and ``Location: target_url + path``; ``r.seen`` logs the requests."""
 
     def __init__(self, target: str, *, status: int = 302, host: str = "127.0.0.1") -> None:
         self._state = _RedirectState(target, status)
         self._host = host
-        self._server: _RedirectHTTPServer | None = None
 
-    def __enter__(self) -> RedirectServer:
-        self._server = _RedirectHTTPServer(self._state, self._host)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "server not started"
-        return int(self._server.server_address[1])
+    def make_server(self) -> _RedirectHTTPServer:
+        return _RedirectHTTPServer(self._state, self._host)
 
     @property
     def seen(self) -> list[SeenRequest]:

@@ -26,7 +26,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
+from typing import Self
+
+from testworld.service import Service
 
 BINARY_NAMES = ("docker-registry", "registry")
 MEDIA_TYPES = {
@@ -93,7 +95,7 @@ def repository_for(prefix: str, subdir: str, file_name: str) -> tuple[str, str, 
     return f"{prefix.strip('/')}/{subdir}/{name}", tag_for(version, build), media_type
 
 
-class OciRegistry:
+class OciRegistry(Service):
     """``docker-registry serve`` on 127.0.0.1:<free port> with TLS, storage under ``root``."""
 
     def __init__(self, root: Path) -> None:
@@ -106,7 +108,7 @@ class OciRegistry:
     def host(self) -> str:
         return self.address
 
-    def start(self) -> OciRegistry:
+    def start(self) -> Self:
         import trustme
 
         exe = binary()
@@ -160,17 +162,6 @@ class OciRegistry:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
-
-    def __enter__(self) -> OciRegistry:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def push_conda(self, prefix: str, subdir: str, package: Path) -> str:
         """Push ``package`` as the mirror ``prefix`` does; returns ``repository:tag``."""

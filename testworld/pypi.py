@@ -228,14 +228,7 @@ def write_simple_index(simple: Path, dists: list[PypiDist]) -> None:
 def index_entry(world: World, name: str, server_url: str, kind: str = "wheel") -> PypiEntry:
     """A ``pypi:`` entry for a served wheel/sdist, with sha256 and metadata."""
     d = world.dist(name, kind)
-    return PypiEntry(
-        name=d.name,
-        location=f"{server_url.rstrip('/')}/{d.rel_path}",
-        version=d.version,
-        sha256=d.sha256,
-        requires_dist=d.requires_dist,
-        requires_python=d.requires_python,
-    )
+    return _entry(d, f"{server_url.rstrip('/')}/{d.rel_path}")
 
 
 def local_entry(
@@ -244,15 +237,19 @@ def local_entry(
     """A local-file entry ``./<rel_dir>/<file>`` and the ``local_paths`` to put the file there."""
     d = world.dist(name, kind)
     rel = f"{rel_dir}/{d.file_name}"
-    entry = PypiEntry(
+    return _entry(d, f"./{rel}"), {rel: world.root / d.rel_path}
+
+
+def _entry(d: PypiDist, location: str) -> PypiEntry:
+    """The ``pypi:`` entry of the world's dist ``d`` at ``location``."""
+    return PypiEntry(
         name=d.name,
-        location=f"./{rel}",
+        location=location,
         version=d.version,
         sha256=d.sha256,
         requires_dist=d.requires_dist,
         requires_python=d.requires_python,
     )
-    return entry, {rel: world.root / d.rel_path}
 
 
 def tree_entry(

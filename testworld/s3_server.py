@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
+
+from testworld.service import Service
 
 REGION = "us-east-1"
 # What the harness itself signs with (moto does not check); tests use their own keys.
@@ -44,7 +45,7 @@ class _Recorder(logging.Handler):
                 self.lines.append(message.split('"')[1])  # 'GET /bucket/key?... HTTP/1.1'
 
 
-class S3Server:
+class S3Server(Service):
     """``ThreadedMotoServer`` on 127.0.0.1:<free port>."""
 
     def __init__(self) -> None:
@@ -56,7 +57,7 @@ class S3Server:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> S3Server:
+    def start(self) -> Self:
         from moto.server import ThreadedMotoServer
 
         werkzeug = logging.getLogger("werkzeug")
@@ -75,17 +76,6 @@ class S3Server:
         werkzeug = logging.getLogger("werkzeug")
         werkzeug.removeHandler(self._recorder)
         werkzeug.propagate = True
-
-    def __enter__(self) -> S3Server:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _client(self) -> Any:
         import boto3

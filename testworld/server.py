@@ -35,9 +35,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+
+from testworld.service import ThreadedHTTPService
 
 FaultKind = Literal[
     "status", "retry_after", "reset", "truncate", "wrong_bytes", "slow", "stall", "endless", "drip"
@@ -257,43 +258,15 @@ class _Server(ThreadingHTTPServer):
         self.state = state
 
 
-class WorldServer:
+class WorldServer(ThreadedHTTPService):
     """``with WorldServer(root) as srv: srv.url + "/channel/linux-64/x.conda"``."""
 
     def __init__(self, root: Path, *, latency: float = 0.0, cache_control: bool = False) -> None:
         self.root = Path(root)
         self._state = _State(self.root, latency=latency, cache_control=cache_control)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle
-    def start(self) -> WorldServer:
-        self._server = _Server(self._state)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> WorldServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "server not started"
-        return int(self._server.server_address[1])
+    def make_server(self) -> _Server:
+        return _Server(self._state)
 
     @property
     def url(self) -> str:

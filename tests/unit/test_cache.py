@@ -29,7 +29,7 @@ def _put(cache: ContentCache, data: bytes = DATA, **kw: object) -> Path:
     tmp = cache.new_tmp_path("x.conda")
     tmp.write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
-    return cache.store(tmp, sha, **kw)  # type: ignore[arg-type]
+    return cache.store_entry(tmp, sha, **kw).path  # type: ignore[arg-type]
 
 
 def test_layout_and_cachedir_tag(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def _hammer(root: str, data: bytes, rounds: int, start: multiprocessing.synchron
     for _ in range(rounds):
         tmp = cache.new_tmp_path("x.conda")
         tmp.write_bytes(data)
-        path = cache.store(tmp, sha, md5=md5, size=len(data))
+        path = cache.store_entry(tmp, sha, md5=md5, size=len(data)).path
         entry = cache.find(Hashes(sha256=sha, size=len(data)))
         if entry is None or entry.path != path or entry.md5 != md5:
             raise SystemExit(f"inconsistent cache: {entry}")

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from pixi_pack_src import __version__, plan
+from pixi_pack_src import __version__
 from pixi_pack_src.cli import run
+from pixi_pack_src.plan import builds as plan_builds
+from pixi_pack_src.plan import planner
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLES = DATA / "lock-samples"
@@ -149,7 +151,8 @@ def test_default_platform_is_the_host(
         def current(cls) -> str:
             return cls.value
 
-    monkeypatch.setattr(plan, "host_subdir", Host.current)
+    monkeypatch.setattr(planner, "host_subdir", Host.current)  # the default platform
+    monkeypatch.setattr(plan_builds, "host_subdir", Host.current)  # where noarch builds run
     doc = _json(capsys, ["inspect", str(root), "--json"])
     platforms = doc["platforms"]
     assert isinstance(platforms, list)
@@ -229,7 +232,8 @@ def test_table_on_stdout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`inspect . > plan.txt` keeps the plan: it is the result (warnings stay on stderr)."""
-    monkeypatch.setattr(plan, "host_subdir", lambda: "win-64")  # noarch builds run on the host
+    # noarch builds run on the host
+    monkeypatch.setattr(plan_builds, "host_subdir", lambda: "win-64")
     monkeypatch.setenv("COLUMNS", "120")
     root = _workspace(tmp_path, "v7-pixi-real-partial-source-variants.lock")
     assert run(["inspect", str(root), "-p", "win-64", "-p", "linux-64"]) == 1  # a pack would fail

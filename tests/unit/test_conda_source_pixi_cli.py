@@ -11,14 +11,10 @@ from testworld.pixi_standin.workspaces import conda_source
 
 from pixi_pack_src import proc
 from pixi_pack_src.builders.conda import pixi_cli
-from pixi_pack_src.builders.conda.conda_source import (
-    SourceBuildOptions,
-    _Builder,
-    plan_source_builds,
-)
+from pixi_pack_src.builders.conda.jobs import plan_source_builds
 from pixi_pack_src.builders.conda.pixi_cli import PixiInfo
+from pixi_pack_src.builders.conda.run import failure
 from pixi_pack_src.errors import BuildError
-from pixi_pack_src.reporter import NullReporter
 
 
 @pytest.mark.parametrize(
@@ -168,9 +164,8 @@ def _failure(
         source_depends={"pkg2": {"path": "../pkg2"}},
     )
     (job,) = plan_source_builds({platform: [src]}, workspace_root=tmp_path, host="linux-64")
-    builder = _Builder(SourceBuildOptions(work_dir=tmp_path), NullReporter())
     inv = pixi_cli.Invocation(("pixi",), code, "last line", tmp_path / "pkg.log")
-    return builder._failure(job, info, inv, tmp_path / "out")
+    return failure(job, info, inv, tmp_path / "out", timeout=None, keep_build_dir=False)
 
 
 def test_publish_from_075_refusing_source_run_dependencies_gets_a_hint(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from testworld.pixi_standin.workspaces import (
 )
 
 from pixi_pack_src.builders.conda.backend import check_backend
-from pixi_pack_src.builders.conda.conda_source import plan_source_builds
+from pixi_pack_src.builders.conda.jobs import plan_source_builds
 from pixi_pack_src.builders.sourcetree import list_tree, tree_sha256
 from pixi_pack_src.errors import BuildError, UnsupportedPackageError
 from pixi_pack_src.lock.model import CondaSource

@@ -299,7 +299,7 @@ def test_a_broken_user_config_is_named(tmp_path: Path) -> None:
 def test_proxy_config_applies_unless_the_environment_names_a_proxy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pixi_pack_src.fetch import http
+    from pixi_pack_src.fetch import client as http
 
     cfg = load_config(DOCS_CONFIGS / "main_config.toml")
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
@@ -314,7 +314,7 @@ def test_proxy_config_applies_unless_the_environment_names_a_proxy(
 
 
 def test_tls_settings_reach_the_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from pixi_pack_src.fetch import http
+    from pixi_pack_src.fetch import client as http
 
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)

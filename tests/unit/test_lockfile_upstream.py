@@ -1,7 +1,8 @@
-"""Pins for the py-rattler 0.28 bugs lockfile.py works around (see its module docstring).
+"""Pins for the py-rattler 0.28 bugs lock/ works around (see the docstrings of lock/entries.py
+and lock/raw.py).
 
 Each test asserts that the bug is still there. When one fails, upstream fixed it: simplify the
-named workaround in ``pixi_pack_src/lockfile.py`` and delete the test.
+named workaround in ``pixi_pack_src/lock/entries.py`` or ``lock/raw.py`` and delete the test.
 """
 
 from __future__ import annotations

@@ -192,20 +192,22 @@ def _validate(
 ) -> list[tarfile.TarInfo]:
     members: list[tarfile.TarInfo] = []
     checker = MemberChecker(label, limits)
-    while True:
-        try:
-            member = tf.next()
-        except tarfile.TarError as exc:
-            raise ArchiveError(
-                f"{label} is not a valid tar archive: {exc}",
-                hint="the archive is truncated or damaged; copy it again",
-            ) from None
-        if member is None:
-            break
+    while (member := _next_member(tf, label)) is not None:
         checker.check(member, file_size)
         members.append(member)
     _check_trailer(reader, tf.offset, file_size, label)
     return members
+
+
+def _next_member(tf: tarfile.TarFile, label: str) -> tarfile.TarInfo | None:
+    """The next member's header (``None`` at the end); a damaged one is an ArchiveError."""
+    try:
+        return tf.next()
+    except tarfile.TarError as exc:
+        raise ArchiveError(
+            f"{label} is not a valid tar archive: {exc}",
+            hint="the archive is truncated or damaged; copy it again",
+        ) from None
 
 
 def _not_a_tar(label: str, exc: tarfile.TarError) -> ArchiveError:
@@ -340,16 +342,7 @@ def read_stream(
     except tarfile.TarError as exc:
         raise _not_a_tar(label, exc) from None
     with tf:
-        while True:
-            try:
-                member = tf.next()
-            except tarfile.TarError as exc:
-                raise ArchiveError(
-                    f"{label} is not a valid tar archive: {exc}",
-                    hint="the archive is truncated or damaged; copy it again",
-                ) from None
-            if member is None:
-                break
+        while (member := _next_member(tf, label)) is not None:
             try:
                 checker.check(member)
             except ArchiveError as exc:

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from pixi_pack_src.cli import STATE, app, result_printer
+from pixi_pack_src.cli.common import cache_dir_option
 from pixi_pack_src.errors import UsageError
 from pixi_pack_src.fetch.cache import verify_cache
 
@@ -29,17 +30,7 @@ app.add_typer(cache_app)
 
 @cache_app.command("verify")
 def verify_command(
-    cache_dir: Annotated[
-        Path,
-        typer.Option(
-            "--use-cache",
-            "--cache-dir",
-            metavar="DIR",
-            envvar="PIXI_PACK_SRC_CACHE_DIR",
-            show_envvar=True,
-            help="The cache to check.",
-        ),
-    ],
+    cache_dir: Annotated[Path, cache_dir_option("The cache to check.")],
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout when done.")
     ] = False,

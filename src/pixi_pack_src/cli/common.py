@@ -70,16 +70,22 @@ AllPlatformsOption = Annotated[
     bool,
     typer.Option("--all-platforms", help="Every platform locked for the environment."),
 ]
-CacheOption = Annotated[
-    Path | None,
-    typer.Option(
+
+
+def cache_dir_option(help: str) -> Any:
+    """The cache directory option, spelled once for every command that takes it."""
+    return typer.Option(
         "--use-cache",
         "--cache-dir",
         metavar="DIR",
         envvar="PIXI_PACK_SRC_CACHE_DIR",
         show_envvar=True,
-        help="Content-addressed cache of verified downloads (and builds).",
-    ),
+        help=help,
+    )
+
+
+CacheOption = Annotated[
+    Path | None, cache_dir_option("Content-addressed cache of verified downloads (and builds).")
 ]
 IgnorePypiNonWheelOption = Annotated[
     bool,

@@ -26,8 +26,9 @@ warnings and errors to stderr.
 """
 
 
-def _help(command: Any, name: str, parent: Any = None) -> str:
-    ctx = command.context_class(
+def _context(command: Any, name: str, parent: Any = None) -> Any:
+    """The click context the reference is rendered in: fixed width, our help options."""
+    return command.context_class(
         command,
         info_name=name,
         parent=parent,
@@ -35,7 +36,10 @@ def _help(command: Any, name: str, parent: Any = None) -> str:
         max_content_width=WIDTH,
         help_option_names=HELP,
     )
-    text: str = command.get_help(ctx)
+
+
+def _help(command: Any, name: str, parent: Any = None) -> str:
+    text: str = command.get_help(_context(command, name, parent))
     return text.rstrip() + "\n"
 
 
@@ -43,13 +47,7 @@ def render() -> str:
     """The whole reference as Markdown (deterministic: fixed width, no colour)."""
     os.environ["NO_COLOR"] = "1"
     root = command()
-    root_ctx = root.context_class(
-        root,
-        info_name="pixi-pack-src",
-        terminal_width=WIDTH,
-        max_content_width=WIDTH,
-        help_option_names=HELP,
-    )
+    root_ctx = _context(root, "pixi-pack-src")
     parts = [HEADER, "## pixi-pack-src\n", "```text\n" + _help(root, "pixi-pack-src") + "```\n"]
     _commands(root, root_ctx, "pixi-pack-src", parts)
     return "\n".join(parts)
@@ -63,15 +61,7 @@ def _commands(group: Any, ctx: Any, prefix: str, parts: list[str]) -> None:
         parts.append(f"## {prefix} {name}\n")
         parts.append("```text\n" + _help(sub, name, ctx) + "```\n")
         if getattr(sub, "commands", None):
-            sub_ctx = sub.context_class(
-                sub,
-                info_name=name,
-                parent=ctx,
-                terminal_width=WIDTH,
-                max_content_width=WIDTH,
-                help_option_names=HELP,
-            )
-            _commands(sub, sub_ctx, f"{prefix} {name}", parts)
+            _commands(sub, _context(sub, name, ctx), f"{prefix} {name}", parts)
 
 
 def main() -> int:

@@ -55,8 +55,6 @@ from pixi_pack_src.redact import redact_text
 
 log = logging.getLogger("pixi_pack_src.cli.inspect")
 
-_ACTIONS = ("download", "copy", "build-conda", "build-wheel", "skip")
-
 
 @app.command("inspect")
 def inspect_command(

@@ -21,12 +21,20 @@ from rich.table import Table
 from rich.text import Text
 
 from pixi_pack_src.lock.model import CondaSource
-from pixi_pack_src.plan import InspectOptions, PackPlan, PackPlans, PlanItem, SourceBuild
+from pixi_pack_src.plan import ACTIONS as PLAN_ACTIONS
+from pixi_pack_src.plan import (
+    FROM_BASE,
+    InspectOptions,
+    PackPlan,
+    PackPlans,
+    PlanItem,
+    SourceBuild,
+)
 from pixi_pack_src.redact import redact_text
 from pixi_pack_src.units import human_bytes
 
 # The order of groups (and of the totals) in a platform's section.
-ACTIONS = ("download", "copy", "build-conda", "build-wheel", "skip", "from-base")
+ACTIONS: tuple[str, ...] = (*PLAN_ACTIONS, FROM_BASE)
 _ACTION_LABEL = {
     "from-base": "in the base (--base)",
     "download": "download",

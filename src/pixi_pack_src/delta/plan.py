@@ -24,7 +24,7 @@ from pixi_pack_src.lock.model import CondaSource, PypiPackage
 from pixi_pack_src.redact import redact_url
 
 if TYPE_CHECKING:
-    from pixi_pack_src.plan import PackPlan, PackPlans, PlanItem, PlanTotals, SourceBuild
+    from pixi_pack_src.plan import PackPlan, PackPlans, PlanItem, SourceBuild
 
 
 def check_platforms(base: BaseManifest, subdirs: Sequence[str], source: str) -> None:
@@ -78,7 +78,7 @@ def _mark(
             )
     left = {i.build_key for i in items if i.action == "build-conda"}
     kept = tuple(b for b in plan.builds if b.key in left)
-    return replace(plan, items=tuple(items), builds=kept, totals=_totals(plan, items, kept))
+    return plan.with_items(items, kept)
 
 
 def _hit(
@@ -172,22 +172,3 @@ def _wheel_origin(
             "source-tree-sha256": tree_sha256(pkg.path, exclude=exclude),
         }
     return None
-
-
-def _totals(plan: PackPlan, items: Sequence[PlanItem], builds: Sequence[SourceBuild]) -> PlanTotals:
-    by_action: dict[str, int] = {}
-    for item in items:
-        by_action[item.action] = by_action.get(item.action, 0) + 1
-    saved = {"download": 0, "copy": 0}
-    for old, new in zip(plan.items, items, strict=True):
-        if new.action == "from-base" and old.action in saved:
-            saved[old.action] += old.hashes.size or 0
-    totals = plan.totals
-    return replace(
-        totals,
-        items=len(items),
-        by_action=by_action,
-        download_bytes=totals.download_bytes - saved["download"],
-        copy_bytes=totals.copy_bytes - saved["copy"],
-        builds=len(builds),
-    )

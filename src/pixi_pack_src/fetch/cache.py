@@ -368,20 +368,6 @@ class ContentCache:
             os.close(fd)  # releases the lock
 
     # -- stores
-    def store(
-        self,
-        tmp: Path,
-        sha256: str,
-        *,
-        md5: str | None = None,
-        size: int | None = None,
-        url: str | None = None,
-    ) -> Path:
-        """Move the verified file ``tmp`` into the cache as ``sha256``; return its path.
-
-        (:meth:`store_entry` with only the path.)"""
-        return self.store_entry(tmp, sha256, md5=md5, size=size, url=url).path
-
     def store_entry(
         self,
         tmp: Path,

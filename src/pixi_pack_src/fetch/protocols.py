@@ -4,7 +4,7 @@ py-rattler's networking client carries rattler's middlewares for these protocols
 registry's token challenge, manifest and blob lookup; S3 request presigning with
 ``[s3-options]``, stored ``S3Credentials`` or the AWS SDK's own chain; GCS), so they are not
 re-implemented here. Everything around the bytes stays ours (:mod:`.http`): the mirror order,
-the retry policy (py-rattler's own retries are off), streaming into the hashing sink, and the
+the retry policy (:mod:`.retry`; py-rattler's own retries are off), streaming into the hashing sink, and the
 check against the lock's sha256/size.
 
 Credentials come from our one resolver (:class:`~pixi_pack_src.fetch.auth.AuthStore`: auth
@@ -28,13 +28,12 @@ import rattler
 from rattler.networking import Client
 from rattler.package_streaming import download_to_writer
 
-from pixi_pack_src._version import __version__
 from pixi_pack_src.fetch.auth import AuthStore
+from pixi_pack_src.fetch.client import USER_AGENT
 from pixi_pack_src.fetch.config import RATTLER_SCHEMES, FetchConfig
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"pixi-pack-src/{__version__}"
 _STATUS = re.compile(r"\((\d{3})\b[^)]*\)")
 
 
@@ -44,7 +43,7 @@ def is_protocol_url(url: str) -> bool:
 
 
 class ProtocolError(Exception):
-    """One failed attempt; ``kind`` as in :mod:`.http` (connect, transient, permanent)."""
+    """One failed attempt; ``kind`` as in :mod:`.failures` (connect, transient, permanent)."""
 
     def __init__(self, kind: str, reason: str, *, status: int | None = None) -> None:
         super().__init__(reason)

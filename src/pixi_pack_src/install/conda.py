@@ -34,7 +34,7 @@ from pixi_pack_src.hashing import hash_file
 from pixi_pack_src.layout import CHANNEL_DIR, TAMPERED
 from pixi_pack_src.limits import max_compression_ratio, max_metadata_bytes, max_unpacked_bytes
 from pixi_pack_src.safepath import RelPath, UnsafePathError, path_problem
-from pixi_pack_src.verify.checks import load_channel
+from pixi_pack_src.verify.channel import load_channel
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def read_channel(
     """Every package of ``root/channel`` with its record; refuse an inconsistent channel.
 
     ``files`` are the pack's regular files (relative, ``/``-separated); ``label`` names the
-    pack in messages. The rules are :func:`pixi_pack_src.verify.checks.load_channel`'s (the
+    pack in messages. The rules are :func:`pixi_pack_src.verify.channel.load_channel`'s (the
     ones ``verify`` reports); the first problem is raised.
     """
     files = list(files)

@@ -1,7 +1,7 @@
 """The typed, immutable model of one environment on one platform of a pixi.lock.
 
-Produced by :mod:`pixi_pack_src.lock.lockfile` (the only module that touches py-rattler's lock
-objects); consumed by planning, downloads, builds, the channel writer and ``inspect``.
+Produced by :mod:`pixi_pack_src.lock.lockfile` (over :mod:`.raw` and :mod:`.entries`, the only
+modules that touch py-rattler's lock objects); consumed by planning, downloads, builds, the channel writer and ``inspect``.
 See docs/lockfile.md for what each field means.
 """
 

@@ -26,7 +26,7 @@ from pixi_pack_src.lock.model import CondaBinary, CondaSource, PypiPackage
 from pixi_pack_src.pack.collect import CondaFile, PlatformWork, WheelFile, relative_location
 from pixi_pack_src.plan import FROM_BASE
 from pixi_pack_src.redact import redact_url
-from pixi_pack_src.verify.checks import parse_repodata
+from pixi_pack_src.verify.channel import parse_repodata
 
 
 def base_records(base: BaseManifest) -> dict[str, RepoDataRecord]:

@@ -2,7 +2,8 @@
 
 Offline and without installing anything: the pack (a tar, a self-extracting script, standard
 input, or a directory) is read once as a stream (:mod:`.scan`), then the checks ``unpack``
-runs too (:mod:`.checks`) and, with a lock, the comparison with one of its
+runs too (:mod:`.checks`: metadata and every byte; :mod:`.channel`: the channel and wheels;
+:mod:`.environment`: environment.yml and dependencies) and, with a lock, the comparison with one of its
 environment/platforms (:mod:`.lockdiff`). Every problem is a :class:`Finding`; the report
 lists them all (docs/verify.md).
 """

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from packaging.utils import (
-    InvalidWheelFilename,
-    canonicalize_name,
-    canonicalize_version,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_name, canonicalize_version
 from rattler import RepoDataRecord
 
 from pixi_pack_src.archive.metadata import Provenance
 from pixi_pack_src.layout import wheel_path
 from pixi_pack_src.lock.model import Hashes, LockedEnvironment
+from pixi_pack_src.verify.environment import wheel_pin
 from pixi_pack_src.verify.model import Finding, MemberDigest
 
 _HINT = "the archive was not packed from this lock (or from another environment/platform of it)"
@@ -46,12 +42,15 @@ def _differs(hashes: Hashes, digest: MemberDigest) -> str | None:
     return None
 
 
-def _wheel_key(arcname: str) -> tuple[str, str] | None:
-    try:
-        name, version, _, _ = parse_wheel_filename(arcname.rsplit("/", 1)[-1])
-    except InvalidWheelFilename:
-        return None
-    return str(name), canonicalize_version(version)
+def _different_bytes(
+    arcname: str, hashes: Hashes, digest: MemberDigest, label: str, where: str
+) -> list[Finding]:
+    """A ``lock-different`` finding when the file's bytes are not the locked ones."""
+    why = _differs(hashes, digest)
+    if why is None:
+        return []
+    message = f"{arcname} in {label} differs from {where}: the file has {why}"
+    return [Finding("lock-different", arcname, message, _HINT)]
 
 
 def lock_findings(
@@ -80,16 +79,8 @@ def lock_findings(
         if arcname in records:
             take(arcname)
             digest = files.get(arcname)
-            why = _differs(binary.hashes, digest) if digest is not None else None
-            if why is not None:
-                findings.append(
-                    Finding(
-                        "lock-different",
-                        arcname,
-                        f"{arcname} in {label} differs from {where}: the file has {why}",
-                        _HINT,
-                    )
-                )
+            if digest is not None:
+                findings += _different_bytes(arcname, binary.hashes, digest, label, where)
             continue
         other = by_name.get(binary.name)
         if other is not None and other in conda_left:
@@ -139,7 +130,7 @@ def lock_findings(
             )
     findings += _extras(conda_left, origins, label, where)
 
-    wheels_left = {a: _wheel_key(a) for a in wheels}
+    wheels_left = {a: wheel_pin(a) for a in wheels}
     by_wheel_name = {key[0]: a for a, key in wheels_left.items() if key is not None}
     for pkg in sorted(env.pypi, key=lambda p: p.name):
         name = str(canonicalize_name(pkg.name))
@@ -147,16 +138,7 @@ def lock_findings(
             arcname = wheel_path(pkg.file_name)
             if arcname in wheels_left:
                 wheels_left.pop(arcname)
-                why = _differs(pkg.hashes, files[arcname])
-                if why is not None:
-                    findings.append(
-                        Finding(
-                            "lock-different",
-                            arcname,
-                            f"{arcname} in {label} differs from {where}: the file has {why}",
-                            _HINT,
-                        )
-                    )
+                findings += _different_bytes(arcname, pkg.hashes, files[arcname], label, where)
                 continue
         other = by_wheel_name.get(name)
         if other is None or other not in wheels_left:

@@ -1,14 +1,17 @@
 """What a pack holds (:class:`PackContents`) and what its checks found (:class:`Finding`).
 
 A :class:`PackContents` is built once per pack -- from a tar stream, a self-extracting
-script, a directory, or the files ``unpack`` extracted -- and the checks in
-:mod:`pixi_pack_src.verify.checks` only read it: ``verify`` and ``unpack`` run the same checks.
+script, a directory, or the files ``unpack`` extracted -- and the checks
+(:mod:`pixi_pack_src.verify.checks` with :mod:`.channel` and :mod:`.environment`) only read it:
+``verify`` and ``unpack`` run the same checks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
+
+from pixi_pack_src.layout import TAMPERED
 
 FindingCode: TypeAlias = Literal[
     "unsafe-member",  # refused by the extraction checks (links, traversal, duplicates, limits)
@@ -51,6 +54,19 @@ class Finding:
 
     def to_json(self) -> dict[str, str | None]:
         return {"code": self.code, "path": self.path, "message": self.message, "hint": self.hint}
+
+
+def mismatch_finding(
+    path: str, label: str, kind: str, recorded: str, actual: str, by: str
+) -> Finding:
+    """The finding for a file whose ``kind`` (sha256, md5, size) differs from what ``by`` (the
+    document that records it) says."""
+    return Finding(
+        "mismatch",
+        path,
+        f"{kind} mismatch for {path} in {label}: {by} records {recorded}, the file has {actual}",
+        TAMPERED,
+    )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import re
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -242,7 +242,7 @@ def wheel_info(fh: BinaryIO) -> WheelDetails:
 def scan_directory(root: Path, *, label: str, wheel_details: bool = False) -> PackContents:
     """:func:`scan` of a directory pack: regular files and directories only (never links)."""
     contents = PackContents(label=label)
-    for name, path in _walk(root, contents):
+    for name, path in walk_pack_dir(root, label, contents.refused.append):
         try:
             with path.open("rb") as fh:
                 _take(contents, name, fh, wheel_details=wheel_details)
@@ -253,7 +253,12 @@ def scan_directory(root: Path, *, label: str, wheel_details: bool = False) -> Pa
     return contents
 
 
-def _walk(root: Path, contents: PackContents) -> Iterator[tuple[str, Path]]:
+def walk_pack_dir(
+    root: Path, label: str, refuse: Callable[[Finding], None]
+) -> Iterator[tuple[str, Path]]:
+    """The regular files of a directory pack, directory by directory: ``(relative name,
+    path)``. A symbolic link or anything else that is not a regular file or a directory is
+    handed to ``refuse`` (which may raise) and skipped; links are never followed."""
     hint = "a pack holds only regular files and directories"
     for directory, dirnames, filenames in os.walk(root):
         dirnames.sort()
@@ -263,23 +268,22 @@ def _walk(root: Path, contents: PackContents) -> Iterator[tuple[str, Path]]:
             rel = path.relative_to(root).as_posix()
             mode = path.lstat().st_mode
             if stat.S_ISLNK(mode):
-                contents.refused.append(
+                refuse(
                     Finding(
                         "unsafe-member",
                         rel,
-                        f"refusing the directory pack {contents.label}: {rel} is a symbolic link",
+                        f"refusing the directory pack {label}: {rel} is a symbolic link",
                         hint,
                     )
                 )
             elif stat.S_ISREG(mode):
                 yield rel, path
             elif not stat.S_ISDIR(mode):
-                contents.refused.append(
+                refuse(
                     Finding(
                         "unsafe-member",
                         rel,
-                        f"refusing the directory pack {contents.label}: {rel} is not a regular "
-                        "file",
+                        f"refusing the directory pack {label}: {rel} is not a regular file",
                         hint,
                     )
                 )
@@ -307,5 +311,6 @@ __all__ = [
     "scan_directory",
     "scan_extracted",
     "scan_stream",
+    "walk_pack_dir",
     "wheel_info",
 ]

@@ -16,7 +16,7 @@ from pixi_pack_src.hashing import file_sha256
 from pixi_pack_src.lock.workspace import BackendSpec, read_build_backend
 
 if TYPE_CHECKING:
-    from pixi_pack_src.builders.conda.conda_source import BuildJob
+    from pixi_pack_src.builders.conda.jobs import BuildJob
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Layout: ``<cache>/conda-builds-v1/<key[:2]>/<key>/`` holds the ``.conda`` files 
 build`` produced (all of them: matching runs again on every hit) and ``entry.json`` (schema,
 key, file names with sha256 and size, and what built them: pixi version, command, argv with
 placeholders, backend). The key is :meth:`BuildJob.cache_key
-<pixi_pack_src.builders.conda.conda_source.BuildJob.cache_key>`: source content, target, variants,
+<pixi_pack_src.builders.conda.jobs.BuildJob.cache_key>`: source content, target, variants,
 backend spec and pixi version.
 
 Entries are written to a temporary sibling and renamed into place, so a crash never leaves a
