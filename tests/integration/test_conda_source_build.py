@@ -22,7 +22,7 @@ from testworld.pixi_standin.workspaces import (
 )
 from testworld.workspace import write_workspace
 
-from pixi_pack_src.builders import (
+from pixi_pack_src.builders.conda import (
     BuiltArtifact,
     SourceBuildOptions,
     build_sources,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from testworld.install import install_records
 
-from pixi_pack_src.builders import (
+from pixi_pack_src.builders.conda import (
     SourceBuildOptions,
     build_sources,
     check_environment,

@@ -24,6 +24,8 @@ from testworld.scenarios import sdist_workspace
 from testworld.server import WorldServer
 from testworld.workspace import Workspace
 
+from tests.unit.test_json_docs import check_keys
+
 pytestmark = pytest.mark.integration
 
 CONDA = ("python", "chain-a")
@@ -183,6 +185,13 @@ def assert_pack_did_what_inspect_said(
     pcode, pdoc, perr = run_json(capsys, "pack", str(root), "-o", str(out), *argv)
     assert (icode, pcode) == (0, 0), ierr + perr
     assert _done(pdoc) == _planned(idoc)
+    # both documents have the keys docs/json.md names, on a world lock too
+    check_keys("inspect: an item", [i for p in idoc["platforms"] for i in p["items"]])
+    if idoc["builds"]:
+        check_keys("inspect: a build", idoc["builds"])
+    check_keys("pack: a platform", pdoc["platforms"])
+    check_keys("pack: an item", [i for p in pdoc["platforms"] for i in p["items"]])
+    check_keys("pack: an artifact", [a for p in pdoc["platforms"] for a in p["artifacts"]])
     return pdoc
 
 

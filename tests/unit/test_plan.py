@@ -1,4 +1,4 @@
-"""plan.py: pack plans from the real samples and hand-made environments."""
+"""plan/: pack plans from the real samples and hand-made environments."""
 
 from __future__ import annotations
 

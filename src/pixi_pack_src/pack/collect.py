@@ -17,7 +17,7 @@ from rattler import RepoDataRecord
 
 from pixi_pack_src.archive.channel import record_from_archive
 from pixi_pack_src.archive.metadata import ArtifactProvenance, JsonValue
-from pixi_pack_src.builders import BuiltArtifact, SourceBuildOptions, build_sources
+from pixi_pack_src.builders.conda import BuiltArtifact, SourceBuildOptions, build_sources
 from pixi_pack_src.builders.wheel import (
     BuiltWheel,
     WheelBuildOptions,
@@ -176,7 +176,7 @@ def collect_fetched(
                 origin=_origin(got, root),
             )
             work.add_wheel(WheelFile(got.path, prov), got.origin, got.verified)
-        else:  # pragma: no cover - plan.py makes download/copy items of these two only
+        else:  # pragma: no cover - plan/items.py makes download/copy items of these two only
             raise AssertionError(f"a {item.kind} item cannot be {item.action}")
         work.did(item, "copy" if got.origin == "local-file" else "download")
 
@@ -404,7 +404,7 @@ def collect_injected(work: PlatformWork, inject: Sequence[Path], warn: WarningLi
                 origin={"type": "injected", "file": name},
             )
             work.add_conda(CondaFile(record, path, prov), "injected")
-        else:  # a .whl (plan.py refuses anything else)
+        else:  # a .whl (plan/checks.py refuses anything else)
             python = python_record(work)
             check_wheel_for_target(
                 path,

@@ -16,7 +16,7 @@ from typing import BinaryIO, TypeVar
 import httpx
 
 from pixi_pack_src import workdirs
-from pixi_pack_src.builders import check_environment
+from pixi_pack_src.builders.conda import check_environment
 from pixi_pack_src.builders.wheel import BuiltWheel, WheelBuildOptions
 from pixi_pack_src.builders.wheel.overrides import Overrides, load_overrides, read_manifest_table
 from pixi_pack_src.delta.manifest import BaseManifest, read_base

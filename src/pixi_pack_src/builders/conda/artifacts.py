@@ -3,7 +3,7 @@
 :class:`BuiltArtifact` records with the archive's provenance (docs/archive-format.md,
 "`pixi-pack-src.json`"; no absolute paths: ``{workspace}``, ``{checkout}`` and ``{outdir}``
 placeholders); and :func:`check_environment`, which checks the built records against the rest
-of the environment.
+of the environment (docs/pixi-build.md §8, steps 6 and 8).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 from pixi_pack_src.builders.conda import pixi_cli
 from pixi_pack_src.builders.conda.artifacts import (
@@ -153,14 +154,7 @@ class _Builder:
             )
             if hit is not None:
                 try:
-                    artifacts = artifacts_from_files(
-                        job,
-                        prep,
-                        hit.files,
-                        hit.meta,
-                        allow_drift=self.options.allow_drift,
-                        from_cache=True,
-                    )
+                    artifacts = self._artifacts(job, prep, hit.files, hit.meta, from_cache=True)
                 except BuildError as exc:
                     log.info(
                         "the cached build of %s does not match the lock (%s); rebuilding",
@@ -184,14 +178,7 @@ class _Builder:
             env_overlay=override_env(self.overrides),
             workspace_lock=self._ws_lock(dirs.workspace_root),
         )
-        artifacts = artifacts_from_files(
-            job,
-            prep,
-            out.files,
-            out.meta,
-            allow_drift=self.options.allow_drift,
-            from_cache=False,
-        )
+        artifacts = self._artifacts(job, prep, out.files, out.meta, from_cache=False)
         if self.cache is not None:
             stored = self.cache.store(prep.key, out.files, out.meta)
             by_name = {p.name: p for p in stored.files}
@@ -206,3 +193,16 @@ class _Builder:
         if self.options.keep_build_dir:
             log.info("kept the output of %s in %s", out.what, out.outdir)
         return artifacts
+
+    def _artifacts(
+        self,
+        job: BuildJob,
+        prep: PreparedJob,
+        files: Sequence[Path],
+        meta: Mapping[str, Any],
+        *,
+        from_cache: bool,
+    ) -> list[BuiltArtifact]:
+        return artifacts_from_files(
+            job, prep, files, meta, allow_drift=self.options.allow_drift, from_cache=from_cache
+        )

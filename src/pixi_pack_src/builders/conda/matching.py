@@ -140,7 +140,8 @@ def extra_keys(lock_variants: Mapping[str, object], used: Mapping[str, object] |
     return len(set(used) - set(lock_variants))
 
 
-def _dep_names(specs: Sequence[str]) -> set[str]:
+def dep_names(specs: Sequence[str]) -> set[str]:
+    """The (lower-case) package names of match specs like ``foo >=1.2``."""
     names = set()
     for spec in specs:
         m = _DEP_NAME.match(spec)
@@ -228,7 +229,7 @@ def match_entry(
         )
     if drift is not None:
         drift["built"] = f"{chosen.version}-{chosen.build}"
-    missing = sorted(_dep_names(entry.depends) - _dep_names(chosen.depends))
+    missing = sorted(dep_names(entry.depends) - dep_names(chosen.depends))
     if missing:
         warnings.append(
             f"{chosen.file_name} does not depend on {', '.join(missing)}, which the lock "

@@ -91,18 +91,24 @@ def find_pixi(explicit: str | None = None) -> Path:
     return Path(found)
 
 
-def pixi_version(exe: Path) -> str:
-    """``X.Y.Z`` from ``pixi --version`` (refused below 0.68)."""
+def _probe(exe: Path, *args: str) -> proc.RunResult:
+    """``pixi <args>`` with its output captured (any exit code); a pixi that cannot be run
+    at all is a :class:`BuildError`."""
     try:
-        result = proc.run(
-            [exe, "--version"],
+        return proc.run(
+            [exe, *args],
             capture_stdout=True,
             check=False,
             timeout=PROBE_TIMEOUT,
-            what="pixi --version",
+            what=" ".join(("pixi", *args)),
         )
     except CommandError as exc:
         raise BuildError(f"cannot run {exe}: {exc.message}", hint=INSTALL_HINT) from None
+
+
+def pixi_version(exe: Path) -> str:
+    """``X.Y.Z`` from ``pixi --version`` (refused below 0.68)."""
+    result = _probe(exe, "--version")
     if result.returncode != 0:
         raise BuildError(
             f"`{exe} --version` failed with exit code {result.returncode}",
@@ -132,16 +138,7 @@ def check_version(version: str, exe: Path | str = "pixi") -> None:
 
 def probe_command(exe: Path, version: str) -> tuple[PixiCommand, str]:
     """``("build", why)`` when ``pixi build`` exists, else ``("publish", why)``."""
-    try:
-        result = proc.run(
-            [exe, "build", "--help"],
-            capture_stdout=True,
-            check=False,
-            timeout=PROBE_TIMEOUT,
-            what="pixi build --help",
-        )
-    except CommandError as exc:
-        raise BuildError(f"cannot run {exe}: {exc.message}", hint=INSTALL_HINT) from None
+    result = _probe(exe, "build", "--help")
     if result.returncode == 0:
         return "build", (
             f"using `pixi build`: pixi {version} still has it (deprecated since 0.68, hidden "

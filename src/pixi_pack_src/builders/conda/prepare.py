@@ -7,6 +7,7 @@ key; :func:`package_dirs` gives the ``--path`` to pass (checking git locations o
 applying the backend rule to the checkout); :func:`cached_build` returns a verified cache hit,
 with the backend rule applied to what the hit records. :func:`inspect_jobs` is the same
 preparation for ``inspect``: it never builds and never touches the network.
+(docs/pixi-build.md §6 backends, §7 the build cache, §9 git locations.)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 --target-platform <subdir>`` (``pixi publish --target-dir`` when ``build`` is gone) through
 :func:`pixi_cli.run_build` (the one subprocess wrapper, :mod:`pixi_pack_src.proc`), its output
 in a log file (and streamed at ``-v``); then the package files it wrote, or a
-:class:`BuildError` that says why it failed and what to do.
+:class:`BuildError` that says why it failed and what to do (docs/pixi-build.md §2-§4, §7).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from pixi_pack_src.builders.conda import pixi_cli
 from pixi_pack_src.builders.conda.backend import package_dir
 from pixi_pack_src.builders.conda.jobs import BuildJob, SourceBuildOptions
+from pixi_pack_src.builders.conda.matching import dep_names
 from pixi_pack_src.builders.conda.pixi_cli import PixiInfo
 from pixi_pack_src.builders.conda.prepare import PackageDirs, PreparedJob, WorkDirs
 from pixi_pack_src.errors import BuildError
@@ -26,7 +27,6 @@ from pixi_pack_src.host import host_subdir
 log = logging.getLogger(__name__)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_DEP_NAME = re.compile(r"^\s*([A-Za-z0-9_.\-]+)")
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,6 @@ def _safe(text: str) -> str:
 def _source_run_deps(job: BuildJob) -> list[str]:
     out: set[str] = set()
     for entry in job.entries:
-        dep_names = {m[1].lower() for d in entry.source.depends if (m := _DEP_NAME.match(d))}
-        out.update(n for n in entry.source.source_depends if n.lower() in dep_names)
+        names = dep_names(entry.source.depends)
+        out.update(n for n in entry.source.source_depends if n.lower() in names)
     return sorted(out)

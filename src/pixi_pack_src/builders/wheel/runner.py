@@ -76,7 +76,6 @@ from pixi_pack_src.reporter import NullReporter, Reporter
 log = logging.getLogger(__name__)
 
 DEFAULT_SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip can hold
-TAIL_LINES = 40
 _SCRUBBED_ENV = (
     "PYTHONPATH",
     "PYTHONHOME",
@@ -108,7 +107,7 @@ class _BuildLog:
         with self._lock, self.path.open("a", encoding="utf-8") as fh:
             fh.write(redact_text(other.read_text(encoding="utf-8", errors="replace")))
 
-    def tail(self, lines: int = TAIL_LINES) -> str:
+    def tail(self, lines: int = proc.TAIL_LINES) -> str:
         try:
             with self.path.open(encoding="utf-8", errors="replace") as fh:
                 return "".join(deque(fh, maxlen=lines)).rstrip("\n")
@@ -217,29 +216,11 @@ def _build_one(job: WheelBuildJob, ctx: _Context) -> BuiltWheel:
         hit = ctx.cache.lookup(keys.platform) or ctx.cache.lookup(keys.any)
         if hit is not None and len(hit.files) == 1:
             wheel = hit.files[0]
-            info = check_wheel(
-                wheel,
-                package=job.package.name,
-                locked_version=job.package.version,
-                python_version=target.version,
-                subdir=target.subdir,
-                virtual_packages=target.virtual_packages,
-                foreign=not target.is_host,
-            )
+            info = _check_for_target(wheel, job, target)
             builder = hit.meta.get("builder", {})
             ctx.reporter.task_finished(task, outcome="reused", detail="from the build cache")
             log.info("%s: wheel %s from the build cache", job.package.name, wheel.name)
-            return BuiltWheel(
-                package=job.package.name,
-                path=wheel,
-                file_name=wheel.name,
-                name=info.name,
-                version=info.version,
-                sha256=file_sha256(wheel),
-                size=wheel.stat().st_size,
-                from_cache=True,
-                provenance={"origin": dict(job.origin), "builder": builder},
-            )
+            return _built_wheel(job, wheel, info, builder, from_cache=True)
     if ctx.cancelled.is_set():
         ctx.reporter.task_finished(task, outcome="skipped")
         raise BuildError(f"{job.package.name}: not built (another build failed)")
@@ -303,15 +284,7 @@ def _build_fresh(
         system.requires, env=env, ctx=ctx, job=job, blog=blog, log_file=build_dir / "uv-01.log"
     )
     wheel = _run_hooks(job, ctx, override, system, env, project, build_dir, blog)
-    info = check_wheel(
-        wheel,
-        package=pkg.name,
-        locked_version=pkg.version,
-        python_version=target.version,
-        subdir=target.subdir,
-        virtual_packages=target.virtual_packages,
-        foreign=not target.is_host,
-    )
+    info = _check_for_target(wheel, job, target)
     builder: dict[str, object] = {
         "frontend": _frontend(),
         "backend": system.backend,
@@ -324,17 +297,42 @@ def _build_fresh(
         builder["overrides"] = override.provenance()
     blog.note(f"built {wheel.name}")
     final = _keep(wheel, info, builder, job, ctx, keys)
+    return _built_wheel(job, final, info, builder, from_cache=False, log_file=blog.path)
+
+
+def _check_for_target(wheel: Path, job: WheelBuildJob, target: TargetInterpreter) -> WheelInfo:
+    """The wheel's checks (:func:`check_wheel`) against the locked package and the target."""
+    return check_wheel(
+        wheel,
+        package=job.package.name,
+        locked_version=job.package.version,
+        python_version=target.version,
+        subdir=target.subdir,
+        virtual_packages=target.virtual_packages,
+        foreign=not target.is_host,
+    )
+
+
+def _built_wheel(
+    job: WheelBuildJob,
+    wheel: Path,
+    info: WheelInfo,
+    builder: Mapping[str, object],
+    *,
+    from_cache: bool,
+    log_file: Path | None = None,
+) -> BuiltWheel:
     return BuiltWheel(
-        package=pkg.name,
-        path=final,
-        file_name=final.name,
+        package=job.package.name,
+        path=wheel,
+        file_name=wheel.name,
         name=info.name,
         version=info.version,
-        sha256=file_sha256(final),
-        size=final.stat().st_size,
-        from_cache=False,
+        sha256=file_sha256(wheel),
+        size=wheel.stat().st_size,
+        from_cache=from_cache,
         provenance={"origin": dict(job.origin), "builder": builder},
-        log_file=blog.path,
+        log_file=log_file,
     )
 
 
