@@ -149,7 +149,7 @@ def test_kill_9_at_seeded_points_then_the_cache_is_verified_and_reused(
     done = run_cli(argv, logs=logs, tmpdir=tmp)
     assert done.code == 0, done.stderr[-3000:]
     # only the corrupted entry, and what the killed runs had not completed
-    assert server.counts() == {path: 1 for path in {by_sha[valid[0]], *missing}}
+    assert server.counts() == dict.fromkeys({by_sha[valid[0]], *missing}, 1)
     assert "is corrupt (sha256 mismatch); removing it" in done.stderr
     assert listing(out_dir) == ["environment.tar"]
     assert not stale.exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -111,7 +110,7 @@ def test_early_archive_keeps_what_holds_and_rewrites_the_rest(tmp_path: Path) ->
     assert out.read_bytes() == one_pass.read_bytes()
     assert written.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
     assert sum(progress) == BIG + 5000 + 3 + 13  # every file's bytes counted once
-    assert sorted(os.listdir(out.parent)) == ["env.tar"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["env.tar"]
 
 
 def test_an_abandoned_early_archive_leaves_nothing(tmp_path: Path) -> None:
@@ -122,4 +121,4 @@ def test_an_abandoned_early_archive_leaves_nothing(tmp_path: Path) -> None:
     early.fetched(_fetched("A", a, va))
     early.abort(RuntimeError("a download failed"))
     early.abort()  # twice is harmless
-    assert os.listdir(out_dir) == []
+    assert list(out_dir.iterdir()) == []
