@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from rattler import RepoDataRecord
 
-from pixi_pack_src import __version__, sbom
+from pixi_pack_src import __version__
 from pixi_pack_src.archive.atomic import atomic_file, atomic_output
 from pixi_pack_src.archive.channel import channel_files, environment_yml
 from pixi_pack_src.archive.metadata import (
@@ -135,6 +135,10 @@ def _sbom(
 ) -> bytes:
     """``sbom.cdx.json`` (:mod:`pixi_pack_src.sbom`), from what the archive will hold; the
     same function makes it from a written pack, byte for byte."""
+    # imported here, not at the top: cyclonedx-python-lib takes ~50 ms to import, which a pack
+    # whose archive writer has already started copying files spends in parallel with the copy
+    from pixi_pack_src import sbom
+
     plan = work.plan
     records = {path: c.record for path, c in work.conda.items()}
     wheel_paths = {path: w.path for path, w in work.wheels.items()}
