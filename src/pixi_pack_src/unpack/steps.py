@@ -7,7 +7,6 @@ import concurrent.futures
 import logging
 import os
 import shutil
-import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +42,8 @@ from pixi_pack_src.units import human_bytes
 from pixi_pack_src.unpack.options import UnpackOptions
 from pixi_pack_src.unpack.target import check_target, swap_in
 from pixi_pack_src.verify.checks import check_pack
-from pixi_pack_src.verify.model import MemberDigest
-from pixi_pack_src.verify.scan import scan_extracted
+from pixi_pack_src.verify.model import Finding, MemberDigest
+from pixi_pack_src.verify.scan import scan_extracted, walk_pack_dir
 from pixi_pack_src.warnlist import WarningList
 
 logger = logging.getLogger(__name__)
@@ -329,33 +328,23 @@ def _origins(provenance: Provenance | None) -> dict[str, str]:
 
 
 def _walk_pack_dir(root: Path, label: str) -> list[str]:
-    """Regular files of a directory pack (relative, ``/``-separated); links are refused."""
+    """Regular files of a directory pack (relative, ``/``-separated), sorted; links and other
+    non-regular files are refused (:func:`~pixi_pack_src.verify.scan.walk_pack_dir`, the walk
+    ``verify`` makes), and so is metadata over its size limit."""
+
+    def refuse(finding: Finding) -> None:
+        raise ArchiveError(finding.message, hint=finding.hint)
+
     files: list[str] = []
-    for directory, dirnames, filenames in os.walk(root):
-        here = Path(directory)
-        for name in sorted([*dirnames, *filenames]):
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                raise ArchiveError(
-                    f"refusing the directory pack {label}: {rel} is a symbolic link",
-                    hint="a pack holds only regular files and directories",
-                )
-            if stat.S_ISREG(mode):
-                cap = max_metadata_bytes()
-                if is_metadata_member(rel) and path.lstat().st_size > cap:
-                    raise ArchiveError(
-                        f"refusing the directory pack {label}: {rel} is larger than the "
-                        f"{cap}-byte limit for metadata (PIXI_PACK_SRC_MAX_METADATA_BYTES)",
-                        hint="the pack is damaged or hostile",
-                    )
-                files.append(rel)
-            elif not stat.S_ISDIR(mode):
-                raise ArchiveError(
-                    f"refusing the directory pack {label}: {rel} is not a regular file",
-                    hint="a pack holds only regular files and directories",
-                )
+    cap = max_metadata_bytes()
+    for rel, path in walk_pack_dir(root, label, refuse):
+        if is_metadata_member(rel) and path.lstat().st_size > cap:
+            raise ArchiveError(
+                f"refusing the directory pack {label}: {rel} is larger than the "
+                f"{cap}-byte limit for metadata (PIXI_PACK_SRC_MAX_METADATA_BYTES)",
+                hint="the pack is damaged or hostile",
+            )
+        files.append(rel)
     return sorted(files)
 
 
