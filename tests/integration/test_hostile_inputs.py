@@ -45,6 +45,7 @@ from pixi_pack_src import unpack as unpack_module
 from pixi_pack_src.cli import run as cli_run
 from pixi_pack_src.install.conda import extract_and_check
 from pixi_pack_src.reporter import NullReporter
+from pixi_pack_src.unpack import run as unpack_run
 
 pytestmark = pytest.mark.integration
 
@@ -387,7 +388,7 @@ def test_2_unpack_runs_no_code_of_the_pack(
                 python.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
                 python.chmod(0o755)
 
-    monkeypatch.setattr(unpack_module, "extract_and_check", extract_then_swap)
+    monkeypatch.setattr(unpack_run, "extract_and_check", extract_then_swap)
     result = unpack_module.unpack(
         unpack_module.UnpackOptions(pack=pack_tree, output_dir=tmp_path / "out"),
         reporter=NullReporter(),
