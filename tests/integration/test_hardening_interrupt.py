@@ -112,7 +112,8 @@ def test_kill_9_at_seeded_points_then_the_cache_is_verified_and_reused(
         run = start_cli(slow, logs=logs, tmpdir=tmp)
         assert kill_when(run, server_saw(server, after, "/channel/*"))
         assert listing(out_dir) == []  # no environment.tar, no temporary name either
-    # 3: while the tar is written, at a seeded size: this run first downloads exactly what
+    # 3: while the tar is written, at a seeded size: the archive is written while the
+    # downloads run (pack/early.py), so this kill lands in both; this run downloads only what
     # the killed runs had not completed (their verified entries are reused)
     partial = valid_cache_entries(cache)
     assert total - 20 > len(partial) >= 20
@@ -122,17 +123,18 @@ def test_kill_9_at_seeded_points_then_the_cache_is_verified_and_reused(
     at = rng.randint(0, 2 * MIB)  # early in the ~20 MiB write: a window that cannot be missed
     assert kill_when(run, writing_in(run, out_dir, min_size=at))
     assert listing(out_dir) == []
-    # exactly the files whose verified entries were missing (a killed run's last requests
-    # may still be answered after the kill: they are for missing files too)
+    # only files whose verified entries were missing (a killed run's last requests may
+    # still be answered after the kill: they are for missing files too)
     by_sha = {p.sha256: f"/channel/{p.subdir}/{p.file_name}" for p in bulk}
-    assert set(server.counts()) == {path for sha, path in by_sha.items() if sha not in partial}
+    assert set(server.counts()) <= {path for sha, path in by_sha.items() if sha not in partial}
     # what the kills leave: partial downloads in the cache's tmp/ (removed by a later run
     # after a day) and pack's work directory in $TMPDIR -- nothing next to the output
     assert [n for n in listing(tmp) if not n.startswith("pixi-pack-src-")] == []
 
     # the next run verifies every cache entry it uses: corrupt one on purpose
     valid = valid_cache_entries(cache)
-    assert len(valid) == total
+    assert len(valid) >= len(partial)
+    missing = {path for sha, path in by_sha.items() if sha not in valid}
     victim = cache / "pkgs" / "sha256" / valid[0][:2] / valid[0]
     data = bytearray(victim.read_bytes())
     data[len(data) // 3] ^= 0x01
@@ -146,7 +148,8 @@ def test_kill_9_at_seeded_points_then_the_cache_is_verified_and_reused(
     assert [n for n in listing(tmp) if n.startswith("pixi-pack-src-")]  # left by the kills
     done = run_cli(argv, logs=logs, tmpdir=tmp)
     assert done.code == 0, done.stderr[-3000:]
-    assert server.counts() == {by_sha[valid[0]]: 1}  # only the corrupted entry
+    # only the corrupted entry, and what the killed runs had not completed
+    assert server.counts() == dict.fromkeys({by_sha[valid[0]], *missing}, 1)
     assert "is corrupt (sha256 mismatch); removing it" in done.stderr
     assert listing(out_dir) == ["environment.tar"]
     assert not stale.exists()

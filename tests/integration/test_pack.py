@@ -145,16 +145,24 @@ def test_pack_twice_cold_then_warm_is_byte_identical(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     cache = tmp_path / "cache"
-    first, second = tmp_path / "a.tar", tmp_path / "b.tar"
+    first, second, third = tmp_path / "a.tar", tmp_path / "b.tar", tmp_path / "c.tar"
     cold = pack_json(capsys, str(full_workspace.root), "--use-cache", str(cache), "-o", str(first))
     downloads = channel_server.hits("/channel/*") + channel_server.hits("/pypi/*")
     warm = pack_json(capsys, str(full_workspace.root), "--use-cache", str(cache), "-o", str(second))
     assert sha256(first) == sha256(second)
+    # the second pack did not download anything
+    assert channel_server.hits("/channel/*") + channel_server.hits("/pypi/*") == downloads
+    # cold without a cache: the archive is written while the downloads run (pack/early.py)
+    # and is the same byte for byte (test_stdout_stream_equals_the_file: a pack written in
+    # one go, to stdout, is too)
+    assert run(["pack", "-vv", str(full_workspace.root), "-o", str(third)]) == 0
+    early = [line for line in capsys.readouterr().err.splitlines() if "while fetching" in line]
+    assert len(early) == 1
+    assert int(early[0].split("debug: ")[1].split()[0]) > 2, early  # more than directories
+    assert sha256(third) == sha256(first)
     assert cold["stats"]["downloaded"] == cold["stats"]["files"]
     assert warm["stats"]["downloaded"] == 0
     assert warm["stats"]["from_cache"] == warm["stats"]["files"]
-    # the second pack did not download anything
-    assert channel_server.hits("/channel/*") + channel_server.hits("/pypi/*") == downloads
     assert (
         (cache / "CACHEDIR.TAG")
         .read_text()

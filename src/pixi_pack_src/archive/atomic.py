@@ -92,7 +92,7 @@ def _anonymous_file(directory: Path) -> int | None:
     if flag is None or not Path("/proc/self/fd").is_dir():
         return None
     try:
-        return os.open(directory, flag | os.O_WRONLY, 0o666)
+        return os.open(directory, flag | os.O_RDWR, 0o666)  # readable: TarWriter.rewind
     except OSError:
         return None
 
@@ -110,7 +110,7 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     _check_output(path)
     fd = _anonymous_file(path.parent)
     if fd is None:
-        with atomic_output(path) as tmp, tmp.open("wb") as fh:
+        with atomic_output(path) as tmp, tmp.open("w+b") as fh:
             yield fh
         return
     with os.fdopen(fd, "wb") as fh:

@@ -13,6 +13,7 @@ generated files sorted by path, no wall-clock times, and archive paths are relat
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -249,7 +250,7 @@ class Provenance:
         paths = [a.path for a in self.artifacts] + [g.path for g in self.generated]
         for path in paths:
             _check_relative(path)
-        dupes = sorted({p for p in paths if paths.count(p) > 1})
+        dupes = sorted(p for p, n in collections.Counter(paths).items() if n > 1)
         if dupes:
             raise ValueError(f"paths listed twice in provenance: {dupes}")
         if PROVENANCE_JSON in paths:

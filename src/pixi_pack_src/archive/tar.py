@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import errno
 import hashlib
 import io
@@ -434,6 +435,20 @@ def _hash_fd(sha: hashlib._Hash, fd: int, size: int, identity: FileIdentity) -> 
         os.close(fd)
 
 
+def _hash_range(fd: int, size: int) -> str:
+    """The sha256 of the first ``size`` bytes of ``fd`` (read with ``pread``)."""
+    sha = hashlib.sha256()
+    buffer = memoryview(bytearray(CHUNK))
+    offset = 0
+    while offset < size:
+        n = os.preadv(fd, [buffer[: min(CHUNK, size - offset)]], offset)
+        if not n:
+            raise ArchiveError(f"the archive shrank while being written ({offset} of {size})")
+        sha.update(buffer[:n])
+        offset += n
+    return sha.hexdigest()
+
+
 class _Sink:
     """The tar output: our own buffer for headers, padding and small files, written straight
     to the descriptor; large verified files are copied in the kernel between two writes.
@@ -448,6 +463,7 @@ class _Sink:
         self.buffer = bytearray()
         self.offset = 0
         self.hash = _ArchiveHash() if sha256 else None
+        self.rehash = False  # rewound with a hash on the way: hash the finished file instead
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.offset += len(data)
@@ -483,10 +499,31 @@ class _Sink:
             self.hash.file(src, done)
         return done
 
+    def rewind(self, offset: int) -> None:
+        """Cut the output back to ``offset``: what followed is written again. Only for a
+        regular file written through our own descriptor. The archive's hash, if asked, is
+        then taken from the finished file (one more read, only on this rare path: the file
+        must be open for reading too, as :func:`~.atomic.atomic_file` opens it)."""
+        if self.fd is None or not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            raise ArchiveError("cannot rewind an archive that is not written to a file")
+        self.drain()
+        os.ftruncate(self.fd, offset)
+        os.lseek(self.fd, offset, os.SEEK_SET)
+        self.offset = offset
+        if self.hash is not None:
+            with contextlib.suppress(Exception):  # let its pending reads end (they own fds)
+                self.hash.digest()
+            self.hash.close()
+            self.hash = None
+            self.rehash = True
+
     def finish(self) -> str | None:
         """Write what is buffered, flush; the archive's sha256 if asked."""
         self.drain()
         self.out.flush()
+        if self.rehash:
+            assert self.fd is not None
+            return _hash_range(self.fd, self.offset)
         return self.hash.digest() if self.hash is not None else None
 
     def close(self) -> None:
@@ -576,6 +613,121 @@ class _Opened:
         return WrittenEntry(entry.arcname, entry.verified.sha256, self.size, hashed=False)
 
 
+@dataclass(frozen=True)
+class WrittenItem:
+    """One item :class:`TarWriter` wrote: a directory (``entry`` None) or a file, where its
+    header starts in the output, and (files) what was written."""
+
+    name: str
+    entry: Entry | None
+    start: int
+    written: WrittenEntry | None
+
+
+class TarWriter:
+    """The deterministic tar writer, one item at a time, in the order :func:`archive_order`
+    gives: :func:`write_tar` runs it over every item at once; a caller that gets its files
+    one by one can write each as soon as it and all before it are there, and
+    :meth:`rewind` to a point where the items it wrote turn out not to be the final ones
+    (a regular-file output only). See :func:`write_tar` for the output and ``sha256``.
+
+    ``on_bytes`` may be changed between items (the progress callback; it may raise to stop).
+    """
+
+    def __init__(
+        self,
+        out: BinaryWriter,
+        *,
+        mtime: int | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        kernel_copy: bool = True,
+        sha256: bool = False,
+    ) -> None:
+        when = fixed_mtime() if mtime is None else mtime
+        if not 0 <= when < _MAX_USTAR_NUMBER:
+            raise ArchiveError(f"mtime {when} does not fit in a tar header")
+        self.mtime = when
+        self.on_bytes = on_bytes
+        self.items: list[WrittenItem] = []
+        self._sink = _Sink(out, kernel=kernel_copy, sha256=sha256)
+        self._hasher = _hasher()
+        self._end = 0  # the output's size after the last complete item
+
+    @property
+    def content_bytes(self) -> int:
+        """File content written so far (what progress counts)."""
+        return sum(i.written.size for i in self.items if i.written is not None)
+
+    def add(self, name: str, entry: Entry | None) -> None:
+        """Write the next item of :func:`archive_order` (``entry`` None: a directory)."""
+        start = self._sink.offset
+        if start != self._end:  # a failed item left a part behind
+            raise ArchiveError(f"cannot add {name!r}: the previous item was not complete")
+        if entry is None:
+            self._sink.write(
+                _header(name, size=0, mtime=self.mtime, directory=True, executable=False)
+            )
+            self._done(WrittenItem(name, None, start, None))
+            return
+        opened = _Opened(entry)
+        try:
+            self._sink.write(
+                _header(
+                    name,
+                    size=opened.size,
+                    mtime=self.mtime,
+                    directory=False,
+                    executable=entry.executable,
+                )
+            )
+            written = opened.write(
+                self._sink.write, self._sink.copy_from, self.on_bytes, self._hasher
+            )
+        finally:
+            opened.close()
+        if opened.size % BLOCK:
+            self._sink.write(bytes(BLOCK - opened.size % BLOCK))
+        self._done(WrittenItem(name, entry, start, written))
+
+    def _done(self, item: WrittenItem) -> None:
+        self.items.append(item)
+        self._end = self._sink.offset
+
+    def rewind(self, count: int) -> None:
+        """Keep the first ``count`` items written (and nothing of an item that failed)."""
+        if count > len(self.items):
+            raise ValueError(f"only {len(self.items)} items were written")
+        offset = self.items[count].start if count < len(self.items) else self._end
+        if offset != self._sink.offset:
+            self._sink.rewind(offset)
+        del self.items[count:]
+        self._end = offset
+
+    def finish(self) -> WrittenArchive:
+        """End the archive (two zero blocks, padding to a whole record), flush; the files
+        written, in order, with the archive's size and (if asked) sha256."""
+        if self._sink.offset != self._end:
+            self.rewind(len(self.items))
+        self._sink.write(bytes(2 * BLOCK))
+        if self._sink.offset % RECORD:
+            self._sink.write(bytes(RECORD - self._sink.offset % RECORD))
+        written = WrittenArchive(i.written for i in self.items if i.written is not None)
+        written.sha256 = self._sink.finish()
+        written.size = self._sink.offset
+        return written
+
+    def close(self) -> None:
+        """Stop the helper threads (after :meth:`finish`, or to abandon the archive)."""
+        self._hasher.shutdown(wait=True)
+        self._sink.close()
+
+
+def archive_order(entries: Iterable[Entry]) -> list[tuple[str, Entry | None]]:
+    """The names validated, and every item in archive order: ``(name, entry)``, with the
+    synthesised directories as ``(name, None)``."""
+    return _plan(entries)
+
+
 def write_tar(
     entries: Iterable[Entry],
     out: BinaryWriter,
@@ -596,42 +748,13 @@ def write_tar(
     ``out`` without one (a wrapper) gets every byte through ``write``. The bytes are the same
     either way. ``sha256``: also compute the archive's own hash, on a helper thread.
     """
-    when = fixed_mtime() if mtime is None else mtime
-    if not 0 <= when < _MAX_USTAR_NUMBER:
-        raise ArchiveError(f"mtime {when} does not fit in a tar header")
-    written = WrittenArchive()
-    sink = _Sink(out, kernel=kernel_copy, sha256=sha256)
+    writer = TarWriter(out, mtime=mtime, on_bytes=on_bytes, kernel_copy=kernel_copy, sha256=sha256)
     try:
-        with _hasher() as hasher:
-            for name, entry in _plan(entries):
-                if entry is None:
-                    sink.write(_header(name, size=0, mtime=when, directory=True, executable=False))
-                    continue
-                opened = _Opened(entry)
-                try:
-                    sink.write(
-                        _header(
-                            name,
-                            size=opened.size,
-                            mtime=when,
-                            directory=False,
-                            executable=entry.executable,
-                        )
-                    )
-                    written.append(opened.write(sink.write, sink.copy_from, on_bytes, hasher))
-                finally:
-                    opened.close()
-                if opened.size % BLOCK:
-                    sink.write(bytes(BLOCK - opened.size % BLOCK))
-        # End of archive: two zero blocks, then padding to a whole record (as tar does).
-        sink.write(bytes(2 * BLOCK))
-        if sink.offset % RECORD:
-            sink.write(bytes(RECORD - sink.offset % RECORD))
-        written.sha256 = sink.finish()
+        for name, entry in _plan(entries):
+            writer.add(name, entry)
+        return writer.finish()
     finally:
-        sink.close()
-    written.size = sink.offset
-    return written
+        writer.close()
 
 
 def _clone(src: int, dst: int) -> bool:

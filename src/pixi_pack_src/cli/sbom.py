@@ -15,7 +15,6 @@ import typer
 from pixi_pack_src.archive.atomic import atomic_file
 from pixi_pack_src.cli import STATE, app
 from pixi_pack_src.cli.verify import PackArgument
-from pixi_pack_src.sbom import sbom_of_pack
 
 
 @app.command("sbom")
@@ -34,6 +33,8 @@ def sbom_command(
 ) -> None:
     """Print the CycloneDX 1.6 SBOM of a pack (verified first): the one pack wrote into it,
     or, for packs without one (Quantco pixi-pack's), one made from what the pack holds."""
+    from pixi_pack_src.sbom import sbom_of_pack  # cyclonedx only when used
+
     reporter = STATE.reporter()
     result = sbom_of_pack(
         "-" if archive == "-" else Path(archive),

@@ -21,7 +21,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -172,6 +172,7 @@ async def fetch_all(
     client: httpx.AsyncClient | None = None,
     sleep: Sleep = asyncio.sleep,
     config: FetchConfig | None = None,
+    on_fetched: Callable[[Fetched], None] | None = None,
 ) -> dict[str, Fetched]:
     """Fetch and verify every artifact (de-duplicated by key); see the module docstring.
 
@@ -179,6 +180,7 @@ async def fetch_all(
     given (and left open), else one is made and closed here (with ``config``'s proxies and TLS
     settings). ``oci://``, ``s3://`` and ``gcs://`` URLs (lock URLs or mirrors) go through
     py-rattler's client (:mod:`pixi_pack_src.fetch.protocols`), set up from ``config``.
+    ``on_fetched`` is called (in the event loop) as soon as each file is verified.
     """
     unique: dict[str, Artifact] = {}
     for artifact in artifacts:
@@ -208,7 +210,9 @@ async def fetch_all(
 
     async def one(artifact: Artifact) -> None:
         async with semaphore:
-            results[artifact.key] = await job.obtain(artifact)
+            got = results[artifact.key] = await job.obtain(artifact)
+        if on_fetched is not None:
+            on_fetched(got)
 
     error: BaseException | None = None
     try:

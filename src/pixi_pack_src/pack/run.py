@@ -40,6 +40,7 @@ from pixi_pack_src.pack.collect import (
     collect_skipped,
     stats,
 )
+from pixi_pack_src.pack.early import EarlyArchives
 from pixi_pack_src.pack.from_base import collect_from_base, drop_in_base
 from pixi_pack_src.pack.options import PackOptions
 from pixi_pack_src.pack.result import PackResult, output_for, output_refusals
@@ -170,6 +171,9 @@ async def pack_async(
                 )
             )
         )
+        # the archives are written while the downloads run (pack/early.py)
+        early = EarlyArchives.start(works, options, fetch_config)
+        stack.push(early.exit)
         fetched = await fetch_all(
             list(artifacts_to_fetch(plans, fetch_config).values()),
             work_dir=work_dir / "downloads",
@@ -179,7 +183,9 @@ async def pack_async(
             reporter=reporter,
             client=client,
             config=fetch_config,
+            on_fetched=early.fetched,
         )
+        early.fetching_done()
         cancel = threading.Event()
         built = await _in_thread(
             lambda: build_conda_sources(plans, works, options, reporter, work_dir, cancel=cancel),
@@ -234,6 +240,7 @@ async def pack_async(
                 stdout=stdout,
                 interrupted=interrupted,
                 work_dir=work_dir,
+                early=early.get(work),
             )
             for work in works
         ]

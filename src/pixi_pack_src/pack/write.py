@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from rattler import RepoDataRecord
 
-from pixi_pack_src import __version__, sbom
+from pixi_pack_src import __version__
 from pixi_pack_src.archive.atomic import atomic_file, atomic_output
 from pixi_pack_src.archive.channel import channel_files, environment_yml
 from pixi_pack_src.archive.metadata import (
@@ -45,6 +45,7 @@ from pixi_pack_src.delta.manifest import DELTA_JSON
 from pixi_pack_src.errors import ArchiveError, UsageError
 from pixi_pack_src.lock.lockfile import Lock
 from pixi_pack_src.pack.collect import PlatformWork, relative_location
+from pixi_pack_src.pack.early import EarlyArchive
 from pixi_pack_src.pack.from_base import declaration
 from pixi_pack_src.pack.options import PackOptions
 from pixi_pack_src.pack.result import PLATFORM_PLACEHOLDER, PackedArtifact, PlatformPack
@@ -134,6 +135,10 @@ def _sbom(
 ) -> bytes:
     """``sbom.cdx.json`` (:mod:`pixi_pack_src.sbom`), from what the archive will hold; the
     same function makes it from a written pack, byte for byte."""
+    # imported here, not at the top: cyclonedx-python-lib takes ~50 ms to import, which a pack
+    # whose archive writer has already started copying files spends in parallel with the copy
+    from pixi_pack_src import sbom
+
     plan = work.plan
     records = {path: c.record for path, c in work.conda.items()}
     wheel_paths = {path: w.path for path, w in work.wheels.items()}
@@ -226,7 +231,10 @@ def write_platform(
     stdout: BinaryIO | None,
     interrupted: Callable[[], None] = lambda: None,
     work_dir: Path | None = None,
+    early: EarlyArchive | None = None,
 ) -> PlatformPack:
+    """Write ``work``'s archive; ``early``: the archive file already begun while fetching
+    (:mod:`pixi_pack_src.pack.early`), completed here."""
     entries, expected = _entries(work, lock)
     total = sum(
         e.source.stat().st_size if isinstance(e.source, Path) else len(e.source) for e in entries
@@ -260,6 +268,12 @@ def write_platform(
                 progress=progress,
                 interrupted=interrupted,
             )
+        elif early is not None:
+            written = early.finish(entries, on_bytes=progress)
+            _check_written(written, expected)
+            interrupted()  # the last moment before the rename
+            early.commit()
+            digest, size = written.sha256, written.size
         elif options.directory_only:
             target = Path(work.output)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -276,7 +290,9 @@ def write_platform(
                 _check_written(written, expected)
                 interrupted()  # the last moment before the rename
             digest, size = written.sha256, written.size
-    except BaseException:
+    except BaseException as exc:
+        if early is not None:
+            early.abort(exc)
         reporter.task_finished(key, outcome="failed")
         raise
     _write_sbom_file(work, options)
