@@ -25,7 +25,7 @@ import json
 import re
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -514,10 +514,11 @@ class _FastJson(JsonV1Dot6):
         if self.generated and not force_regeneration:
             return
         bom = self.get_bom()
-        if not _fast_path_holds(bom):
+        everything = _all_components(bom)
+        if not _fast_path_holds(bom, everything):
             super().generate(force_regeneration=force_regeneration)
             return
-        problem = _problem(bom)
+        problem = _problem(bom, everything)
         if problem is not None:
             raise problem
         text = bom.as_json(view_=SCHEMA_VERSIONS[self.schema_version_enum])  # type: ignore[attr-defined]
@@ -533,11 +534,11 @@ class _FastJson(JsonV1Dot6):
         self.generated = True
 
 
-def _fast_path_holds(bom: Bom) -> bool:
+def _fast_path_holds(bom: Bom, everything: Sequence[Component]) -> bool:
     """Unique, non-empty bom-refs; every component and the root with exactly one dependency
     entry; no entry that depends on something with dependencies of its own (flat)."""
     refs: set[str] = set()
-    for component in _all_components(bom):
+    for component in everything:
         value = component.bom_ref.value
         if value is None or value in refs:
             return False
@@ -556,17 +557,23 @@ def _fast_path_holds(bom: Bom) -> bool:
     return listed == set(top)
 
 
-def _all_components(bom: Bom) -> Iterable[Component]:
-    if bom.metadata.component is not None:
-        yield from bom.metadata.component.get_all_nested_components(include_self=True)
-    for component in bom.components:
-        yield from component.get_all_nested_components(include_self=True)
+def _all_components(bom: Bom) -> list[Component]:
+    """The root, the components and their nested components (not through sets: a
+    component's hash is that of all its fields)."""
+    found: list[Component] = []
+    todo = [bom.metadata.component] if bom.metadata.component is not None else []
+    todo.extend(bom.components)
+    while todo:
+        component = todo.pop()
+        found.append(component)
+        todo.extend(component.components)
+    return found
 
 
-def _problem(bom: Bom) -> Exception | None:
+def _problem(bom: Bom, everything: Sequence[Component]) -> Exception | None:
     """What ``Bom.validate`` raises for ``bom`` (its checks 1 and 3; check 0 holds on the
     fast path), in linear time."""
-    known = {c.bom_ref for c in _all_components(bom)}
+    known = {c.bom_ref for c in everything}
     used = {d.ref for d in bom.dependencies} | {
         child.ref for d in bom.dependencies for child in d.dependencies
     }
@@ -575,7 +582,7 @@ def _problem(bom: Bom) -> Exception | None:
             "One or more Components have Dependency references to Components/Services that "
             f"are not known in this BOM. They are: {used - known}"
         )
-    elements: list[BomMetaData | Component] = [bom.metadata, *_all_components(bom)]
+    elements: list[BomMetaData | Component] = [bom.metadata, *everything]
     for element in elements:
         licenses = element.licenses
         if len(licenses) > 1 and any(isinstance(li, LicenseExpression) for li in licenses):

@@ -356,3 +356,62 @@ def test_wheel_tags_come_from_the_interpreter(world: World, tmp_path: Path) -> N
     )
     assert out.stdout == "1.0\n"
     assert result.warnings == ()
+
+
+def test_installed_files_match_the_hashes_of_paths_json(unpacked: Unpacked) -> None:
+    """Every file a package installs unchanged (no prefix placeholder) has the sha256 and size
+    its ``info/paths.json`` records: the packages were extracted straight from the tar."""
+    checked = 0
+    for meta in sorted((unpacked.env / "conda-meta").glob("*.json")):
+        record = json.loads(meta.read_text())
+        for entry in record.get("paths_data", {}).get("paths", []):
+            path = unpacked.env / entry["_path"]
+            if entry.get("file_mode") or entry.get("path_type") != "hardlink":
+                continue
+            if "sha256" not in entry or path.suffix == ".pyc":
+                continue
+            assert _sha256(path) == entry["sha256"], entry["_path"]
+            assert path.stat().st_size == entry["size_in_bytes"], entry["_path"]
+            checked += 1
+    assert checked >= 20
+
+
+def test_the_extractor_makes_the_tree_py_rattler_makes(world: World, tmp_path: Path) -> None:
+    """On every package of the world (built by rattler-build, the real CPython among them),
+    :func:`extract_package` writes the same tree as py-rattler's extractor: names, file types,
+    link targets, bytes, the owner's executable bit."""
+    from rattler.package_streaming import extract
+
+    from pixi_pack_src.install.extract import Budget, extract_package
+
+    def tree(root: Path) -> dict[str, tuple[str, str | bool]]:
+        out: dict[str, tuple[str, str | bool]] = {}
+        for directory, dirs, files in os.walk(root):
+            for name in [*dirs, *files]:
+                path = Path(directory) / name
+                rel = path.relative_to(root).as_posix()
+                if path.is_symlink():
+                    out[rel] = ("link", str(path.readlink()))
+                elif path.is_dir():
+                    out[rel] = ("dir", True)
+                else:
+                    out[rel] = (_sha256(path), bool(path.stat().st_mode & 0o100))
+        return out
+
+    packages = sorted(world.channel_dir.glob("*/*.conda")) + sorted(
+        world.channel_dir.glob("*/*.tar.bz2")
+    )
+    assert any(p.name.startswith("python-3") for p in packages)
+    assert any(p.name.endswith(".tar.bz2") for p in packages)
+    for i, package in enumerate(packages):
+        ours, theirs = tmp_path / f"ours-{i}", tmp_path / f"theirs-{i}"
+        fd = os.open(package, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            extract_package(
+                fd, 0, size, ours, file_name=package.name, what=package.name, budget=Budget()
+            )
+        finally:
+            os.close(fd)
+        extract(package, theirs)
+        assert tree(ours) == tree(theirs), package.name

@@ -23,7 +23,7 @@ import stat
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, cast
@@ -469,8 +469,19 @@ def _copy_range_hashing(
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Diversion:
+    """Members :func:`safe_extract` does not write under its destination: ``select`` picks
+    them from the validated names (in archive order), and ``start(fd, name, offset, size)``
+    is handed each one as a byte range of the open archive. It returns a future of the
+    member's sha256 and size, awaited before the archive is closed."""
+
+    select: Callable[[Sequence[str]], Collection[str]]
+    start: Callable[[int, str, int, int], concurrent.futures.Future[tuple[str, int]]]
+
+
 def _extract_hashing(
-    src: int, members: list[tarfile.TarInfo], dest: Path
+    src: int, members: list[tarfile.TarInfo], dest: Path, skip: Collection[str] = ()
 ) -> dict[str, tuple[str, int]]:
     """Write the validated ``members`` of the tar open as ``src`` under ``dest``, hashing each
     file on the way. tarfile's ``data`` filter, where sound, still vets every member first."""
@@ -485,6 +496,8 @@ def _extract_hashing(
             if member.isdir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
+            if member.name in skip:
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             mode = 0o755 if member.mode & 0o100 else 0o644
             fd = os.open(target, flags, mode)
@@ -498,7 +511,11 @@ def _extract_hashing(
 
 
 def safe_extract(
-    source: Path | BinaryIO, dest: Path, *, limits: ExtractLimits = ExtractLimits()
+    source: Path | BinaryIO,
+    dest: Path,
+    *,
+    limits: ExtractLimits = ExtractLimits(),
+    divert: Diversion | None = None,
 ) -> Extracted:
     """Check every member of the tar ``source``, then extract it into ``dest``.
 
@@ -506,7 +523,9 @@ def safe_extract(
     file next to ``dest``. ``dest`` must not exist or be empty. Returns the names of the
     regular files, in archive order, with the sha256 and size of each as written (the
     archive is read once). Raises :class:`ArchiveError` naming the archive and the member; on
-    failure ``dest`` is left as it was (absent or empty).
+    failure ``dest`` is left as it was (absent or empty). ``divert`` hands some members to
+    another reader instead of writing them (:class:`Diversion`): they are listed, with the
+    digests its futures return, but are not under ``dest``.
     """
     label = str(source) if isinstance(source, Path) else "the archive on standard input"
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -538,11 +557,25 @@ def safe_extract(
         members = _validate(tf, reader, label, limits, file_size)
         created = not dest.exists()
         dest.mkdir(exist_ok=True)
+        names = [m.name for m in members if m.isreg()]
+        diverted = set(divert.select(names)) if divert is not None else set()
+        futures: dict[str, concurrent.futures.Future[tuple[str, int]]] = {}
         try:
-            digests = _extract_hashing(fh.fileno(), members, dest)
+            if divert is not None:
+                for member in members:
+                    if member.name in diverted:
+                        futures[member.name] = divert.start(
+                            fh.fileno(), member.name, member.offset_data, member.size
+                        )
+            digests = _extract_hashing(fh.fileno(), members, dest, diverted)
+            for name, future in futures.items():
+                digests[name] = future.result()
         except BaseException as exc:
+            for future in futures.values():
+                future.cancel()
+            concurrent.futures.wait(futures.values())
             _clear(dest, created=created)
             if isinstance(exc, (tarfile.TarError, OSError)):
                 raise ArchiveError(f"cannot extract {label} into {dest}: {exc}") from exc
             raise
-    return Extracted([m.name for m in members if m.isreg()], digests)
+    return Extracted(names, digests)

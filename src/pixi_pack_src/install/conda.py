@@ -26,13 +26,12 @@ from typing import TypeVar
 
 import rattler
 from rattler import PackageRecord, PrefixRecord, RepoDataRecord, Subdir
-from rattler.package_streaming import PackageArchive, extract
 
 from pixi_pack_src.aio import run_sync
 from pixi_pack_src.errors import ArchiveError, InstallError
-from pixi_pack_src.hashing import hash_file
+from pixi_pack_src.install.extract import Budget, extract_package
 from pixi_pack_src.layout import CHANNEL_DIR, TAMPERED
-from pixi_pack_src.limits import max_compression_ratio, max_metadata_bytes, max_unpacked_bytes
+from pixi_pack_src.limits import max_metadata_bytes
 from pixi_pack_src.safepath import RelPath, UnsafePathError, path_problem
 from pixi_pack_src.verify.channel import load_channel
 
@@ -108,12 +107,6 @@ def _path_problem(path: str) -> str | None:
     return path_problem(path)
 
 
-async def _read_link_info(path: Path) -> dict[str, bytes | None]:
-    archive = await PackageArchive.from_path(path)
-    found: dict[str, bytes | None] = await archive.read_files(list(_LINK_INFO))
-    return found
-
-
 def _read_extracted(directory: Path, name: str, what: str) -> bytes | None:
     path = directory.joinpath(*name.split("/"))
     try:
@@ -138,36 +131,44 @@ def _cache_name(record: RepoDataRecord, what: str) -> RelPath:
         raise _unsafe(what, "the record", str(exc)) from None
 
 
-def _extract_one(package: ChannelPackage, cache_dir: Path, label: str) -> Path:
-    what = f"{package.arcname} in {label}"
-    record = package.record
-    name = _cache_name(record, what)
-    dest = cache_dir / name
+def _extract_file(package: ChannelPackage, dest: Path, label: str, budget: Budget) -> None:
+    """A package that is a file of the pack (a directory pack, a delta, ``--keep-packages``)."""
+    fd = os.open(package.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        extract(package.path, dest)
-    except Exception as exc:  # py-rattler raises many unrelated types
-        raise ArchiveError(
-            f"cannot extract {what}: {exc}",
-            hint=TAMPERED,
-        ) from exc
-    digest = record.sha256
-    sha = bytes(digest) if digest else bytes.fromhex(hash_file(package.path, md5=False)[0])
-    (cache_dir / f"{name}.lock").write_bytes(CACHE_REVISION.to_bytes(8, "big") + sha)
-    return dest
+        size = os.fstat(fd).st_size
+        extract_package(
+            fd,
+            0,
+            size,
+            dest,
+            file_name=package.path.name,
+            what=f"{package.arcname} in {label}",
+            budget=budget,
+        )
+    finally:
+        os.close(fd)
 
 
 def extract_and_check(
-    packages: Sequence[ChannelPackage], *, cache_dir: Path, label: str, workers: int = 4
+    packages: Sequence[ChannelPackage],
+    *,
+    cache_dir: Path,
+    label: str,
+    sha256: Mapping[str, str],
+    extracted: Mapping[str, Path] | None = None,
+    budget: Budget | None = None,
+    workers: int = 4,
 ) -> None:
-    """Extract every package into ``cache_dir`` and refuse one that would write outside the
-    environment when linked. Install what was checked:
+    """Put every package into ``cache_dir`` in py-rattler's package-cache layout and refuse
+    one that would write outside the environment when linked. Install what was checked:
 
-    The packages are extracted with py-rattler's own extractor into the package-cache layout
-    (``<name>-<version>-<build>/`` and its ``.lock``) that :func:`install_records` then links
-    from, unchanged: the file lists checked here are read from the very directories that are
-    installed. A package whose archive holds another copy of its metadata than the one that
-    was extracted (a ``.tar.bz2`` with two ``info/paths.json``, a ``.conda`` whose data tar
-    carries ``info/paths.json`` too) is refused.
+    ``extracted`` maps a package's arcname to the directory it was already extracted into
+    while the pack was read (:func:`pixi_pack_src.install.extract.extract_package`, the
+    bytes checked against ``sha256`` -- the verified digests by arcname -- since); the others
+    are extracted from their files here, by the same extractor. Each directory becomes
+    ``<name>-<version>-<build>/`` with its ``.lock`` (revision and sha256), which
+    :func:`install_records` links from unchanged: the file lists checked here are read from
+    the very directories that are installed.
 
     py-rattler links every path of ``info/paths.json`` (else ``info/files``) to
     ``<prefix>/<path>`` without checking it. Checked here: each path is a plain relative path
@@ -176,47 +177,36 @@ def extract_and_check(
     ``python_site_packages_path`` of a record relative and inside the prefix.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
-    max_total, max_ratio = max_unpacked_bytes(), max_compression_ratio()
-    archived: list[dict[str, bytes | None]] = []
-    declared_total = 0
+    done = dict(extracted or {})
+    budget = budget if budget is not None else Budget()
     for package in packages:
-        what = f"{package.arcname} in {label}"
-        check_record_paths(package.record, what)
-        try:
-            info = run_sync(_read_link_info(package.path))
-        except Exception as exc:  # py-rattler raises many unrelated types
-            raise ArchiveError(
-                f"cannot read the file list of {what}: {exc}",
-                hint=TAMPERED,
-            ) from exc
-        for name, data in info.items():
-            if data is not None and len(data) > max_metadata_bytes():
-                raise _unsafe(what, name, f"is larger than {max_metadata_bytes()} bytes")
-        # bounds from the package's own file list, before anything is extracted
-        declared = _declared_size(info, what)
-        declared_total += declared
-        _check_size(what, package.path, declared, declared_total, max_total, max_ratio)
-        archived.append(info)
+        check_record_paths(package.record, f"{package.arcname} in {label}")
+    todo = [p for p in packages if p.arcname not in done]
+    staging = cache_dir / ".extracting"
+    staging.mkdir(exist_ok=True)
     with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
-        extracted = list(pool.map(lambda p: _extract_one(p, cache_dir, label), packages))
+        jobs = {
+            p.arcname: pool.submit(_extract_file, p, staging / str(i), label, budget)
+            for i, p in enumerate(todo)
+        }
+        for i, package in enumerate(todo):
+            jobs[package.arcname].result()
+            done[package.arcname] = staging / str(i)
     links: dict[str, str] = {}  # path installed as a symbolic link -> its package
     declared_paths: list[tuple[str, str]] = []  # (path, package arcname)
-    total = 0
-    for package, directory, first in zip(packages, extracted, archived, strict=True):
+    for package in packages:
         what = f"{package.arcname} in {label}"
-        # the same bounds on what was really extracted (a file list may understate it)
-        size = _tree_size(directory)
-        total += size
-        _check_size(what, package.path, size, total, max_total, max_ratio)
+        name = _cache_name(package.record, what)
+        directory = cache_dir / name
+        try:
+            done[package.arcname].rename(directory)
+        except OSError as exc:
+            raise _unsafe(
+                what, "the record", f"names a package already in the pack ({exc})"
+            ) from None
+        sha = bytes.fromhex(sha256[package.arcname])
+        (cache_dir / f"{name}.lock").write_bytes(CACHE_REVISION.to_bytes(8, "big") + sha)
         info = {name: _read_extracted(directory, name, what) for name in _LINK_INFO}
-        for name in _LINK_INFO:
-            if first.get(name) != info.get(name):
-                raise _unsafe(
-                    what,
-                    name,
-                    "appears twice in the archive with different content (the copy that "
-                    "would be checked is not the one that would be installed)",
-                )
         for path, softlink in _paths_of(info, what):
             problem = _path_problem(path)
             if problem:
@@ -224,9 +214,9 @@ def extract_and_check(
             declared_paths.append((path, package.arcname))
             if softlink:
                 links[path] = package.arcname
-        for name in _entry_point_names(info, what):
-            if not name or "/" in name or "\\" in name or name in (".", ".."):
-                raise _unsafe(what, f"entry point {name!r}", "is not a plain file name")
+        for entry in _entry_point_names(info, what):
+            if not entry or "/" in entry or "\\" in entry or entry in (".", ".."):
+                raise _unsafe(what, f"entry point {entry!r}", "is not a plain file name")
     for path, arcname in declared_paths:
         parts = path.split("/")
         for i in range(1, len(parts)):
@@ -237,53 +227,6 @@ def extract_and_check(
                     repr(path),
                     f"is inside {parent!r}, which {links[parent]} installs as a symbolic link",
                 )
-
-
-def _declared_size(info: Mapping[str, bytes | None], what: str) -> int:
-    raw = info.get("info/paths.json")
-    if raw is None:
-        return 0
-    try:
-        doc = json.loads(raw)
-        sizes = [entry.get("size_in_bytes") or 0 for entry in doc["paths"]]
-        return sum(int(n) for n in sizes if isinstance(n, int) and n > 0)
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise ArchiveError(
-            f"{what} has an unreadable info/paths.json ({type(exc).__name__}: {exc})",
-            hint=TAMPERED,
-        ) from exc
-
-
-def _tree_size(directory: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(directory):
-        for name in files:
-            try:
-                st = (Path(root) / name).lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                total += st.st_size
-    return total
-
-
-def _check_size(
-    what: str, archive: Path, size: int, total: int, max_total: int, max_ratio: int
-) -> None:
-    packed = max(archive.stat().st_size, 1)
-    if size > packed * max_ratio:
-        raise ArchiveError(
-            f"refusing {what}: it unpacks to {size} bytes, {size // packed} times its "
-            f"{packed} bytes (the limit is {max_ratio}: PIXI_PACK_SRC_MAX_COMPRESSION_RATIO)",
-            hint="the package is a decompression bomb or damaged; raise the limit only for a "
-            "package you trust",
-        )
-    if total > max_total:
-        raise ArchiveError(
-            f"refusing {what}: the packages unpack to more than {max_total} bytes "
-            "(PIXI_PACK_SRC_MAX_UNPACKED_BYTES)",
-            hint="raise the limit if the environment is really that large",
-        )
 
 
 def check_record_paths(record: PackageRecord | RepoDataRecord, what: str) -> None:

@@ -12,7 +12,6 @@ from typing import BinaryIO
 from pixi_pack_src import workdirs
 from pixi_pack_src.errors import InstallError, UsageError
 from pixi_pack_src.install.activation import ShellKind, default_shell, lookup_shell
-from pixi_pack_src.install.conda import extract_and_check
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.unpack import steps
 from pixi_pack_src.unpack.options import UnpackOptions, UnpackResult
@@ -107,7 +106,7 @@ def _unpack(
     checked = steps.check(run, pack.root, pack.files, read.digests)
     steps.check_virtual_packages(run, checked)
     python = steps.check_wheels(run, checked)
-    extract_and_check(checked.packages, cache_dir=workdir / "cache", label=label)
+    steps.extract_packages(run, read, checked)
     staging = steps.install(run, checked, python)
     shell = requested_shell or default_shell(checked.meta.platform)
     identity, script = steps.into_place(

@@ -7,7 +7,6 @@ import concurrent.futures
 import logging
 import os
 import shutil
-import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,12 @@ from pixi_pack_src.errors import ArchiveError, InstallError, PackFormatError
 from pixi_pack_src.hashing import hash_file
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.install.activation import ShellKind, write_activation_script
-from pixi_pack_src.install.conda import ChannelPackage, channel_packages, install_records
+from pixi_pack_src.install.conda import (
+    ChannelPackage,
+    channel_packages,
+    extract_and_check,
+    install_records,
+)
 from pixi_pack_src.install.virtual_packages import (
     VirtualPackageError,
     check_depends,
@@ -41,10 +45,11 @@ from pixi_pack_src.limits import max_metadata_bytes
 from pixi_pack_src.reporter import Reporter
 from pixi_pack_src.units import human_bytes
 from pixi_pack_src.unpack.options import UnpackOptions
+from pixi_pack_src.unpack.packages import PackageReader
 from pixi_pack_src.unpack.target import check_target, swap_in
 from pixi_pack_src.verify.checks import check_pack
-from pixi_pack_src.verify.model import MemberDigest
-from pixi_pack_src.verify.scan import scan_extracted
+from pixi_pack_src.verify.model import Finding, MemberDigest
+from pixi_pack_src.verify.scan import scan_extracted, walk_pack_dir
 from pixi_pack_src.warnlist import WarningList
 
 logger = logging.getLogger(__name__)
@@ -71,6 +76,7 @@ class Read:
     root: Path
     files: list[str]
     digests: dict[str, tuple[str, int]]  # taken while extracting (empty for a directory)
+    packages: PackageReader | None = None  # packages extracted while the tar was read
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class Checked:
     wheels: list[Path]
     verified: int
     verified_against: Literal["pixi-pack-src.json", "repodata.json"]
+    sha256: dict[str, str]  # every file's digest, as checked
 
 
 def read_pack(run: Run, source: Path | BinaryIO) -> Read:
@@ -92,8 +99,39 @@ def read_pack(run: Run, source: Path | BinaryIO) -> Read:
         return Read(source, _walk_pack_dir(source, run.label), {})
     root = run.workdir / "pack"
     run.reporter.status(f"⏳ extracting {run.label}")
+    options = run.options
+    if options.keep_packages or (options.update is not None and kept_pack(options.update)):
+        return _read_all(source, root)  # the package files are kept: written as they are
+    staging = run.workdir / "cache" / ".extracting"
+    staging.mkdir(parents=True)
+    reader = PackageReader(staging, run.label)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        unpacked = safe_extract(source, root, divert=reader.diversion(pool))
+    return Read(root, list(unpacked), unpacked.digests, reader)
+
+
+def _read_all(source: Path | BinaryIO, root: Path) -> Read:
     unpacked = safe_extract(source, root)
     return Read(root, list(unpacked), unpacked.digests)
+
+
+def extract_packages(run: Run, read: Read, checked: Checked) -> None:
+    """6b. Every package in the package-cache layout, its file list checked there: those
+    read straight from the tar in step 1 (an error held back until the digests were found
+    right is raised now), the others extracted from their files."""
+    reader = read.packages
+    if reader is not None:
+        reader.raise_failure()
+    digests = {**{n: d[0] for n, d in read.digests.items()}, **checked.sha256}
+    extract_and_check(
+        checked.packages,
+        cache_dir=run.workdir / "cache",
+        label=run.label,
+        sha256=digests,
+        extracted=reader.extracted if reader is not None else None,
+        budget=reader.budget if reader is not None else None,
+    )
 
 
 def complete_delta(run: Run, read: Read, *, in_place: bool) -> Completed:
@@ -143,7 +181,7 @@ def check(
         scan_extracted(root, files, digests, label=label),
         channel_root=root,
         after_metadata=platform_check,
-        md5_of=lambda name: _md5(root / name),
+        md5_of=lambda name: _md5(root / name) if (root / name).is_file() else None,
     )
     for message in inspection.warnings:
         run.warn.keep(message)
@@ -156,6 +194,7 @@ def check(
         wheels=[root / name for name in inspection.wheels],
         verified=inspection.verified,
         verified_against=inspection.verified_against,
+        sha256={name: d.sha256 for name, d in digests.items()},
     )
 
 
@@ -329,33 +368,23 @@ def _origins(provenance: Provenance | None) -> dict[str, str]:
 
 
 def _walk_pack_dir(root: Path, label: str) -> list[str]:
-    """Regular files of a directory pack (relative, ``/``-separated); links are refused."""
+    """Regular files of a directory pack (relative, ``/``-separated), sorted; links and other
+    non-regular files are refused (:func:`~pixi_pack_src.verify.scan.walk_pack_dir`, the walk
+    ``verify`` makes), and so is metadata over its size limit."""
+
+    def refuse(finding: Finding) -> None:
+        raise ArchiveError(finding.message, hint=finding.hint)
+
     files: list[str] = []
-    for directory, dirnames, filenames in os.walk(root):
-        here = Path(directory)
-        for name in sorted([*dirnames, *filenames]):
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                raise ArchiveError(
-                    f"refusing the directory pack {label}: {rel} is a symbolic link",
-                    hint="a pack holds only regular files and directories",
-                )
-            if stat.S_ISREG(mode):
-                cap = max_metadata_bytes()
-                if is_metadata_member(rel) and path.lstat().st_size > cap:
-                    raise ArchiveError(
-                        f"refusing the directory pack {label}: {rel} is larger than the "
-                        f"{cap}-byte limit for metadata (PIXI_PACK_SRC_MAX_METADATA_BYTES)",
-                        hint="the pack is damaged or hostile",
-                    )
-                files.append(rel)
-            elif not stat.S_ISDIR(mode):
-                raise ArchiveError(
-                    f"refusing the directory pack {label}: {rel} is not a regular file",
-                    hint="a pack holds only regular files and directories",
-                )
+    cap = max_metadata_bytes()
+    for rel, path in walk_pack_dir(root, label, refuse):
+        if is_metadata_member(rel) and path.lstat().st_size > cap:
+            raise ArchiveError(
+                f"refusing the directory pack {label}: {rel} is larger than the "
+                f"{cap}-byte limit for metadata (PIXI_PACK_SRC_MAX_METADATA_BYTES)",
+                hint="the pack is damaged or hostile",
+            )
+        files.append(rel)
     return sorted(files)
 
 

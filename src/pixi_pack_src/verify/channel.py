@@ -188,7 +188,7 @@ def record_findings(
     label: str,
     *,
     by_provenance: bool,
-    md5_of: Callable[[str], str] | None = None,
+    md5_of: Callable[[str], str | None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> list[Finding]:
     """Every package equal to its ``repodata.json`` record: sha256, else md5; size."""

@@ -101,14 +101,16 @@ def check_pack(
     *,
     channel_root: Path | None = None,
     after_metadata: Callable[[PackMetadata], None] | None = None,
-    md5_of: Callable[[str], str] | None = None,
+    md5_of: Callable[[str], str | None] | None = None,
 ) -> Inspection:
     """Run every check on ``contents`` (see the module doc).
 
     ``channel_root`` is where the pack's ``channel/`` is on disk (``unpack``: the records'
     URLs point there); by default a placeholder. ``after_metadata`` runs once
     ``pixi-pack.json`` was read (``unpack`` checks the platform there, before the rest).
-    ``md5_of`` computes the md5 of a file whose digest lacks it, when a record has only md5.
+    ``md5_of`` computes the md5 of a file whose digest lacks it, when a record has only md5
+    (``None``: the file is not on disk, as unpack reads packages straight from the tar only
+    when ``pixi-pack-src.json`` gives every file's sha256).
     """
     result = Inspection(label=contents.label)
     label = contents.label
