@@ -40,9 +40,9 @@ CHUNK_SIZE = 1 << 20  # for local files
 # Network bodies are consumed as httpx reads them (64 KiB; re-chunking to 1 MiB costs a copy)
 # and handed to the disk thread (:class:`_DiskThread`) in batches of about BATCH bytes: one
 # hand-over per batch, not per chunk (a worker-thread call per chunk ran at ~200 MiB/s).
-BATCH = 1 << 20
+BATCH = 256 << 10
 # Bytes received but not yet written and hashed, over all downloads, before they wait.
-BACKLOG = 32 << 20
+BACKLOG = 16 << 20
 
 
 @dataclass(frozen=True)
