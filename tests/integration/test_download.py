@@ -22,6 +22,7 @@ from pixi_pack_src.errors import (
     UsageError,
     WorkspaceError,
 )
+from pixi_pack_src.fetch import download
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.cache import ContentCache
 from pixi_pack_src.fetch.config import FetchConfig
@@ -273,6 +274,26 @@ def test_second_run_downloads_nothing_and_corruption_is_redownloaded(
     assert third[arts[1].key].origin == "download"
     assert victim.read_bytes() == served.files[arts[1].key.removeprefix(srv.url)]
     assert sum(f.origin == "cache" for f in third.values()) == 5
+
+
+def test_an_http_client_is_made_only_for_a_download(
+    srv: WorldServer, served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[httpx.AsyncClient] = []
+
+    def counting(**kwargs: object) -> httpx.AsyncClient:
+        made.append(make_client(**kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(download, "make_client", counting)
+    cache = ContentCache(tmp_path / "cache")
+    arts = _artifacts(served, n=3)
+    assert {f.origin for f in _fetch(arts, tmp_path, cache=cache).values()} == {"download"}
+    assert len(made) == 1  # one client for all three downloads
+    # all hits: no client at all (its TLS set-up is the cost of a warm pack that downloads nothing)
+    assert {f.origin for f in _fetch(arts, tmp_path, cache=cache).values()} == {"cache"}
+    assert len(made) == 1
+    assert all(c.is_closed for c in made)
 
 
 def test_md5_only_and_unhashed_artifacts_are_cached_too(

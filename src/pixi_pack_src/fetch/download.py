@@ -177,7 +177,8 @@ async def fetch_all(
     """Fetch and verify every artifact (de-duplicated by key); see the module docstring.
 
     Returns ``key -> Fetched`` in the order the artifacts were given. ``client`` is reused when
-    given (and left open), else one is made and closed here (with ``config``'s proxies and TLS
+    given (and left open), else one is made (at the first download: a pack served from the cache
+    makes none) and closed here (with ``config``'s proxies and TLS
     settings). ``oci://``, ``s3://`` and ``gcs://`` URLs (lock URLs or mirrors) go through
     py-rattler's client (:mod:`pixi_pack_src.fetch.protocols`), set up from ``config``.
     ``on_fetched`` is called (in the event loop) as soon as each file is verified.
@@ -190,12 +191,15 @@ async def fetch_all(
     sizes = [a.hashes.size for a in unique.values()]
     total = sum(s for s in sizes if s is not None) if None not in sizes else None
     reporter.stage_started("download", items=len(unique), total_bytes=total)
-    http = client or make_client(
-        timeout=settings.timeout,
-        connect_timeout=settings.connect_timeout,
-        max_connections=settings.concurrency,
-        config=config,
-    )
+
+    def new_client() -> httpx.AsyncClient:  # on the first download only: its TLS set-up costs
+        return make_client(
+            timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
+            max_connections=settings.concurrency,
+            config=config,
+        )
+
     protocol_urls = [u for a in unique.values() for u in a.urls if is_protocol_url(u)]
     protocols = (
         ProtocolClient(
@@ -204,7 +208,9 @@ async def fetch_all(
         if protocol_urls
         else None
     )
-    job = _Job(work_dir, cache, settings.retry_policy, auth, reporter, http, sleep, protocols)
+    job = _Job(
+        work_dir, cache, settings.retry_policy, auth, reporter, client, new_client, sleep, protocols
+    )
     semaphore = asyncio.Semaphore(settings.concurrency)
     results: dict[str, Fetched] = {}
 
@@ -223,8 +229,8 @@ async def fetch_all(
         except BaseExceptionGroup as failed:
             error = _first_error(failed)
     finally:
-        if client is None:
-            await http.aclose()
+        if client is None and job.client is not None:
+            await job.client.aclose()
         if protocols is not None:
             protocols.close()
         reporter.stage_finished("download")
@@ -257,9 +263,15 @@ class _Job:
     policy: RetryPolicy
     auth: AuthStore
     reporter: Reporter
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient | None  # made by ``new_client`` when the first download needs it
+    new_client: Callable[[], httpx.AsyncClient]
     sleep: Sleep
     protocols: ProtocolClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        if self.client is None:
+            self.client = self.new_client()
+        return self.client
 
     async def obtain(self, artifact: Artifact) -> Fetched:
         if artifact.is_local:
@@ -339,7 +351,7 @@ class _Job:
         self.reporter.task_started(key, label=a.file_name, total_bytes=a.hashes.size)
         try:
             result = await download_file(
-                self.client,
+                self.http(),
                 a.urls,
                 self._dest(a),
                 expected=a.hashes,

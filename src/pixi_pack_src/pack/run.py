@@ -8,12 +8,10 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import BinaryIO, TypeVar
-
-import httpx
 
 from pixi_pack_src import workdirs
 from pixi_pack_src.builders.conda import check_environment
@@ -25,7 +23,7 @@ from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.cache import ContentCache
 from pixi_pack_src.fetch.config import load_config
 from pixi_pack_src.fetch.download import DownloadSettings, fetch_all
-from pixi_pack_src.fetch.http import RetryPolicy, make_client
+from pixi_pack_src.fetch.http import RetryPolicy
 from pixi_pack_src.lock.lockfile import Lock, load_lock
 from pixi_pack_src.lock.model import Platform
 from pixi_pack_src.lock.workspace import locate_workspace
@@ -161,16 +159,6 @@ async def pack_async(
 
     async with AsyncExitStack() as stack:
         work_dir = stack.enter_context(_work_dir(options.work_dir))
-        client = await stack.enter_async_context(
-            _aclosing_client(
-                make_client(
-                    timeout=options.timeout,
-                    connect_timeout=options.connect_timeout,
-                    max_connections=settings.concurrency,
-                    config=fetch_config,
-                )
-            )
-        )
         # the archives are written while the downloads run (pack/early.py)
         early = EarlyArchives.start(works, options, fetch_config)
         stack.push(early.exit)
@@ -181,8 +169,7 @@ async def pack_async(
             settings=settings,
             auth=auth,
             reporter=reporter,
-            client=client,
-            config=fetch_config,
+            config=fetch_config,  # its client is made at the first download (none when all hit)
             on_fetched=early.fetched,
         )
         early.fetching_done()
@@ -287,14 +274,6 @@ def _work_dir(given: Path | None) -> Iterator[Path]:
         raise
     shutil.rmtree(path, ignore_errors=True)
     held.release()
-
-
-@asynccontextmanager
-async def _aclosing_client(client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _in_thread(fn: Callable[[], _T], cancel: threading.Event) -> _T:
