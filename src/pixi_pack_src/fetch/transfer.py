@@ -170,11 +170,13 @@ class _ThreadedSink:
     def _write(self, chunks: list[bytes], cost: int) -> None:  # on the disk thread
         try:
             if self._error is None and not self._stopped:
-                for chunk in chunks:
-                    self.fh.write(chunk)
-                    self.sha256.update(chunk)
-                    if self.md5 is not None:
-                        self.md5.update(chunk)
+                # one buffer: one write and one update per batch, each letting the GIL go
+                # once (a thread taking the GIL back waits for the event loop to yield it)
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                self.fh.write(data)
+                self.sha256.update(data)
+                if self.md5 is not None:
+                    self.md5.update(data)
         except OSError as exc:
             self._error = exc
         finally:
