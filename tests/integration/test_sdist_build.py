@@ -42,6 +42,7 @@ from pixi_pack_src.builders.wheel.staging import stage_source
 from pixi_pack_src.errors import EXIT_BUILD, BuildError, UnsupportedPackageError
 from pixi_pack_src.fetch.auth import AuthStore
 from pixi_pack_src.fetch.http import RetryPolicy, download_file, make_client
+from pixi_pack_src.hashing import FileIdentity
 from pixi_pack_src.lock.lockfile import load_lock
 from pixi_pack_src.lock.model import Hashes, LockedEnvironment, Platform, PypiPackage
 from pixi_pack_src.reporter import NullReporter, Outcome
@@ -530,10 +531,14 @@ def test_no_build_isolation_sees_the_environment_packages(
             environment_packages=environment_packages,
         )
 
+    before = {path: FileIdentity.of_path(path) for _, path in _conda_files(env, world)}
     built = _build(
         [package], tmp_path / "noiso", target=target(tmp_path / "t1", True), build_isolation=False
     )
     assert built["worldpkg-a"].file_name == "worldpkg_a-1.0.0-py3-none-any.whl"
+    # installing the build python left the verified conda files as they were (a hard link
+    # would move their ctime: the cache would lose its record, an archive copy would fail)
+    assert {path: FileIdentity.of_path(path) for path in before} == before
     with pytest.raises(BuildError, match="cannot be imported") as err:
         _build([package], tmp_path / "iso", target=target(tmp_path / "t2", False))
     assert "No module named 'pyworld'" in err.value.output_tail

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import importlib.metadata
 import os
+import shutil
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -150,11 +151,13 @@ def _python_entries(
     named.mkdir(parents=True, exist_ok=True)
     for record in dependency_closure(records, "python"):
         link = named / record.file_name
-        if not link.exists():
+        if not link.is_symlink() and not link.exists():
+            # a symbolic link, never a hard link: that would move the cache file's ctime
+            # (its FileIdentity), and the cache would no longer vouch for it
             try:
-                link.hardlink_to(files[id(record)])
-            except OSError:
-                link.symlink_to(files[id(record)])
+                link.symlink_to(files[id(record)].absolute())
+            except OSError:  # no symbolic links here (Windows without the privilege)
+                shutil.copyfile(files[id(record)], link)
         extract(link, root)
     entries = [
         e

@@ -158,7 +158,10 @@ async def _install_prefix(files: Sequence[CondaArchive], prefix: Path, cache_dir
     """Install verified conda archives into ``prefix`` offline.
 
     py-rattler tells the archive format from the file name, and verified files may live in the
-    content-addressed cache without one: each is linked (or copied) under its real name first.
+    content-addressed cache without one: each gets its real name through a symbolic link (or a
+    copy). Never a hard link: linking moves the source's ``ctime``, which is part of the
+    :class:`~pixi_pack_src.hashing.FileIdentity` that the cache and the archive writer check,
+    so the cache entry would lose its record and a concurrent archive copy would fail.
     """
     import rattler
 
@@ -167,9 +170,9 @@ async def _install_prefix(files: Sequence[CondaArchive], prefix: Path, cache_dir
     records = []
     for archive in files:
         named = staged / archive.file_name
-        if not named.exists():
+        if not named.is_symlink() and not named.exists():
             try:
-                named.hardlink_to(archive.path)
+                named.symlink_to(archive.path.absolute())
             except OSError:
                 shutil.copyfile(archive.path, named)
         records.append(await RepoDataRecord.from_package_archive(named))
