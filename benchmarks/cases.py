@@ -335,12 +335,13 @@ def case_unpack(ctx: Context) -> list[Row]:
     remove(target, prefix, pkgs, pack)
     row = ratio_row("3", "unpack vs rattler.install", got["unpack"], got["install"], "install")
     row.notes.append(
-        "peak RSS here is py-rattler's: it extracts many packages at once (the baseline "
-        "shows the same); with one 1 GiB package (case 5) unpack stays near 75 MiB"
+        "peak RSS: unpack extracts up to 4 packages at once on worker threads, the baseline "
+        "(py-rattler) several at once too; case 5 shows unpack with one 1 GiB package"
     )
     row.notes.append(
-        f"unpack extracts the {size_text(world_size(world))} archive, re-hashes "
-        f"{doc['verified']} packages, installs with py-rattler and writes activate.sh; "
+        f"unpack reads the {size_text(world_size(world))} archive once, extracting each of "
+        f"its {doc['verified']} conda packages straight from the tar into the package cache "
+        "and hashing it on the way, then links with py-rattler and writes activate.sh; "
         "the baseline installs the same records straight from the world channel (file://)"
     )
     return [row]
