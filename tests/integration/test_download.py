@@ -319,8 +319,9 @@ def test_md5_only_and_unhashed_artifacts_are_cached_too(
     assert [f.sha256 for f in second.values()] == [f.sha256 for f in first.values()]
 
 
-def test_local_files_are_verified_in_place(tmp_path: Path) -> None:
-    good = tmp_path / "local" / "foo-1.0-0.conda"
+@pytest.mark.parametrize("folder", ["local", "100%41 local"])  # as_uri: %2541, %20
+def test_local_files_are_verified_in_place(tmp_path: Path, folder: str) -> None:
+    good = tmp_path / folder / "foo-1.0-0.conda"
     good.parent.mkdir()
     good.write_bytes(b"local package")
     sha = hashlib.sha256(b"local package").hexdigest()

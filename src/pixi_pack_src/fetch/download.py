@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 import httpx
 
@@ -49,6 +48,7 @@ from pixi_pack_src.fetch.http import (
 )
 from pixi_pack_src.fetch.protocols import ProtocolClient, is_protocol_url
 from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
+from pixi_pack_src.lock.locations import file_url_path
 from pixi_pack_src.lock.model import CondaBinary, Hashes, PypiPackage
 from pixi_pack_src.redact import redact_url
 from pixi_pack_src.reporter import Reporter
@@ -283,7 +283,7 @@ class _Job:
         return await self._download(artifact)
 
     async def _local(self, a: Artifact) -> Fetched:
-        path = Path(url2pathname(unquote(urlsplit(a.lock_url).path)))
+        path = file_url_path(a.lock_url)
         self.reporter.task_started(a.key, label=a.file_name, total_bytes=a.hashes.size)
         try:
             need_md5 = a.hashes.md5 is None or a.hashes.sha256 is None

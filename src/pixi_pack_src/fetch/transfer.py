@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 import httpx
 
@@ -35,6 +33,7 @@ from pixi_pack_src.fetch.failures import (
 from pixi_pack_src.fetch.protocols import ProtocolClient, ProtocolError, is_protocol_url
 from pixi_pack_src.fetch.redirects import REDIRECT_STATUSES, follow, hop_credentials
 from pixi_pack_src.fetch.retry import DEADLINE_ENV, RetryPolicy, parse_retry_after
+from pixi_pack_src.lock.locations import file_url_path
 
 CHUNK_SIZE = 1 << 20  # for local files
 # Network bodies are consumed as httpx reads them (64 KiB; re-chunking to 1 MiB costs a copy)
@@ -386,7 +385,7 @@ async def _copy_local(
     md5: bool,
     expected_size: int | None = None,
 ) -> Got:
-    source = Path(url2pathname(unquote(urlsplit(url).path)))
+    source = file_url_path(url)
 
     def copy() -> Got:
         try:

@@ -46,10 +46,16 @@ def is_url(location: str) -> bool:
     return bool(_URL_RE.match(location)) and not location.lower().startswith("file://")
 
 
+def file_url_path(url: str) -> Path:
+    """The local path of a ``file://`` URL, percent-decoded exactly once (``url2pathname``
+    decodes; decoding before it too would turn a ``%25`` of the URL into a second escape)."""
+    return Path(url2pathname(urlsplit(url).path))
+
+
 def resolve_location_path(base: Path, location: str) -> Path:
     """A lock path (relative to ``base``, absolute, or ``file://``) as a normalised absolute path."""
     if location.lower().startswith("file://"):
-        path = Path(url2pathname(urlsplit(location).path))
+        path = file_url_path(location)
     else:
         path = Path(location)
         if not path.is_absolute():

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from rattler import RepoDataRecord
 
@@ -22,6 +20,7 @@ from pixi_pack_src.delta.manifest import BaseManifest, is_metadata_path
 from pixi_pack_src.errors import ArchiveError
 from pixi_pack_src.fetch.config import FetchConfig
 from pixi_pack_src.fetch.download import Artifact
+from pixi_pack_src.lock.locations import file_url_path
 from pixi_pack_src.lock.model import CondaBinary, CondaSource, PypiPackage
 from pixi_pack_src.pack.collect import CondaFile, PlatformWork, WheelFile, relative_location
 from pixi_pack_src.plan import FROM_BASE
@@ -47,7 +46,7 @@ def _origin(artifact: Artifact, root: Path) -> dict[str, JsonValue]:
         "verified-against": artifact.verified_against,
     }
     if artifact.is_local:
-        local = Path(url2pathname(urlsplit(artifact.lock_url).path))
+        local = file_url_path(artifact.lock_url)
         origin["path"] = relative_location(local, root)
     else:
         origin["url"] = redact_url(artifact.lock_url)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from pixi_pack_src.builders.wheel.jobs import describe_build
 from pixi_pack_src.builders.wheel.overrides import Overrides
 from pixi_pack_src.layout import wheel_path
+from pixi_pack_src.lock.locations import file_url_path
 from pixi_pack_src.lock.model import CondaBinary, CondaSource, Hashes, PypiPackage
 from pixi_pack_src.plan import checks
 from pixi_pack_src.plan.model import Action, PlanItem, Refusal, SourceBuild
@@ -30,7 +29,7 @@ def conda_item(pkg: CondaBinary) -> PlanItem:
         name=pkg.name,
         version=pkg.version,
         file_name=pkg.file_name,
-        source=url2pathname(urlsplit(pkg.url).path) if local else pkg.url,
+        source=str(file_url_path(pkg.url)) if local else pkg.url,
         archive_path=pkg.archive_path,
         hashes=pkg.hashes,
         entry=pkg,
