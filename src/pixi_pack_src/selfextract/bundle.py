@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import importlib.metadata
 import os
-import shutil
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -139,7 +138,7 @@ def _python_entries(
     """The environment's python closure, extracted (``info/`` left out)."""
     from rattler.package_streaming import extract
 
-    from pixi_pack_src.builders.wheel.interpreter import dependency_closure
+    from pixi_pack_src.builders.wheel.interpreter import dependency_closure, named_copy
 
     records = [r for r, _ in conda]
     pythons = [r for r in records if r.name.normalized == "python"]
@@ -150,15 +149,7 @@ def _python_entries(
     named = work_dir / "archives"
     named.mkdir(parents=True, exist_ok=True)
     for record in dependency_closure(records, "python"):
-        link = named / record.file_name
-        if not link.is_symlink() and not link.exists():
-            # a symbolic link, never a hard link: that would move the cache file's ctime
-            # (its FileIdentity), and the cache would no longer vouch for it
-            try:
-                link.symlink_to(files[id(record)].absolute())
-            except OSError:  # no symbolic links here (Windows without the privilege)
-                shutil.copyfile(files[id(record)], link)
-        extract(link, root)
+        extract(named_copy(files[id(record)], named / record.file_name), root)
     entries = [
         e
         for e in _tree_entries(root, "python", python_only=False, confined=True)

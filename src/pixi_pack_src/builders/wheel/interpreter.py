@@ -154,14 +154,24 @@ class CondaArchive:
     path: Path
 
 
+def named_copy(path: Path, named: Path) -> Path:
+    """``named``, a copy of the verified conda file ``path`` under its real file name (py-rattler
+    tells the format from the name). A copy in the kernel (``copy_file_range``, a reflink where
+    the file system can), because the alternatives break something: a hard link moves the
+    source's ``ctime`` -- part of the :class:`~pixi_pack_src.hashing.FileIdentity` that the cache
+    and the archive writer check, so the cache entry would lose its record and a concurrent
+    archive copy would fail --, and py-rattler resolves a symbolic link back to the nameless
+    cache file."""
+    if not named.is_symlink() and not named.exists():
+        shutil.copyfile(path, named)
+    return named
+
+
 async def _install_prefix(files: Sequence[CondaArchive], prefix: Path, cache_dir: Path) -> None:
     """Install verified conda archives into ``prefix`` offline.
 
     py-rattler tells the archive format from the file name, and verified files may live in the
-    content-addressed cache without one: each gets its real name through a symbolic link (or a
-    copy). Never a hard link: linking moves the source's ``ctime``, which is part of the
-    :class:`~pixi_pack_src.hashing.FileIdentity` that the cache and the archive writer check,
-    so the cache entry would lose its record and a concurrent archive copy would fail.
+    content-addressed cache without one: each is given its real name first (:func:`named_copy`).
     """
     import rattler
 
@@ -169,12 +179,7 @@ async def _install_prefix(files: Sequence[CondaArchive], prefix: Path, cache_dir
     staged.mkdir(parents=True, exist_ok=True)
     records = []
     for archive in files:
-        named = staged / archive.file_name
-        if not named.is_symlink() and not named.exists():
-            try:
-                named.symlink_to(archive.path.absolute())
-            except OSError:
-                shutil.copyfile(archive.path, named)
+        named = named_copy(archive.path, staged / archive.file_name)
         records.append(await RepoDataRecord.from_package_archive(named))
     await rattler.install(records, prefix, cache_dir=cache_dir, show_progress=False)
 
