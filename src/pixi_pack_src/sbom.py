@@ -60,6 +60,7 @@ from packaging.utils import (
 )
 from rattler import MatchSpec, RepoDataRecord
 
+from pixi_pack_src.archive.members import fixed_mtime
 from pixi_pack_src.archive.metadata import (
     PROVENANCE_JSON,
     SBOM_JSON,
@@ -67,7 +68,6 @@ from pixi_pack_src.archive.metadata import (
     JsonValue,
     Provenance,
 )
-from pixi_pack_src.archive.tar import fixed_mtime
 from pixi_pack_src.errors import ArchiveError
 from pixi_pack_src.redact import redact_text
 from pixi_pack_src.verify import VerifyOptions, VerifyReport, verify
