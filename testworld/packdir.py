@@ -29,6 +29,7 @@ from pathlib import Path
 from rattler import RepoDataRecord
 
 from pixi_pack_src.archive.channel import channel_files, environment_yml
+from pixi_pack_src.archive.members import Entry
 from pixi_pack_src.archive.metadata import (
     PROVENANCE_JSON,
     ArtifactProvenance,
@@ -39,7 +40,7 @@ from pixi_pack_src.archive.metadata import (
     ToolInfo,
     pixi_pack_json,
 )
-from pixi_pack_src.archive.tar import Entry, write_directory, write_tar
+from pixi_pack_src.archive.tar import write_directory, write_tar
 from testworld.layout import World
 from testworld.locks import DEFAULT_VIRTUAL_PACKAGES, solve
 

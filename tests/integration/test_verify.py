@@ -21,7 +21,8 @@ from testworld.pypi import index_entry
 from testworld.server import WorldServer
 from testworld.workspace import Workspace, write_workspace
 
-from pixi_pack_src.archive.tar import Entry, write_tar
+from pixi_pack_src.archive.members import Entry
+from pixi_pack_src.archive.tar import write_tar
 from pixi_pack_src.cli import run
 
 pytestmark = pytest.mark.integration

@@ -15,17 +15,11 @@ from typing import ClassVar
 import pytest
 
 from pixi_pack_src.archive import reader
-from pixi_pack_src.archive import tar as archive
 from pixi_pack_src.archive.atomic import atomic_output
+from pixi_pack_src.archive.kernel_copy import write_fd
+from pixi_pack_src.archive.members import CHUNK, DEFAULT_MTIME, Entry, WrittenEntry, fixed_mtime
 from pixi_pack_src.archive.reader import ExtractLimits, safe_extract
-from pixi_pack_src.archive.tar import (
-    DEFAULT_MTIME,
-    Entry,
-    WrittenEntry,
-    fixed_mtime,
-    write_directory,
-    write_tar,
-)
+from pixi_pack_src.archive.tar import write_directory, write_tar
 from pixi_pack_src.errors import ArchiveError, UsageError
 
 LONG = "pypi/" + "a" * 120 + "-1.0-py3-none-any.whl"
@@ -262,11 +256,11 @@ def test_memory_stays_flat_for_a_300_mb_file(tmp_path: Path) -> None:
 
 def test_a_file_shrinking_underneath_is_an_error(tmp_path: Path) -> None:
     src = tmp_path / "pkg.conda"
-    src.write_bytes(b"x" * (3 * archive.CHUNK))
+    src.write_bytes(b"x" * (3 * CHUNK))
 
     def shrink(_: int) -> None:
         with src.open("r+b") as fh:
-            fh.truncate(archive.CHUNK + 10)
+            fh.truncate(CHUNK + 10)
 
     with pytest.raises(ArchiveError, match="changed while being archived"):
         write_tar([Entry("channel/noarch/pkg.conda", src)], io.BytesIO(), on_bytes=shrink)
@@ -274,12 +268,12 @@ def test_a_file_shrinking_underneath_is_an_error(tmp_path: Path) -> None:
 
 def test_a_file_changing_underneath_shows_in_the_returned_hash(tmp_path: Path) -> None:
     src = tmp_path / "pkg.conda"
-    original = b"x" * (2 * archive.CHUNK)
+    original = b"x" * (2 * CHUNK)
     src.write_bytes(original)
 
     def tamper(_: int) -> None:
         with src.open("r+b") as fh:
-            fh.seek(archive.CHUNK + 5)
+            fh.seek(CHUNK + 5)
             fh.write(b"EVIL")
 
     buf = io.BytesIO()
@@ -314,7 +308,7 @@ _REAL_SHA256 = hashlib.sha256
 def test_multi_chunk_files_are_hashed_on_the_helper_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    payload = random.Random(7).randbytes(3 * archive.CHUNK + 1234)
+    payload = random.Random(7).randbytes(3 * CHUNK + 1234)
     src = tmp_path / "big.conda"
     src.write_bytes(payload)
     entries = [Entry("channel/noarch/big.conda", src), Entry("pixi-pack.json", b"{}\n")]
@@ -361,7 +355,7 @@ class _FailingWriter(io.RawIOBase):
 
 def test_a_write_failure_mid_file_propagates_and_stops_the_helper(tmp_path: Path) -> None:
     src = tmp_path / "big.conda"
-    src.write_bytes(b"y" * (4 * archive.CHUNK))
+    src.write_bytes(b"y" * (4 * CHUNK))
     out = _FailingWriter(fail_at=3)  # header, chunk 1, then chunk 2 fails
     with pytest.raises(OSError, match="No space left on device"):
         write_tar([Entry("big.conda", src)], out)
@@ -561,7 +555,7 @@ def test_a_failure_during_extraction_leaves_nothing(
 ) -> None:
     path = tmp_path / "environment.tar"
     path.write_bytes(_tar_bytes(_entries(tmp_path)))
-    real = archive._write_fd
+    real = write_fd
     calls: list[int] = []
 
     def disk_full(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -570,7 +564,7 @@ def test_a_failure_during_extraction_leaves_nothing(
             raise OSError(28, "No space left on device")
         real(fd, data)
 
-    monkeypatch.setattr(reader, "_write_fd", disk_full)
+    monkeypatch.setattr(reader, "write_fd", disk_full)
     with pytest.raises(ArchiveError, match="No space left"):
         safe_extract(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -579,7 +573,7 @@ def test_a_failure_during_extraction_leaves_nothing(
 def test_extraction_hashes_every_file_as_it_is_written(tmp_path: Path) -> None:
     entries = _entries(tmp_path)
     big = tmp_path / "big.conda"
-    big.write_bytes(random.Random(3).randbytes(3 * archive.CHUNK + 5))
+    big.write_bytes(random.Random(3).randbytes(3 * CHUNK + 5))
     entries.append(Entry("channel/noarch/big-1-0.conda", big))
     path = tmp_path / "environment.tar"
     path.write_bytes(_tar_bytes(entries))

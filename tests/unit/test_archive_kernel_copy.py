@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
-from pixi_pack_src.archive import tar as archive
-from pixi_pack_src.archive.tar import Entry, WrittenEntry, write_directory, write_tar
+from pixi_pack_src.archive import sink
+from pixi_pack_src.archive.kernel_copy import SMALL
+from pixi_pack_src.archive.members import CHUNK, Entry, WrittenEntry
+from pixi_pack_src.archive.tar import write_directory, write_tar
 from pixi_pack_src.errors import ArchiveError
 from pixi_pack_src.hashing import FileIdentity, Verified
 
@@ -24,11 +26,11 @@ from pixi_pack_src.hashing import FileIdentity, Verified
 def _verified_entries(tmp_path: Path) -> list[Entry]:
     rng = __import__("random").Random(15)
     sizes = {
-        "channel/linux-64/big-1-0.conda": 3 * archive.CHUNK + 123,
-        "channel/linux-64/mid-1-0.conda": archive.SMALL + 1,
+        "channel/linux-64/big-1-0.conda": 3 * CHUNK + 123,
+        "channel/linux-64/mid-1-0.conda": SMALL + 1,
         "channel/noarch/tiny-1-0.tar.bz2": 700,
         "channel/noarch/empty-1-0.conda": 0,
-        "pypi/w-1-py3-none-any.whl": archive.SMALL - 1,
+        "pypi/w-1-py3-none-any.whl": SMALL - 1,
     }
     entries: list[Entry] = []
     for name, size in sizes.items():
@@ -217,13 +219,13 @@ def test_a_file_changed_after_its_copy_before_its_hash_is_refused(
     big = entries[0]
     source = big.source
     assert isinstance(source, Path)
-    real = archive._hash_fd
+    real = sink._hash_fd
 
     def late(sha: Any, fd: int, size: int, identity: FileIdentity) -> None:
         os.utime(source, ns=(1, 1))  # after the writer's own identity check
         real(sha, fd, size, identity)
 
-    monkeypatch.setattr(archive, "_hash_fd", late)
+    monkeypatch.setattr(sink, "_hash_fd", late)
     with (
         (tmp_path / "out.tar").open("wb") as fh,
         pytest.raises(ArchiveError, match="changed while being archived"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pixi_pack_src.archive.members import Entry
 from pixi_pack_src.archive.metadata import (
     PROVENANCE_JSON,
     ArtifactProvenance,
@@ -22,7 +23,7 @@ from pixi_pack_src.archive.metadata import (
     pixi_pack_json,
     read_provenance,
 )
-from pixi_pack_src.archive.tar import Entry, write_tar
+from pixi_pack_src.archive.tar import write_tar
 from pixi_pack_src.delta.apply import check_base, complete_pack, exchange
 from pixi_pack_src.delta.compare import (
     DeltaInfo,

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pixi_pack_src.archive.tar import Entry, TarWriter, archive_order, write_tar
+from pixi_pack_src.archive.members import Entry
+from pixi_pack_src.archive.tar import TarWriter, archive_order, write_tar
 from pixi_pack_src.fetch.download import Artifact, Fetched
 from pixi_pack_src.hashing import FileIdentity, Verified
 from pixi_pack_src.lock.model import Hashes
 from pixi_pack_src.pack.early import EarlyArchive
 
-BIG = 200 * 1024  # above the kernel-copy threshold (archive.tar.SMALL)
+BIG = 200 * 1024  # above the kernel-copy threshold (archive.kernel_copy.SMALL)
 
 
 def _file(tmp_path: Path, name: str, size: int, seed: int) -> tuple[Path, Verified]:

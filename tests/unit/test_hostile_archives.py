@@ -13,8 +13,9 @@ import pytest
 from testworld import hostile
 from testworld.hostile import TAR_CASES, HostileTar
 
+from pixi_pack_src.archive.members import Entry
 from pixi_pack_src.archive.reader import ExtractLimits, safe_extract
-from pixi_pack_src.archive.tar import Entry, write_directory
+from pixi_pack_src.archive.tar import write_directory
 from pixi_pack_src.errors import ArchiveError
 
 ABSOLUTE_TARGET = Path("/tmp/pixi-pack-src-hostile-absolute")

@@ -16,7 +16,8 @@ from testworld import hostile
 from testworld.packdir import make_wheel
 
 from pixi_pack_src import __version__
-from pixi_pack_src.archive.tar import Entry, write_directory
+from pixi_pack_src.archive.members import Entry
+from pixi_pack_src.archive.tar import write_directory
 from pixi_pack_src.errors import (
     EXIT_ERROR,
     EXIT_USAGE,

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from testworld.hostile import TAR_CASES, HostileTar
 
+from pixi_pack_src.archive.members import Entry
 from pixi_pack_src.archive.metadata import pixi_pack_json
 from pixi_pack_src.archive.reader import ExtractLimits
-from pixi_pack_src.archive.tar import Entry, write_tar
+from pixi_pack_src.archive.tar import write_tar
 from pixi_pack_src.selfextract import header
 from pixi_pack_src.verify.checks import check_pack
 from pixi_pack_src.verify.model import PackContents

@@ -29,15 +29,8 @@ from pathlib import Path
 from typing import IO, BinaryIO, cast
 
 from pixi_pack_src.archive.atomic import remove_path
-from pixi_pack_src.archive.tar import (
-    BLOCK,
-    CHUNK,
-    BinaryReader,
-    _fold,
-    _hasher,
-    _write_fd,
-    name_problem,
-)
+from pixi_pack_src.archive.kernel_copy import hashing_thread, write_fd
+from pixi_pack_src.archive.members import BLOCK, CHUNK, BinaryReader, fold, name_problem
 from pixi_pack_src.errors import ArchiveError
 from pixi_pack_src.limits import max_metadata_bytes
 
@@ -170,7 +163,7 @@ class MemberChecker:
                 raise _refuse(
                     label, name, f"takes the total over the {limits.max_total_bytes}-byte limit"
                 )
-        key = _fold(name)
+        key = fold(name)
         if key in self._seen:
             raise _refuse(label, name, f"appears twice (also as {self._seen[key]!r})")
         self._seen[key] = name
@@ -457,7 +450,7 @@ def _copy_range_hashing(
             if pending is not None:
                 pending.result()
             pending = hasher.submit(digest.update, chunk)
-            _write_fd(dst, chunk)
+            write_fd(dst, chunk)
             done += n
         if pending is not None:
             pending.result()
@@ -488,7 +481,7 @@ def _extract_hashing(
     digests: dict[str, tuple[str, int]] = {}
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     flags |= getattr(os, "O_NOFOLLOW", 0)
-    with _hasher() as hasher:
+    with hashing_thread() as hasher:
         for member in members:
             if _HAS_DATA_FILTER:
                 tarfile.data_filter(member, str(dest))  # raises tarfile.FilterError

@@ -1,7 +1,7 @@
 """Write a platform's archive while its files are still being fetched (issue 15).
 
 The archive's order is fixed by its names (sorted at each directory level, see
-:mod:`pixi_pack_src.archive.tar`), and most names are known before anything is fetched: the
+:mod:`pixi_pack_src.archive.members`), and most names are known before anything is fetched: the
 plan's conda downloads and copies. So the archive is started before the downloads: a writer
 thread appends each item as soon as it and every item before it are there (directories at
 once, a file when its download is verified), up to the first item that only exists once
@@ -29,7 +29,8 @@ from typing import cast
 
 from pixi_pack_src.archive.atomic import atomic_file
 from pixi_pack_src.archive.channel import REPODATA_JSON
-from pixi_pack_src.archive.tar import Entry, TarWriter, WrittenArchive, archive_order
+from pixi_pack_src.archive.members import Entry, WrittenArchive
+from pixi_pack_src.archive.tar import TarWriter, archive_order
 from pixi_pack_src.errors import ArchiveError, PixiPackSrcError
 from pixi_pack_src.fetch.config import FetchConfig
 from pixi_pack_src.fetch.download import Artifact, Fetched

@@ -21,6 +21,7 @@ from rattler import RepoDataRecord
 from pixi_pack_src import __version__
 from pixi_pack_src.archive.atomic import atomic_file, atomic_output
 from pixi_pack_src.archive.channel import channel_files, environment_yml
+from pixi_pack_src.archive.members import BinaryWriter, Entry, WrittenEntry, fixed_mtime
 from pixi_pack_src.archive.metadata import (
     PIXI_PACK_JSON,
     PROVENANCE_JSON,
@@ -33,14 +34,7 @@ from pixi_pack_src.archive.metadata import (
     ToolInfo,
     pixi_pack_json,
 )
-from pixi_pack_src.archive.tar import (
-    BinaryWriter,
-    Entry,
-    WrittenEntry,
-    fixed_mtime,
-    write_directory,
-    write_tar,
-)
+from pixi_pack_src.archive.tar import write_directory, write_tar
 from pixi_pack_src.delta.manifest import DELTA_JSON
 from pixi_pack_src.errors import ArchiveError, UsageError
 from pixi_pack_src.lock.lockfile import Lock

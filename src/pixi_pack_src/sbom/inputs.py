@@ -16,6 +16,7 @@ from packaging.utils import (
 )
 from rattler import RepoDataRecord
 
+from pixi_pack_src.archive.members import fixed_mtime
 from pixi_pack_src.archive.metadata import (
     PROVENANCE_JSON,
     SBOM_JSON,
@@ -23,7 +24,6 @@ from pixi_pack_src.archive.metadata import (
     JsonValue,
     Provenance,
 )
-from pixi_pack_src.archive.tar import fixed_mtime
 from pixi_pack_src.verify.checks import Inspection
 from pixi_pack_src.verify.model import PackContents, WheelDetails
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pixi_pack_src import __version__
-from pixi_pack_src.archive.tar import BinaryWriter
+from pixi_pack_src.archive.members import BinaryWriter
 from pixi_pack_src.selfextract.bundle import Bundle, build_bundle
 from pixi_pack_src.selfextract.headers import BASH, CMD, NUMBER_WIDTH
 from pixi_pack_src.shellquote import quote_posix

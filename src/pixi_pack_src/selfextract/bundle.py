@@ -27,7 +27,8 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 from rattler import RepoDataRecord
 
-from pixi_pack_src.archive.tar import Entry, write_tar
+from pixi_pack_src.archive.members import Entry
+from pixi_pack_src.archive.tar import write_tar
 from pixi_pack_src.errors import PixiPackSrcError, UsageError
 from pixi_pack_src.host import host_subdir
 from pixi_pack_src.selfextract.headers import RUN_PY

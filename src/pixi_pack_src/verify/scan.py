@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from pixi_pack_src.archive.members import CHUNK, BinaryReader
 from pixi_pack_src.archive.metadata import PIXI_PACK_JSON, PROVENANCE_JSON, SBOM_JSON
 from pixi_pack_src.archive.reader import (
     ExtractLimits,
@@ -30,7 +31,6 @@ from pixi_pack_src.archive.reader import (
     is_metadata_member,
     read_stream,
 )
-from pixi_pack_src.archive.tar import CHUNK, BinaryReader
 from pixi_pack_src.errors import ArchiveError, UsageError
 from pixi_pack_src.verify.model import Finding, MemberDigest, PackContents, WheelDetails
 from pixi_pack_src.wheels import metadata_headers
