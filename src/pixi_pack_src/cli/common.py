@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from pixi_pack_src.atomicfile import write_atomically
 from pixi_pack_src.errors import UsageError
 
 # Options that several commands take, spelled once: same flags, help text and env var.
@@ -191,11 +190,4 @@ def write_report(path: Path, document: Mapping[str, Any], *, markdown: str | Non
     else:
         data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data)

@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pixi_pack_src.atomicfile import write_atomically
 from pixi_pack_src.errors import PixiPackSrcError
 from pixi_pack_src.hashing import FileIdentity, Verified, hash_stream
 from pixi_pack_src.lock.model import Hashes
@@ -154,7 +155,7 @@ class ContentCache:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tag = self.root / "CACHEDIR.TAG"
         if not tag.exists():
-            _atomic_write(tag, CACHEDIR_TAG.encode(), self.tmp_dir)
+            write_atomically(tag, CACHEDIR_TAG.encode(), tmp_dir=self.tmp_dir)
         if not self._ensured:
             self._ensured = True
             if tagged:  # never clean a directory this tool did not make
@@ -342,10 +343,10 @@ class ContentCache:
     ) -> None:
         with contextlib.suppress(OSError):
             self.ensure()
-            _atomic_write(
+            write_atomically(
                 path.with_name(path.name + ".json"),
                 _record_json(md5, size, identity, recorded_ns),
-                self.tmp_dir,
+                tmp_dir=self.tmp_dir,
             )
 
     def _remove_if_same(self, path: Path, stat: os.stat_result) -> None:
@@ -405,12 +406,12 @@ class ContentCache:
                 identity = FileIdentity.of_path(final)
                 # Under the entry's lock, so that a record never describes another process's
                 # file.
-                _atomic_write(
+                write_atomically(
                     final.with_name(final.name + ".json"),
                     _record_json(
                         md5, size if size is not None else identity.size, identity, recorded_ns
                     ),
-                    self.tmp_dir,
+                    tmp_dir=self.tmp_dir,
                 )
         if md5 is not None:
             self._write_pointer(self._index_path("md5", md5.lower()), sha256)
@@ -436,7 +437,7 @@ class ContentCache:
 
     def _write_pointer(self, path: Path, sha256: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, sha256.encode("ascii"), self.tmp_dir)
+        write_atomically(path, sha256.encode("ascii"), tmp_dir=self.tmp_dir)
 
 
 def _record_json(
@@ -448,15 +449,6 @@ def _record_json(
     if identity is not None:
         doc["file"] = identity.to_json()
     return json.dumps(doc, sort_keys=True).encode()
-
-
-def _atomic_write(path: Path, data: bytes, tmp_dir: Path) -> None:
-    tmp = tmp_dir / f"{secrets.token_hex(8)}-{path.name}"
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from rattler import Subdir
 from rattler.exceptions import ActivationError, ActivationScriptFormatError, ShellError
 from rattler.shell import ActivationVariables, Shell, activate
 
+from pixi_pack_src.atomicfile import write_atomically
 from pixi_pack_src.errors import InstallError, UsageError
 from pixi_pack_src.shellquote import (
     UnquotableError,
@@ -278,12 +278,8 @@ def write_activation_script(
     if shell.name in ("cmd", "powershell"):
         text = text.replace("\r\n", "\n").replace("\n", "\r\n")
     target = output_dir / shell.script_name
-    tmp = output_dir / f".{shell.script_name}.{secrets.token_hex(6)}.tmp"
     try:
-        tmp.write_bytes(text.encode("utf-8"))
-        tmp.chmod(0o644)
-        tmp.replace(target)
+        write_atomically(target, text.encode("utf-8"), mode=0o644)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise InstallError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
