@@ -9,8 +9,16 @@ from __future__ import annotations
 
 CHANNEL_DIR = "channel"
 PYPI_DIR = "pypi"
+
+
+def tampered(what: str = "the archive", then: str = "do not install it") -> str:
+    """The words for content that does not match its records: ``what`` is damaged or was
+    tampered with, and what to do (the ``help:`` of every such refusal)."""
+    return f"{what} is damaged or was tampered with; {then}"
+
+
 #: the ``help:`` of every refusal of a pack whose content does not match its records
-TAMPERED = "the archive is damaged or was tampered with; do not install it"
+TAMPERED = tampered()
 
 
 def conda_path(subdir: str, file_name: str) -> str:

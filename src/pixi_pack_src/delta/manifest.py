@@ -47,7 +47,7 @@ from pixi_pack_src.archive.metadata import (
 from pixi_pack_src.archive.reader import read_stream
 from pixi_pack_src.errors import ArchiveError, PackFormatError, UsageError
 from pixi_pack_src.hashing import hash_file, hash_stream
-from pixi_pack_src.layout import CHANNEL_DIR
+from pixi_pack_src.layout import CHANNEL_DIR, tampered
 from pixi_pack_src.safepath import RelPath, path_problem
 from pixi_pack_src.verify.model import WheelDetails
 from pixi_pack_src.verify.scan import wheel_info
@@ -196,7 +196,7 @@ def make_manifest(
         if entry is None or entry.sha256 != hashlib.sha256(data).hexdigest():
             raise ArchiveError(
                 f"{path} in {source} does not match the pack's record of it",
-                hint="the base is damaged or was tampered with",
+                hint=tampered("the base", "make the delta against a base you trust"),
             )
         kept[path] = data
     missing = sorted(p for p in listed if is_metadata_path(p) and p not in kept)

@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from rattler import PackageRecord
 
 from pixi_pack_src.errors import InstallError
+from pixi_pack_src.layout import tampered
 from pixi_pack_src.safepath import RelPath, path_problem
 from pixi_pack_src.wheels import WheelCompatibilityError, requires_python, target_tags
 
@@ -144,7 +145,7 @@ def check_wheel_safety(wheel: Path) -> tuple[str, str]:
         detail = "; ".join(getattr(exc, "issues", [])) or str(exc)
         raise WheelCompatibilityError(
             f"refusing {wheel.name}: {detail}",
-            hint="the wheel is damaged or was tampered with; pack it again",
+            hint=tampered("the wheel", "pack it again"),
         ) from exc
     return str(name), str(version)
 

@@ -18,7 +18,7 @@ from rattler.exceptions import IoError
 
 from pixi_pack_src.archive.metadata import is_valid_subdir
 from pixi_pack_src.errors import ArchiveError
-from pixi_pack_src.layout import CHANNEL_DIR, PYPI_DIR, TAMPERED
+from pixi_pack_src.layout import CHANNEL_DIR, PYPI_DIR, TAMPERED, tampered
 from pixi_pack_src.verify.model import Finding, MemberDigest, mismatch_finding
 
 REPODATA_JSON = "repodata.json"
@@ -90,7 +90,7 @@ def load_channel(
                     f"{where}/{sorted(names)[0]}",
                     f"{label} has a {where} directory ({what}) in a pack for {platform}",
                     f"a {platform} pack holds only {CHANNEL_DIR}/{platform} and "
-                    f"{CHANNEL_DIR}/noarch; the archive is damaged or was tampered with",
+                    f"{CHANNEL_DIR}/noarch; {TAMPERED}",
                 )
             )
             continue
@@ -128,8 +128,7 @@ def load_channel(
                     "not-listed",
                     f"{where}/{extra}",
                     f"{label} holds {where}/{extra}, which {repodata_path} does not list",
-                    "a file the channel does not describe cannot be verified; the archive is "
-                    "damaged or was tampered with",
+                    f"a file the channel does not describe cannot be verified; {TAMPERED}",
                 )
             )
         for missing in sorted(set(listed) - on_disk):
@@ -139,7 +138,7 @@ def load_channel(
                     f"{where}/{missing}",
                     f"{repodata_path} in {label} names {missing}, but the archive has no "
                     f"{where}/{missing}",
-                    "the archive is incomplete or was tampered with; pack it again",
+                    tampered(then="pack it again"),
                 )
             )
         for file_name, record in sorted(listed.items()):
